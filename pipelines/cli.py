@@ -1,0 +1,222 @@
+"""``voipstudio``: sync VoIPstudio CDRs into DuckDB (or any dlt destination) and check on them.
+
+Exit codes (for schedulers): 0 success; 1 unexpected error; 2 configuration error; 3 the API
+refused the credentials; 4 the API was unreachable or kept failing; 5 pages did not add up after
+every retry; 8 ``status --max-age``: the data is stale or was never loaded; 75 another sync of
+the same pipeline is running.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import logging
+import sys
+from collections.abc import Sequence
+
+import dlt
+
+from pipelines.console import Progress, describe
+from pipelines.status import read_status
+from pipelines.sync import (
+    DEFAULT_COMMIT_EVERY_ROWS,
+    PIPELINE_NAME,
+    SyncOptions,
+    SyncSummary,
+    make_pipeline,
+    run_sync,
+)
+from pipelines.voipstudio import parse_duration, settings
+from pipelines.voipstudio.client import Credentials, VoipstudioClient
+from pipelines.voipstudio.errors import ConfigError
+from pipelines.voipstudio.progress import listening
+
+EXIT_STALE = 8
+
+log = logging.getLogger("voipstudio")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line interface."""
+    parser = argparse.ArgumentParser(
+        prog="voipstudio",
+        description="Sync VoIPstudio call detail records into DuckDB and check on them.",
+        epilog="Exit codes: 0 ok, 1 unexpected error, 2 configuration, 3 credentials refused, "
+        "4 API unreachable or failing, 5 data check failed, 8 stale (status --max-age), "
+        "75 another sync is running.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument(
+        "--pipeline-name",
+        default=PIPELINE_NAME,
+        help=f"dlt pipeline name (default {PIPELINE_NAME})",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sync = commands.add_parser("sync", help="load new and late CDRs, users and queues")
+    sync.add_argument("--start", help="re-read CDRs from this date (YYYY-MM-DD[ HH:MM:SS])")
+    sync.add_argument("--end", help="read CDRs up to this date instead of now")
+    sync.add_argument(
+        "--full-refresh", action="store_true", help="drop the loaded tables and state, then sync"
+    )
+    sync.add_argument(
+        "--resources",
+        default=",".join(settings.RESOURCES),
+        help="comma-separated subset of cdrs,users,queues (default all)",
+    )
+    sync.add_argument(
+        "--commit-every-rows",
+        type=int,
+        default=DEFAULT_COMMIT_EVERY_ROWS,
+        help=f"commit a long backfill every N CDRs (default {DEFAULT_COMMIT_EVERY_ROWS:,})",
+    )
+
+    status = commands.add_parser("status", help="last sync, cursor, row counts, freshness")
+    status.add_argument(
+        "--max-age", help=f"exit {EXIT_STALE} if the last successful sync is older (e.g. 2h)"
+    )
+    status.add_argument("--json", action="store_true", help="print JSON")
+
+    token = commands.add_parser("token", help="API keys")
+    token_commands = token.add_subparsers(dest="token_command", required=True, metavar="ACTION")
+    create = token_commands.add_parser(
+        "create", help="mint a long-lived API key from email and password"
+    )
+    create.add_argument("--name", required=True, help="a name for the key (unique per user)")
+    create.add_argument(
+        "--expiry", default="0", help="idle expiry, e.g. 7d or seconds; 0 = never (default)"
+    )
+    create.add_argument("--email", help="login email (default: sources.voipstudio.email)")
+
+    demo = commands.add_parser("demo", help="emulator + two syncs into data/demo.duckdb")
+    demo.add_argument("--days", type=int, default=30, help="days of synthetic calls (default 30)")
+    demo.add_argument("--users", type=int, default=25, help="users of the company (default 25)")
+    return parser
+
+
+def _print_summary(summary: SyncSummary) -> None:
+    rows = summary.rows_loaded
+    parts = [
+        f"{rows.get('cdrs', 0):,} CDRs read ({summary.cdrs_new:,} new, "
+        f"{summary.cdrs_updated:,} already loaded and merged)"
+    ]
+    if summary.rejects:
+        parts.append(f"{summary.rejects:,} rejected (see table {settings.REJECTS_TABLE})")
+    for table in ("users", "queues"):
+        if table in rows:
+            parts.append(f"{rows[table]:,} {table}")
+    print(
+        f"sync done in {summary.seconds:.1f}s: {'; '.join(parts)}; cursor {summary.cursor}; "
+        f"{summary.cdrs_after:,} CDRs in the table; {summary.loads} load(s)",
+        flush=True,
+    )
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    """``voipstudio sync``."""
+    resources = tuple(r.strip() for r in args.resources.split(",") if r.strip())
+    options = SyncOptions(
+        start=args.start,
+        end=args.end,
+        full_refresh=args.full_refresh,
+        resources=resources,
+        commit_every_rows=args.commit_every_rows,
+    )
+    pipeline = make_pipeline(args.pipeline_name)
+    progress = Progress()
+    with listening(progress):
+        try:
+            summary = run_sync(pipeline, options)
+        finally:
+            progress.finish()
+    _print_summary(summary)
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """``voipstudio status``."""
+    max_age = parse_duration(args.max_age, "--max-age") if args.max_age else None
+    pipeline = make_pipeline(args.pipeline_name)
+    status = read_status(pipeline)
+    age = status.age_seconds()
+    stale = max_age is not None and (age is None or age > max_age.total_seconds())
+    if args.json:
+        print(json.dumps({**status.as_dict(), "age_seconds": age, "stale": stale}))
+    else:
+        print(f"pipeline:        {pipeline.pipeline_name} -> {pipeline.dataset_name}")
+        print(f"last success:    {status.last_success or 'never'}")
+        print(f"cursor:          {status.cursor or 'none (no incremental sync yet)'}")
+        print(f"newest calldate: {status.newest_calldate or 'none'}")
+        for table, count in status.rows.items():
+            print(f"rows {table + ':':<12}{count:,}")
+    if stale:
+        when = "never" if age is None else f"{age / 3600:.1f} h ago"
+        print(f"STALE: last successful sync {when}, more than {args.max_age}", file=sys.stderr)
+        return EXIT_STALE
+    return 0
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    """``voipstudio token create``."""
+    email = args.email or dlt.config.get("sources.voipstudio.email")
+    password = dlt.secrets.get("sources.voipstudio.password")
+    if not email:
+        raise ConfigError("give --email or set email in .dlt/secrets.toml [sources.voipstudio]")
+    if not password:
+        if not sys.stdin.isatty():
+            raise ConfigError(
+                "no password: set SOURCES__VOIPSTUDIO__PASSWORD or run this on a terminal"
+            )
+        password = getpass.getpass(f"VoIPstudio password for {email}: ")
+    expiry = int(parse_duration(args.expiry, "--expiry").total_seconds())
+    base_url = dlt.config.get("sources.voipstudio.base_url") or settings.DEFAULT_BASE_URL
+    with VoipstudioClient(
+        str(base_url), Credentials(email=str(email), password=str(password))
+    ) as client:
+        token, _ = client.login()
+        created = client.request(
+            "POST", "/apitokens", json_body={"name": args.name, "expiry": expiry}, token=token
+        )
+    data = created.get("data", {})
+    print(data.get("token"))
+    print(
+        f"created API key {args.name!r} (expiry {expiry or 'never'}); put it in "
+        ".dlt/secrets.toml [sources.voipstudio] api_key, or SOURCES__VOIPSTUDIO__API_KEY",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    try:
+        if args.command == "sync":
+            return cmd_sync(args)
+        if args.command == "status":
+            return cmd_status(args)
+        if args.command == "token":
+            return cmd_token(args)
+        from pipelines.demo import run_demo
+
+        return run_demo(days=args.days, users=args.users)
+    except KeyboardInterrupt:
+        print("voipstudio: interrupted; nothing after the last commit was kept", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if args.verbose:
+            log.exception("failed")
+        message, code = describe(exc)
+        print(f"voipstudio: error: {message}", file=sys.stderr)
+        return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

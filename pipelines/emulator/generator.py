@@ -1,0 +1,1141 @@
+"""Deterministic synthetic company for the VoIPstudio emulator.
+
+``generate_company`` builds the users, queues and call detail records (CDRs) of a believable
+small company; ``generate_new_cdrs`` keeps the same company "alive" by producing the records of
+calls that end around a given moment, the way a PBX writes a CDR at hang-up.
+
+Everything is drawn from one ``numpy.random.Generator`` seeded by the spec, so the same spec gives
+byte-identical data. Generation is vectorised: every call attribute is an array, legs are
+expanded with ``np.repeat`` and string columns are lookups into small object tables, because the
+benchmarks ask for a million rows in a few seconds.
+
+Call model (one row per leg, "call" = all legs sharing ``call_id``):
+
+* inbound calls to a user directly (answered ``I`` or missed ``M``), through a queue (several
+  legs, one per agent rung, all but the answering one ``M``), or answered and then transferred
+  (two legs);
+* outbound calls to external numbers (``O``), including callbacks of missed callers and a few
+  predictive-dialer campaign bursts that place dozens of calls in the same second;
+* internal calls between extensions (``O`` on the caller's record).
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import numpy.typing as npt
+
+from pipelines.emulator.fields import CDR_FIELDS, QUEUE_FIELDS, USER_FIELDS
+
+__all__ = ["Company", "CompanySpec", "generate_company", "generate_new_cdrs"]
+
+Arr = npt.NDArray[Any]
+I64 = npt.NDArray[np.int64]
+F64 = npt.NDArray[np.float64]
+Obj = npt.NDArray[np.object_]
+Cols = dict[str, Arr]
+
+_DEFAULT_START = datetime(2026, 1, 1, tzinfo=UTC)
+# Sentinel: a frozen dataclass cannot default one field from another, so __post_init__ swaps it.
+_AUTO_END = datetime.min.replace(tzinfo=UTC)
+
+_FIRST_USER_ID = 100_001
+_FIRST_QUEUE_ID = 7_001
+_FIRST_CDR_ID = 100_000_001
+_FIRST_CALL_ID = 500_000_001
+_FIRST_LIVE_ID = 900_000_001
+_SERVER_IDS = np.array([3, 5, 7, 12], dtype=np.int64)
+_SERVER_P = np.array([0.4, 0.3, 0.2, 0.1])
+
+# Call categories (internal codes).
+_IN_DIRECT, _IN_QUEUE, _IN_TRANSFER, _OUT_EXT, _INTERNAL = 0, 1, 2, 3, 4
+# Base-call mix. Callbacks of missed calls are added on top (about half of the missed share), so
+# the base shares are chosen to land near 45 % I, 35 % O, 20 % M of all calls.
+_CAT_P_WITH_QUEUES = np.array([0.7222 * 0.64, 0.7222 * 0.30, 0.7222 * 0.06, 0.1889, 0.0889])
+_CAT_P_NO_QUEUES = np.array([0.7222 * 0.94, 0.0, 0.7222 * 0.06, 0.1889, 0.0889])
+_ANSWER_P = np.array([0.65, 0.72, 1.0, 0.72, 0.85])
+_CALLBACK_P = 0.5
+_CALLBACK_ANSWER_P = 0.65
+_CAMPAIGN_ANSWER_P = 0.45
+_LEGS_PER_CALL_GUESS = 1.35
+
+_TYPES = np.array(["I", "O", "M"], dtype=object)
+_T_I, _T_O, _T_M = 0, 1, 2
+_DISPOSITIONS = np.array(["CONNECTED", "NO ANSWER", "BUSY", "FAILED"], dtype=object)
+_D_CONNECTED, _D_NO_ANSWER, _D_BUSY, _D_FAILED = 0, 1, 2, 3
+# Q.850 cause codes: 16 normal clearing, 31 normal unspecified, 19 no answer, 17 busy,
+# 21 rejected, 34 no circuit, 1 unallocated number, 38 network out of order,
+# 26 non-selected user clearing (a ring-all leg cancelled because another agent answered).
+_T_CAUSES = np.array(["16", "31", "19", "17", "21", "34", "1", "38", "26"], dtype=object)
+_TC_NORMAL, _TC_UNSPEC, _TC_NOANS, _TC_BUSY, _TC_ELSEWHERE = 0, 1, 2, 3, 8
+_TC_FAILED = np.array([4, 5, 6, 7], dtype=np.int64)
+_TC_FAILED_P = np.array([0.35, 0.3, 0.25, 0.1])
+_CONTEXTS = np.array(
+    ["from-pstn", "from-queue", "from-internal", "from-internal-xfer"], dtype=object
+)
+_CTX_PSTN, _CTX_QUEUE, _CTX_INTERNAL, _CTX_XFER = 0, 1, 2, 3
+
+_MISC_INFO = ("Customer requested callback", "Voicemail left", "Escalated to supervisor")
+_CAMPAIGNS = ("Campaign: Spring promo", "Campaign: Renewals", "Campaign: Win-back")
+_METADATA = (
+    None,
+    '{"crm": "hubspot", "synced": true}',
+    '{"ivr_option": "1"}',
+    '{"ivr_option": "2"}',
+    '{"priority": "high"}',
+)
+_LABELS: tuple[tuple[str, ...], ...] = (
+    (),
+    ("sales",),
+    ("support",),
+    ("vip",),
+    ("complaint",),
+    ("follow-up",),
+    ("sales", "vip"),
+    ("campaign",),
+)
+_LABEL_TABLE = np.empty(len(_LABELS), dtype=object)
+_LABEL_TABLE[:] = _LABELS
+_LABEL_P = np.array([0.94, 0.02, 0.015, 0.008, 0.006, 0.006, 0.005, 0.0])
+_LABEL_CAMPAIGN = 7
+
+_USER_AGENTS = (
+    ("Yealink SIP-T46S 66.86.0.15", "hard"),
+    ("Yealink SIP-T54W 96.86.0.70", "hard"),
+    ("VoIPstudio Desktop 4.2", "soft"),
+    ("VoIPstudio Mobile iOS 3.8.1", "soft"),
+    ("Grandstream GXP2170 1.0.11.23", "hard"),
+    ("Zoiper rv2.10.20.1", "soft"),
+    ("Polycom VVX 411 6.4.3", "hard"),
+)
+_UA_P = np.array([0.3, 0.15, 0.25, 0.08, 0.1, 0.07, 0.05])
+
+_SPANISH_FIRST = (
+    "María", "José", "Lucía", "Antonio", "Carmen", "Javier", "Laura", "David", "Marta",
+    "Álvaro", "Sofía", "Pablo", "Elena", "Manuel", "Paula", "Sergio", "Ana", "Diego", "Cristina",
+    "Jorge", "Irene", "Raúl", "Nuria", "Alberto", "Sara", "Iván", "Andrea", "Rubén", "Beatriz",
+    "Miguel", "Alba", "Óscar",
+)  # fmt: skip
+_SPANISH_LAST = (
+    "García", "Fernández", "González", "Rodríguez", "López", "Martínez", "Sánchez", "Pérez",
+    "Gómez", "Martín", "Jiménez", "Ruiz", "Hernández", "Díaz", "Moreno", "Álvarez", "Muñoz",
+    "Romero", "Alonso", "Navarro", "Torres", "Domínguez", "Vázquez", "Ramos", "Gil", "Serrano",
+    "Castro", "Ortega", "Rubio", "Molina", "Iglesias", "Vidal",
+)  # fmt: skip
+_ENGLISH_FIRST = (
+    "James", "Mary", "John", "Patricia", "Robert", "Jennifer", "Michael", "Linda", "William",
+    "Emma", "David", "Olivia", "Richard", "Sophie", "Thomas", "Emily", "Daniel", "Grace",
+    "Matthew", "Chloe", "Andrew", "Hannah", "Peter", "Lucy",
+)  # fmt: skip
+_ENGLISH_LAST = (
+    "Smith", "Jones", "Taylor", "Brown", "Williams", "Wilson", "Johnson", "Davies", "Miller",
+    "Evans", "Thomas", "Clarke", "Walker", "White", "Green", "Hall", "Wood", "Harris", "Martin",
+    "Cooper", "King", "Baker", "Turner", "Hill",
+)  # fmt: skip
+_COMPANY_NAMES = (
+    "Transportes Norte SL", "Clínica Dental Sol", "Grupo Inmobiliario Levante", "Acme Logistics",
+    "Hotel Mirador", "Talleres Ruiz", "Asesoría Fiscal Vega", "Nordic Supplies AB",
+    "Farmacia Central", "Construcciones Ortega", "Blue Harbour Ltd", "Seguros Atlántico",
+)  # fmt: skip
+_QUEUE_NAMES = (
+    "Sales", "Support", "Billing", "Reception", "Technical Support", "Customer Care", "Returns",
+    "Partners", "Collections", "Bookings",
+)  # fmt: skip
+_RING_STRATEGIES = ("ringall", "ringall", "roundrobin", "leastrecent", "random")
+_QUEUE_RING_TIMES = (15, 20, 25, 30, 40)
+
+# Local-time call profile of a weekday (relative weight per local hour): business hours 09-14
+# and 15-19 with the Spanish lunch dip at 14-15, a trickle at night.
+_WEEKDAY_PROFILE = np.array(
+    [0.010, 0.006, 0.004, 0.004, 0.004, 0.008, 0.020, 0.080, 0.400, 0.850, 1.000, 1.000,
+     0.950, 0.850, 0.350, 0.700, 0.900, 0.850, 0.600, 0.200, 0.080, 0.040, 0.025, 0.015]
+)  # fmt: skip
+_SATURDAY_FACTOR_AM, _SATURDAY_FACTOR_PM, _SUNDAY_FACTOR = 0.12, 0.04, 0.035
+# A callback is only placed when the agent is at work: hours whose weekday weight reaches this.
+_BUSINESS_WEIGHT = 0.3
+_HOLIDAYS_GENERIC = frozenset({(1, 1), (12, 25)})
+_HOLIDAYS_ES = _HOLIDAYS_GENERIC | {(1, 6), (5, 1), (8, 15), (10, 12), (11, 1), (12, 6), (12, 8)}
+
+
+@dataclass(frozen=True)
+class _Country:
+    code: str
+    name: str
+    mobile_prefixes: tuple[str, ...]
+    landline_prefixes: tuple[str, ...]
+    digits: int  # national significant number length
+    mobile_rate: float
+    landline_rate: float
+    codec: str
+
+
+# code, name, mobile prefixes, landline prefixes, national digits, mobile/landline rate, codec
+_COUNTRIES: dict[str, _Country] = {
+    c.code: c
+    for c in (
+        _Country("34", "Spain", ("6", "7"), ("91", "93", "96", "95", "98", "886"),
+                 9, 0.028, 0.012, "PCMA"),
+        _Country("44", "United Kingdom", ("7",), ("20", "161", "121", "131"),
+                 10, 0.08, 0.02, "PCMA"),
+        _Country("49", "Germany", ("151", "160", "170", "176"), ("30", "89", "40", "221"),
+                 10, 0.11, 0.02, "PCMA"),
+        _Country("33", "France", ("6", "7"), ("1", "4", "5"), 9, 0.09, 0.02, "PCMA"),
+        _Country("1", "United States", ("646", "917", "310"), ("212", "415", "305", "312"),
+                 10, 0.012, 0.01, "PCMU"),
+        _Country("52", "Mexico", ("155", "133", "181"), ("55", "33", "81"),
+                 10, 0.12, 0.045, "PCMU"),
+        _Country("212", "Morocco", ("6", "7"), ("52", "53"), 9, 0.35, 0.22, "PCMA"),
+        _Country("351", "Portugal", ("91", "93", "96"), ("21", "22"), 9, 0.1, 0.03, "PCMA"),
+        _Country("39", "Italy", ("32", "33", "34"), ("06", "02"), 10, 0.1, 0.02, "PCMA"),
+    )
+}  # fmt: skip
+# Relative frequency of foreign countries among external numbers (home country excluded).
+_FOREIGN_WEIGHTS = {"44": 4.0, "49": 3.0, "33": 3.0, "1": 2.0, "52": 1.5, "212": 1.5,
+                    "351": 1.5, "39": 1.5, "34": 3.0}  # fmt: skip
+_FOREIGN_SHARE = 0.15
+_NATIONAL_NO_PLUS_SHARE = 0.2
+
+
+@dataclass(frozen=True)
+class CompanySpec:
+    """What company to synthesise.
+
+    Attributes:
+        seed: Seed of the random generator; equal specs give identical companies.
+        users: Number of VoIPstudio users (agents with an extension), at least 2.
+        queues: Number of call queues / ring groups, at least 0.
+        start: First instant of the CDR range (tz-aware, stored as UTC).
+        end: Exclusive end of the CDR range; defaults to ``start + 30 days``.
+        rows: Exact number of CDRs; ``None`` derives about 40 CDRs per user per weekday.
+        timezone: The company's local time zone (business hours are local).
+        country_code: The company's own country calling code.
+        customer_id: VoIPstudio customer id of every user and queue.
+    """
+
+    seed: int = 42
+    users: int = 25
+    queues: int = 4
+    start: datetime = _DEFAULT_START
+    end: datetime = _AUTO_END
+    rows: int | None = None
+    timezone: str = "Europe/Madrid"
+    country_code: str = "34"
+    customer_id: int = 521156
+
+    def __post_init__(self) -> None:
+        if self.start.tzinfo is None or self.end.tzinfo is None:
+            raise ValueError("start and end must be timezone-aware")
+        start = self.start.astimezone(UTC)
+        end = start + timedelta(days=30) if self.end == _AUTO_END else self.end.astimezone(UTC)
+        object.__setattr__(self, "start", start)
+        object.__setattr__(self, "end", end)
+        if self.users < 2:
+            raise ValueError("users must be >= 2")
+        if self.queues < 0:
+            raise ValueError("queues must be >= 0")
+        if end <= start:
+            raise ValueError("end must be after start")
+        if self.rows is not None and self.rows < 0:
+            raise ValueError("rows must be >= 0")
+        ZoneInfo(self.timezone)  # fail early on an unknown zone
+
+
+@dataclass
+class _State:
+    """Everything needed to keep generating calls for a company after its history."""
+
+    rng: np.random.Generator
+    next_id: int
+    next_call_id: int
+    next_live_id: int
+    cat_p: F64
+    user_ids: I64
+    user_endpoint: I64
+    user_in_cdf: F64
+    user_out_cdf: F64
+    queue_cdf: F64
+    queue_members: I64  # (queues, max members) user indexes, padded
+    queue_size: I64
+    queue_ring_time: I64
+    queue_ringall: npt.NDArray[np.bool_]
+    pool_cdf: F64
+    pool_rate: F64
+    n_users: int
+    n_pool: int
+    n_queues: int
+    # Lookup tables for string columns. "party" rows: users first, then the external pool.
+    party_number: Obj
+    party_id: Obj
+    party_src_name: Obj
+    party_dst_name: Obj
+    party_ua: Obj
+    party_codec: Obj
+    clid: Obj  # users' DID clids, users' extension clids, pool clids
+    dest: Obj  # pool destination labels, queue names, "Internal", None
+    info: Obj  # None, misc notes, "Transferred from <ext>" per user, campaign names
+    metadata: Obj
+
+
+@dataclass
+class Company:
+    """A generated company: users, queues and CDR columns, plus state to continue generating.
+
+    Attributes:
+        spec: The spec it was generated from.
+        users: One dict per user, keys exactly ``USER_FIELDS``.
+        queues: One dict per queue, keys exactly ``QUEUE_FIELDS``.
+        cdrs: One list per ``CDR_FIELDS`` key (same order), all of equal length, sorted by id.
+    """
+
+    spec: CompanySpec
+    users: list[dict[str, Any]]
+    queues: list[dict[str, Any]]
+    cdrs: dict[str, list[Any]] = field(repr=False)
+    _state: _State | None = field(default=None, repr=False, compare=False)
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    # Building millions of lists/ints triggers the cyclic GC over and over; nothing created here
+    # is cyclic, so pausing it divides the conversion time several-fold.
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _cdf(weights: Arr) -> F64:
+    w = np.asarray(weights, dtype=np.float64)
+    c = np.cumsum(w / w.sum())
+    c[-1] = 1.0
+    return c
+
+
+def _draw(rng: np.random.Generator, cdf: F64, n: int) -> I64:
+    idx = np.searchsorted(cdf, rng.random(n), side="right")
+    return np.minimum(idx, len(cdf) - 1).astype(np.int64)
+
+
+def _tod_table() -> npt.NDArray[np.uint32]:
+    tod = np.arange(86400)
+    tab = np.empty((86400, 9), dtype=np.uint32)
+    digits = [
+        tod // 36000,
+        tod // 3600 % 10,
+        tod // 600 % 6,
+        tod // 60 % 10,
+        tod // 10 % 6,
+        tod % 10,
+    ]
+    tab[:, [1, 2, 4, 5, 7, 8]] = np.stack(digits, axis=1) + ord("0")
+    tab[:, 0] = ord(" ")
+    tab[:, [3, 6]] = ord(":")
+    return tab
+
+
+# UCS-4 code points of " HH:MM:SS" for every second of a day.
+_TOD_TABLE = _tod_table()
+
+
+def _fmt_ts(secs: I64) -> list[str]:
+    """Format epoch seconds as ``YYYY-MM-DD HH:MM:SS`` strings, vectorised.
+
+    Gathers the UCS-4 code points of the date and the time of day from two small tables into one
+    uint32 matrix and views it as ``<U19``: an order of magnitude faster than ``strftime``.
+    """
+    n = len(secs)
+    if n == 0:
+        return []
+    days = secs // 86400
+    d0 = int(days.min())
+    day_idx = days - d0
+    nd = int(day_idx.max()) + 1
+    day_str = np.datetime_as_string((np.arange(nd) + d0).astype("datetime64[D]")).astype("U10")
+    day_tab = np.ascontiguousarray(day_str).view(np.uint32).reshape(nd, 10)
+    out = np.concatenate(
+        [np.take(day_tab, day_idx, axis=0), np.take(_TOD_TABLE, secs - days * 86400, axis=0)],
+        axis=1,
+    )
+    result: list[str] = out.view("<U19").ravel().tolist()
+    return result
+
+
+def _round4(x: F64) -> F64:
+    """``round(v, 4)`` for every element, bit-identical to Python's ``round``.
+
+    ``np.round`` scales by 10**4 in binary floating point, which can land on the other side of a
+    half-way point; Python rounds the exact value. Only near-ties can differ, so redo just those.
+    """
+    out = np.round(x, 4)
+    scaled = x * 10_000.0
+    near_tie = np.flatnonzero(np.abs(scaled - np.floor(scaled) - 0.5) < 1e-6)
+    out[near_tie] = [round(v, 4) for v in x[near_tie].tolist()]
+    return out
+
+
+def _ascii(text: str) -> str:
+    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
+
+
+class _TimeSampler:
+    """Draws call start times following a local business-hours profile over [t_lo, t_hi)."""
+
+    def __init__(self, t_lo: int, t_hi: int, tz: ZoneInfo, country_code: str) -> None:
+        holidays = _HOLIDAYS_ES if country_code == "34" else _HOLIDAYS_GENERIC
+        h0 = t_lo - t_lo % 3600
+        nb = -(-(t_hi - h0) // 3600)
+        starts = h0 + 3600 * np.arange(nb, dtype=np.int64)
+        self.h0 = h0
+        self.lo = np.maximum(starts, t_lo)
+        self.hi = np.minimum(starts + 3600, t_hi)
+        profile = np.empty(nb)
+        weekday = np.empty(nb, dtype=bool)
+        for i, b in enumerate(starts.tolist()):
+            local = datetime.fromtimestamp(b, tz)
+            w = _WEEKDAY_PROFILE[local.hour]
+            if (local.month, local.day) in holidays or local.weekday() == 6:
+                w *= _SUNDAY_FACTOR
+            elif local.weekday() == 5:
+                w *= _SATURDAY_FACTOR_AM if local.hour < 14 else _SATURDAY_FACTOR_PM
+            profile[i] = w
+            weekday[i] = local.weekday() < 5 and (local.month, local.day) not in holidays
+        self.profile = profile
+        span = (self.hi - self.lo).astype(np.float64)
+        self.cdf = _cdf(profile * span)
+        self.weekday_days = float(span[weekday].sum() / 86400)
+
+    def sample(self, rng: np.random.Generator, n: int) -> I64:
+        b = _draw(rng, self.cdf, n)
+        width = self.hi[b] - self.lo[b]
+        ts: I64 = self.lo[b] + (rng.random(n) * width).astype(np.int64)
+        return ts
+
+    def business(self, ts: I64) -> npt.NDArray[np.bool_]:
+        b = np.clip((ts - self.h0) // 3600, 0, len(self.profile) - 1)
+        result: npt.NDArray[np.bool_] = self.profile[b] >= _BUSINESS_WEIGHT
+        return result
+
+
+# --------------------------------------------------------------------------------------------
+# Static entities: users, queues, the external number pool.
+# --------------------------------------------------------------------------------------------
+
+
+def _build_users(
+    spec: CompanySpec, rng: np.random.Generator
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    n = spec.users
+    spanish = spec.country_code == "34"
+    first_names = _SPANISH_FIRST if spanish else _ENGLISH_FIRST
+    last_names = _SPANISH_LAST if spanish else _ENGLISH_LAST
+    fi = rng.integers(0, len(first_names), n).tolist()
+    li = rng.integers(0, len(last_names), n).tolist()
+    active = (rng.random(n) < 0.92).tolist()
+    dnd = (rng.random(n) < 0.04).tolist()
+    langs = ("es", "en", "ca") if spanish else ("en", "es", "fr")
+    lang = rng.choice(3, n, p=[0.85, 0.1, 0.05]).tolist()
+    created = rng.integers(20 * 86400, 1200 * 86400, n)
+    created_at = _fmt_ts(int(spec.start.timestamp()) - created)
+    ua = rng.choice(len(_USER_AGENTS), n, p=_UA_P).tolist()
+    codec_roll = rng.random(n).tolist()
+    endpoints = 200_000 + rng.choice(800_000, n, replace=False).astype(np.int64)
+    # Activity: some agents live on the phone, some rarely use it; sales people dial out more.
+    base = rng.gamma(2.0, 1.0, n) * np.where(np.array(active), 1.0, 0.15)
+    out_bias = rng.beta(2.0, 2.0, n) * 2.0
+    users: list[dict[str, Any]] = []
+    names: list[str] = []
+    exts: list[str] = []
+    uas: list[str] = []
+    codecs: list[str] = []
+    seen_emails: set[str] = set()
+    for i in range(n):
+        first, last = first_names[fi[i]], last_names[li[i]]
+        local = f"{_ascii(first)}.{_ascii(last)}"
+        email, k = f"{local}@company{spec.customer_id}.example.com", 2
+        while email in seen_emails:
+            email, k = f"{local}{k}@company{spec.customer_id}.example.com", k + 1
+        seen_emails.add(email)
+        ua_name, kind = _USER_AGENTS[ua[i]]
+        if kind == "hard":
+            codec = "G722" if codec_roll[i] < 0.7 else "PCMA"
+        else:
+            codec = "opus" if codec_roll[i] < 0.75 else ("PCMA" if codec_roll[i] < 0.92 else "PCMU")
+        names.append(f"{first} {last}")
+        exts.append(str(101 + i))
+        uas.append(ua_name)
+        codecs.append(codec)
+        users.append(
+            {
+                "id": _FIRST_USER_ID + i,
+                "customer_id": spec.customer_id,
+                "first_name": first,
+                "last_name": last,
+                "email": email,
+                "ext": exts[-1],
+                "active": active[i],
+                "dnd": dnd[i],
+                "language": langs[lang[i]],
+                "timezone": spec.timezone,
+                "created_at": created_at[i],
+            }
+        )
+    dids = [f"+{spec.country_code}910555{i:03d}" if i < 1000 else f"+{spec.country_code}91{i:07d}"
+            for i in range(n)]  # fmt: skip
+    extra = {
+        "ids": _FIRST_USER_ID + np.arange(n, dtype=np.int64),
+        "endpoint": endpoints,
+        "in_cdf": _cdf(base * (2.0 - out_bias) + 1e-3),
+        "out_cdf": _cdf(base * out_bias + 1e-3),
+        "names": names,
+        "exts": exts,
+        "uas": uas,
+        "codecs": codecs,
+        "did_clid": [f'"{nm}" <{d}>' for nm, d in zip(names, dids, strict=True)],
+        "ext_clid": [f'"{nm}" <{e}>' for nm, e in zip(names, exts, strict=True)],
+    }
+    return users, extra
+
+
+def _build_queues(
+    spec: CompanySpec, rng: np.random.Generator
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    nq = spec.queues
+    max_ext = 100 + spec.users
+    # Keep queue numbers out of the extension range.
+    base = 800 if max_ext < 800 else 8 * 10 ** len(str(max_ext))
+    queues: list[dict[str, Any]] = []
+    size = np.zeros(max(nq, 1), dtype=np.int64)
+    members = np.zeros((max(nq, 1), min(spec.users, 8)), dtype=np.int64)
+    ring_time = np.full(max(nq, 1), 20, dtype=np.int64)
+    ringall = np.ones(max(nq, 1), dtype=bool)
+    for q in range(nq):
+        m = min(spec.users, int(rng.integers(3, 9)))
+        chosen = np.sort(rng.choice(spec.users, m, replace=False))
+        # The first queue always rings all agents at once, the most common set-up.
+        strategy = _RING_STRATEGIES[int(rng.integers(0, len(_RING_STRATEGIES))) if q else 0]
+        rt = _QUEUE_RING_TIMES[int(rng.integers(0, len(_QUEUE_RING_TIMES)))]
+        size[q], ring_time[q], ringall[q] = m, rt, strategy == "ringall"
+        members[q, :m] = chosen
+        name = _QUEUE_NAMES[q] if q < len(_QUEUE_NAMES) else f"Queue {q + 1}"
+        queues.append(
+            {
+                "id": _FIRST_QUEUE_ID + q,
+                "customer_id": spec.customer_id,
+                "name": name,
+                "number": str(base + q),
+                "users": (_FIRST_USER_ID + chosen).tolist(),
+                "ring_strategy": strategy,
+                "ring_time": rt,
+                "skip_busy": bool(rng.random() < 0.5),
+            }
+        )
+    extra = {
+        "cdf": _cdf(rng.gamma(2.0, 1.0, max(nq, 1))),
+        "members": members,
+        "size": size,
+        "ring_time": ring_time,
+        "ringall": ringall,
+        "names": [q["name"] for q in queues],
+    }
+    return queues, extra
+
+
+def _build_pool(spec: CompanySpec, rng: np.random.Generator, size: int) -> dict[str, Any]:
+    """External numbers that call in or get called, with a Zipf-Mandelbrot popularity."""
+    home = _COUNTRIES.get(spec.country_code) or _Country(
+        spec.country_code, "National", ("6",), ("8",), 9, 0.03, 0.012, "PCMA"
+    )
+    countries = [home] + [c for c in _COUNTRIES.values() if c.code != home.code]
+    foreign_w = np.array([_FOREIGN_WEIGHTS.get(c.code, 1.0) for c in countries[1:]])
+    probs = np.concatenate([[1.0 - _FOREIGN_SHARE], _FOREIGN_SHARE * foreign_w / foreign_w.sum()])
+    country = rng.choice(len(countries), size, p=probs)
+    mobile = rng.random(size) < 0.55
+    no_plus = (country == 0) & (rng.random(size) < _NATIONAL_NO_PLUS_SHARE)
+    name_roll = rng.random(size)
+    person_p = np.where(country == 0, 0.55, 0.15)
+    first = rng.integers(0, 10_000, size).tolist()
+    last = rng.integers(0, 10_000, size).tolist()
+    prefix_pick = rng.integers(0, 1_000, size).tolist()
+    digits = rng.random(size).tolist()
+    first_names = _SPANISH_FIRST + _ENGLISH_FIRST
+    last_names = _SPANISH_LAST + _ENGLISH_LAST
+    # One shared label string per (country, kind) keeps a million rows from holding copies.
+    dest_labels = [
+        (f"{c.name} Landline", f"{c.name} Mobile") if i else
+        (f"{c.name} Landline (Local)", f"{c.name} Mobile (Local)")
+        for i, c in enumerate(countries)
+    ]  # fmt: skip
+    numbers: list[str] = []
+    src_names: list[str] = []
+    labels: list[str] = []
+    clids: list[str] = []
+    rates: list[float] = []
+    codecs: list[str] = []
+    seen: set[str] = set()
+    rows = zip(
+        country.tolist(), mobile.tolist(), no_plus.tolist(), name_roll.tolist(),
+        person_p.tolist(), first, last, prefix_pick, digits, strict=True,
+    )  # fmt: skip
+    for ci, mob, bare, roll, pp, fi, li, pick, dig in rows:
+        c = countries[ci]
+        prefixes = c.mobile_prefixes if mob else c.landline_prefixes
+        prefix = prefixes[pick % len(prefixes)]
+        width = c.digits - len(prefix)
+        national = f"{prefix}{int(dig * 10**width):0{width}d}"
+        if national in seen:
+            continue
+        seen.add(national)
+        number = national if bare else f"+{c.code}{national}"
+        if roll < pp:
+            name = f"{first_names[fi % len(first_names)]} {last_names[li % len(last_names)]}"
+        elif roll < pp + 0.08:
+            name = _COMPANY_NAMES[fi % len(_COMPANY_NAMES)]
+        else:
+            name = number
+        numbers.append(number)
+        src_names.append(name)
+        labels.append(dest_labels[ci][mob])
+        clids.append(f'"{name}" <{number}>')
+        rates.append(c.mobile_rate if mob else c.landline_rate)
+        codecs.append(c.codec)
+    p = len(numbers)
+    # Zipf-Mandelbrot: a handful of regulars, a long tail of one-off callers.
+    weights = (np.arange(1, p + 1) + 30.0) ** -1.15
+    return {
+        "numbers": numbers,
+        "src_names": src_names,
+        "labels": labels,
+        "clids": clids,
+        "rate": np.array(rates, dtype=np.float64),
+        "codecs": codecs,
+        "cdf": _cdf(weights),
+    }
+
+
+def _obj(values: list[Any]) -> Obj:
+    arr = np.empty(len(values), dtype=object)
+    arr[:] = values
+    return arr
+
+
+def _build_state(
+    spec: CompanySpec,
+    rng: np.random.Generator,
+    u: dict[str, Any],
+    q: dict[str, Any],
+    pool_size: int,
+) -> _State:
+    p = _build_pool(spec, rng, pool_size)
+    n_users, n_pool = len(u["names"]), len(p["numbers"])
+    info = [None, *_MISC_INFO, *(f"Transferred from {e}" for e in u["exts"]), *_CAMPAIGNS]
+    return _State(
+        rng=rng,
+        next_id=_FIRST_CDR_ID,
+        next_call_id=_FIRST_CALL_ID,
+        next_live_id=_FIRST_LIVE_ID,
+        cat_p=_CAT_P_WITH_QUEUES if spec.queues > 0 else _CAT_P_NO_QUEUES,
+        user_ids=u["ids"],
+        user_endpoint=u["endpoint"],
+        user_in_cdf=u["in_cdf"],
+        user_out_cdf=u["out_cdf"],
+        queue_cdf=q["cdf"],
+        queue_members=q["members"],
+        queue_size=q["size"],
+        queue_ring_time=q["ring_time"],
+        queue_ringall=q["ringall"],
+        pool_cdf=p["cdf"],
+        pool_rate=p["rate"],
+        n_users=n_users,
+        n_pool=n_pool,
+        n_queues=spec.queues,
+        party_number=_obj(u["exts"] + p["numbers"]),
+        party_id=_obj([str(i) for i in u["ids"].tolist()] + [None] * n_pool),
+        party_src_name=_obj(u["names"] + p["src_names"]),
+        party_dst_name=_obj(u["names"] + p["labels"]),
+        party_ua=_obj(u["uas"] + [None] * n_pool),
+        party_codec=_obj(u["codecs"] + p["codecs"]),
+        clid=_obj(u["did_clid"] + u["ext_clid"] + p["clids"]),
+        dest=_obj([*p["labels"], *q["names"], "Internal", None]),
+        info=_obj(info),
+        metadata=_obj(list(_METADATA)),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Calls: draw attributes, settle outcomes, expand into legs.
+# --------------------------------------------------------------------------------------------
+
+
+def _other_user(rng: np.random.Generator, st: _State, user: I64) -> I64:
+    other = _draw(rng, st.user_in_cdf, len(user))
+    clash = other == user
+    other[clash] = (user[clash] + 1 + rng.integers(0, st.n_users - 1, int(clash.sum()))) % (
+        st.n_users
+    )
+    return other
+
+
+def _draw_calls(st: _State, n: int, cat: I64 | None = None) -> Cols:
+    """Draw who calls whom; outcomes are settled later by ``_settle`` (they may be overridden)."""
+    rng = st.rng
+    if cat is None:
+        cat = rng.choice(5, n, p=st.cat_p).astype(np.int64)
+    inbound = cat <= _IN_TRANSFER
+    user = np.where(inbound, _draw(rng, st.user_in_cdf, n), _draw(rng, st.user_out_cdf, n))
+    queue = np.where(cat == _IN_QUEUE, _draw(rng, st.queue_cdf, n), -1)
+    info = np.where(rng.random(n) < 0.004, rng.integers(1, 1 + len(_MISC_INFO), n), 0)
+    meta_roll = rng.random(n)
+    meta = np.where(
+        meta_roll < 0.01,
+        np.where(inbound, rng.integers(2, 4, n), np.where(meta_roll < 0.005, 1, 4)),
+        0,
+    )
+    notes = np.searchsorted(np.array([0.97, 0.993]), rng.random(n), side="right")
+    return {
+        "cat": cat,
+        "user": user.astype(np.int64),
+        "peer": _other_user(rng, st, user.astype(np.int64)),
+        "ext": _draw(rng, st.pool_cdf, n),
+        "queue": queue.astype(np.int64),
+        "qoff": rng.integers(0, 1 << 20, n),
+        "server": _SERVER_IDS[rng.choice(len(_SERVER_IDS), n, p=_SERVER_P)],
+        "answered": rng.random(n) < _ANSWER_P[cat],
+        "label": rng.choice(len(_LABELS), n, p=_LABEL_P).astype(np.int64),
+        "info": info.astype(np.int64),
+        "meta": meta.astype(np.int64),
+        "notes": notes.astype(np.int64),
+        "start": np.zeros(n, dtype=np.int64),
+    }
+
+
+def _lognormal_secs(rng: np.random.Generator, median: Arr | float, sigma: float, n: int) -> I64:
+    return np.rint(rng.lognormal(np.log(median), sigma, n)).astype(np.int64)
+
+
+def _settle(st: _State, c: Cols) -> None:
+    """Draw ring times, talk times, failure kinds and queue leg counts from ``answered``."""
+    rng = st.rng
+    cat, ans = c["cat"], c["answered"]
+    n = len(cat)
+    outbound = cat >= _OUT_EXT
+    fail = np.where(
+        outbound,
+        rng.choice([1, 2, 3], n, p=[0.6, 0.25, 0.15]),
+        rng.choice([1, 2, 3], n, p=[0.8, 0.15, 0.05]),
+    )
+    fail = np.where(cat == _IN_QUEUE, _D_NO_ANSWER, fail)
+    disp = np.where(ans, _D_CONNECTED, fail)
+    tc_fail = _TC_FAILED[rng.choice(len(_TC_FAILED), n, p=_TC_FAILED_P)]
+    tc_ok = np.where(rng.random(n) < 0.03, _TC_UNSPEC, _TC_NORMAL)
+    tcause = np.select(
+        [disp == _D_CONNECTED, disp == _D_NO_ANSWER, disp == _D_BUSY],
+        [tc_ok, _TC_NOANS, _TC_BUSY],
+        tc_fail,
+    )
+    ring = np.select(
+        [disp == _D_CONNECTED, disp == _D_NO_ANSWER, disp == _D_BUSY],
+        [
+            _lognormal_secs(rng, 9.0, 0.55, n),
+            np.rint(rng.normal(24.0, 7.0, n)).astype(np.int64),
+            rng.integers(2, 7, n),
+        ],
+        rng.integers(2, 6, n),
+    )
+    ring = np.clip(ring, 2, 40)
+    median = np.select([cat == _OUT_EXT, cat == _INTERNAL], [75.0, 45.0], 110.0)
+    talk = _lognormal_secs(rng, median, 1.05, n)
+    # The heavy tail: a few calls of one to three hours (conference calls, forgotten lines).
+    tail = rng.random(n) < 0.0025
+    talk = np.where(tail, rng.integers(3600, 10_801, n), talk)
+    talk = np.clip(talk, 1, 4 * 3600)
+    # A transferred call: short first leg (triage), normal second leg on the colleague's phone.
+    xfer = cat == _IN_TRANSFER
+    talk = np.where(xfer, np.clip(_lognormal_secs(rng, 35.0, 0.6, n), 5, 600), talk)
+    # Queue legs: only available agents are rung (2-4 at once for ring-all, in turn otherwise).
+    isq = cat == _IN_QUEUE
+    q = np.maximum(c["queue"], 0)
+    size = st.queue_size[q]
+    rt = st.queue_ring_time[q]
+    ringall = st.queue_ringall[q]
+    k_all = np.minimum(size, rng.choice([2, 3, 4], n, p=[0.45, 0.4, 0.15]))
+    k_seq = np.minimum(size, np.where(ans, rng.geometric(0.55, n), rng.integers(2, 4, n)))
+    k = np.where(ringall, k_all, k_seq)
+    ans_leg = np.where(ringall, (rng.random(n) * k).astype(np.int64), k - 1)
+    ring = np.where(isq, np.minimum(ring, rt), ring)
+    c["nlegs"] = np.select([isq, xfer], [k, 2], 1).astype(np.int64)
+    c["ans_leg"] = np.where(isq & ans, ans_leg, -1).astype(np.int64)
+    c["ringall"] = ringall & isq
+    c["rt"] = rt.astype(np.int64)
+    c["ring"] = ring.astype(np.int64)
+    c["ring2"] = rng.integers(3, 15, n)
+    c["talk"] = np.where(ans, talk, 0).astype(np.int64)
+    c["talk2"] = np.where(xfer, np.clip(_lognormal_secs(rng, 110.0, 1.0, n), 5, 4 * 3600), 0)
+    c["disp"] = disp.astype(np.int64)
+    c["tcause"] = tcause.astype(np.int64)
+
+
+def _expand(st: _State, c: Cols, key0: int) -> Cols:
+    """One row per leg, legs of a call contiguous and in leg order; keys start at ``key0``."""
+    nlegs = c["nlegs"]
+    n_calls = len(nlegs)
+    ci = np.repeat(np.arange(n_calls), nlegs)
+    j = np.arange(len(ci)) - np.repeat(np.cumsum(nlegs) - nlegs, nlegs)
+    cat = c["cat"][ci]
+    ans_call = c["answered"][ci]
+    isq = cat == _IN_QUEUE
+    xfer = cat == _IN_TRANSFER
+    inbound = cat <= _IN_TRANSFER
+    user = c["user"][ci]
+    agent = np.where(xfer & (j == 1), c["peer"][ci], user)
+    q = np.maximum(c["queue"][ci], 0)
+    slot = (c["qoff"][ci] + j) % np.maximum(st.queue_size[q], 1)
+    agent = np.where(isq, st.queue_members[q, slot], agent)
+
+    ans_leg = c["ans_leg"][ci]
+    answered = np.where(isq, j == ans_leg, ans_call)
+    ringall = c["ringall"][ci]
+    rt = c["rt"][ci]
+    ring = c["ring"][ci]
+    last = j == c["nlegs"][ci] - 1
+    seq_q = isq & ~ringall
+    # In turn: every agent before the last one rang the full ring time and was skipped.
+    ring = np.where(seq_q & ~last, rt, ring)
+    ring = np.where(xfer & (j == 1), c["ring2"][ci], ring)
+    talk = np.where(xfer & (j == 1), c["talk2"][ci], c["talk"][ci])
+    billsec = np.where(answered, talk, 0)
+    duration = ring + billsec
+    offset = np.where(seq_q, j * rt, 0)
+    # Blind transfer: the colleague's phone starts ringing when the first leg hangs up.
+    offset = np.where(xfer & (j == 1), c["ring"][ci] + c["talk"][ci], offset)
+
+    disp = np.where(answered, _D_CONNECTED, np.where(isq, _D_NO_ANSWER, c["disp"][ci]))
+    tcause = np.where(answered, _TC_NORMAL, c["tcause"][ci])
+    tcause = np.where(answered & (j == 0), c["tcause"][ci], tcause)
+    tcause = np.where(isq & ~answered & ans_call, _TC_ELSEWHERE, tcause)
+    tcause = np.where(isq & ~answered & ~ans_call, _TC_NOANS, tcause)
+    typ = np.where(inbound, np.where(answered, _T_I, _T_M), _T_O)
+
+    u, pool = st.n_users, st.n_pool
+    ext = c["ext"][ci]
+    outbound = cat == _OUT_EXT
+    internal = cat == _INTERNAL
+    src = np.where(inbound, u + ext, agent)
+    dst = np.where(inbound, agent, np.where(internal, c["peer"][ci], u + ext))
+    clid = np.where(inbound, 2 * u + ext, np.where(internal, u + agent, agent))
+    nq = st.n_queues
+    dest = np.select([outbound, isq, internal], [ext, pool + q, pool + nq], pool + nq + 1)
+    ctx = np.select(
+        [isq, xfer & (j == 1), inbound], [_CTX_QUEUE, _CTX_XFER, _CTX_PSTN], _CTX_INTERNAL
+    )
+    info = c["info"][ci]
+    xfer_info = 1 + len(_MISC_INFO) + user
+    info = np.where(xfer & (j == 1), xfer_info, info)
+    return {
+        "call": ci + key0,
+        "j": j,
+        "start": c["start"][ci] + offset,
+        "duration": duration.astype(np.int64),
+        "billsec": billsec.astype(np.int64),
+        "type": typ,
+        "disp": disp,
+        "tcause": tcause,
+        "agent": agent.astype(np.int64),
+        "src": src,
+        "dst": dst,
+        "clid": clid,
+        "dest": dest,
+        "ctx": ctx,
+        "rate": np.where(outbound, st.pool_rate[ext], 0.0),
+        "info": info,
+        "meta": c["meta"][ci],
+        "label": c["label"][ci],
+        "notes": c["notes"][ci],
+        "server": c["server"][ci],
+    }
+
+
+def _concat(parts: list[Cols]) -> Cols:
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
+def _take(cols: Cols, idx: Arr) -> Cols:
+    return {k: v[idx] for k, v in cols.items()}
+
+
+def _call_bounds(legs: Cols) -> I64:
+    call = legs["call"]
+    return np.flatnonzero(np.r_[True, call[1:] != call[:-1]]).astype(np.int64)
+
+
+def _cut(rng: np.random.Generator, legs: Cols, rows: int) -> Cols:
+    """Keep exactly ``rows`` legs, dropping whole calls at random (legs stay together)."""
+    n = len(legs["call"])
+    if n <= rows:
+        return legs
+    if rows == 0:
+        return _take(legs, np.zeros(0, dtype=np.int64))
+    first = _call_bounds(legs)
+    counts = np.diff(np.r_[first, n])
+    perm = rng.permutation(len(first))
+    cs = np.cumsum(counts[perm])
+    k = int(np.searchsorted(cs, rows, side="right"))
+    deficit = rows - (int(cs[k - 1]) if k else 0)
+    rest = perm[k:]
+    singles = rest[counts[rest] == 1][:deficit]
+    keep_calls = np.zeros(len(first), dtype=bool)
+    keep_calls[perm[:k]] = True
+    keep_calls[singles] = True
+    deficit -= len(singles)
+    keep = np.repeat(keep_calls, counts)
+    for ci in rest[counts[rest] > 1].tolist():
+        if deficit <= 0:
+            break
+        # Partial call as a last resort: the first legs (the parent leg included) survive.
+        take = min(deficit, int(counts[ci]))
+        keep[first[ci] : first[ci] + take] = True
+        deficit -= take
+    return _take(legs, np.flatnonzero(keep))
+
+
+def _simulate_history(st: _State, sampler: _TimeSampler, n: int, t_hi: int) -> Cols:
+    """Legs of ``n`` base calls plus their callbacks, restricted to calls ended before ``t_hi``."""
+    rng = st.rng
+    c = _draw_calls(st, n)
+    c["start"] = sampler.sample(rng, n)
+    # Predictive-dialer campaigns: dozens of outbound calls placed in the very same second.
+    out_idx = np.flatnonzero(c["cat"] == _OUT_EXT)
+    n_bursts = max(1, round(n / 2500)) if len(out_idx) >= 40 else 0
+    if n_bursts:
+        sizes = rng.integers(15, 61, n_bursts)
+        sizes = sizes[np.cumsum(sizes) <= len(out_idx) // 2]
+    if n_bursts and len(sizes):
+        chosen = rng.choice(out_idx, int(sizes.sum()), replace=False)
+        burst = np.repeat(np.arange(len(sizes)), sizes)
+        c["start"][chosen] = sampler.sample(rng, len(sizes))[burst]
+        c["answered"][chosen] = rng.random(len(chosen)) < _CAMPAIGN_ANSWER_P
+        c["label"][chosen] = _LABEL_CAMPAIGN
+        campaign_info = 1 + len(_MISC_INFO) + st.n_users + burst % len(_CAMPAIGNS)
+        c["info"][chosen] = campaign_info
+    _settle(st, c)
+    legs = _expand(st, c, 0)
+
+    first = _call_bounds(legs)
+    call_end = np.maximum.reduceat(legs["start"] + legs["duration"], first)
+    missed = (c["cat"] <= _IN_TRANSFER) & ~c["answered"]
+    delay = np.clip(_lognormal_secs(rng, 1500.0, 1.1, n), 60, 8 * 3600)
+    cb_start = call_end + delay
+    pick = missed & (rng.random(n) < _CALLBACK_P) & (cb_start < t_hi)
+    pick &= sampler.business(cb_start)
+    src_calls = np.flatnonzero(pick)
+    if len(src_calls):
+        m = len(src_calls)
+        cb = _draw_calls(st, m, np.full(m, _OUT_EXT, dtype=np.int64))
+        cb["ext"] = c["ext"][src_calls]
+        cb["user"] = legs["agent"][first[src_calls]]
+        cb["answered"] = rng.random(m) < _CALLBACK_ANSWER_P
+        cb["start"] = cb_start[src_calls]
+        _settle(st, cb)
+        legs = _concat([legs, _expand(st, cb, n)])
+        first = _call_bounds(legs)
+        call_end = np.maximum.reduceat(legs["start"] + legs["duration"], first)
+    # A call still in progress at t_hi has no CDR yet.
+    counts = np.diff(np.r_[first, len(legs["call"])])
+    return _take(legs, np.flatnonzero(np.repeat(call_end < t_hi, counts)))
+
+
+def _columns(st: _State, legs: Cols) -> dict[str, list[Any]]:
+    """Assign ids (by end time), call ids and live ids, and build the CDR_FIELDS columns."""
+    n = len(legs["call"])
+    order = np.lexsort((legs["j"], legs["call"], legs["start"] + legs["duration"]))
+    legs = _take(legs, order)
+    call, j, start = legs["call"], legs["j"], legs["start"]
+
+    ids = st.next_id + np.arange(n, dtype=np.int64)
+    is0 = j == 0
+    keys0 = call[is0]
+    nkeys = int(call.max()) + 1 if n else 0
+    call_id_of = np.zeros(nkeys, dtype=np.int64)
+    call_id_of[keys0[np.lexsort((keys0, start[is0]))]] = st.next_call_id + np.arange(len(keys0))
+    live = np.empty(n, dtype=np.int64)
+    live[np.lexsort((j, call, start))] = st.next_live_id + np.arange(n)
+    live0_of = np.zeros(nkeys, dtype=np.int64)
+    live0_of[keys0] = live[is0]
+    parent = live0_of[call].astype(object)
+    parent[is0] = None
+    st.next_id += n
+    st.next_call_id += len(keys0)
+    st.next_live_id += n
+
+    billsec = legs["billsec"]
+    rate = legs["rate"].astype(np.float64)
+    charge = _round4(rate * billsec / 60)
+
+    agent, src, dst = legs["agent"], legs["src"], legs["dst"]
+    # Fresh list objects per row: a consumer mutating one row's labels must not touch another's.
+    label_lists = list(map(list, _LABEL_TABLE[legs["label"]]))
+    cols: dict[str, list[Any]] = {
+        "id": ids.tolist(),
+        "call_id": call_id_of[call].tolist(),
+        "live_id": live.tolist(),
+        "parent_live_id": parent.tolist(),
+        "user_id": st.user_ids[agent].tolist(),
+        "sip_endpoint_id": st.user_endpoint[agent].tolist(),
+        "server_id": legs["server"].tolist(),
+        "type": _TYPES[legs["type"]].tolist(),
+        "calldate": _fmt_ts(start),
+        "clid": st.clid[legs["clid"]].tolist(),
+        "src": st.party_number[src].tolist(),
+        "src_id": st.party_id[src].tolist(),
+        "src_name": st.party_src_name[src].tolist(),
+        "src_ua": st.party_ua[src].tolist(),
+        "src_codec": st.party_codec[src].tolist(),
+        "dst": st.party_number[dst].tolist(),
+        "dst_id": st.party_id[dst].tolist(),
+        "dst_name": st.party_dst_name[dst].tolist(),
+        "dst_ua": st.party_ua[dst].tolist(),
+        "dst_codec": st.party_codec[dst].tolist(),
+        "duration": legs["duration"].tolist(),
+        "billsec": billsec.tolist(),
+        "disposition": _DISPOSITIONS[legs["disp"]].tolist(),
+        "destination": st.dest[legs["dest"]].tolist(),
+        "context": _CONTEXTS[legs["ctx"]].tolist(),
+        "rate": rate.tolist(),
+        "charge": charge.tolist(),
+        "t_cause": _T_CAUSES[legs["tcause"]].tolist(),
+        "info": st.info[legs["info"]].tolist(),
+        "metadata": st.metadata[legs["meta"]].tolist(),
+        "labels": label_lists,
+        "nb_notes": legs["notes"].tolist(),
+    }
+    assert list(cols) == list(CDR_FIELDS)
+    return cols
+
+
+def generate_company(spec: CompanySpec) -> Company:
+    """Generate a company's users, queues and CDR history.
+
+    Args:
+        spec: What to generate. The same spec always yields identical output.
+
+    Returns:
+        The company; ``cdrs`` holds exactly ``spec.rows`` rows when given (otherwise about 40 per
+        user per weekday), sorted by id, with every ``calldate`` in ``[start, end)`` and every
+        call ended before ``end`` (a call still in progress has no CDR yet).
+    """
+    rng = np.random.default_rng(spec.seed)
+    t_lo = math.ceil(spec.start.timestamp())
+    t_hi = math.ceil(spec.end.timestamp())
+    sampler = _TimeSampler(t_lo, t_hi, ZoneInfo(spec.timezone), spec.country_code)
+    rows = spec.rows if spec.rows is not None else round(40 * spec.users * sampler.weekday_days)
+    users, u_extra = _build_users(spec, rng)
+    queues, q_extra = _build_queues(spec, rng)
+    n_calls = math.ceil(rows / _LEGS_PER_CALL_GUESS * 1.1) + 20
+    pool_size = int(np.clip(n_calls // 6, 300, 120_000))
+    st = _build_state(spec, rng, u_extra, q_extra, pool_size)
+    assert all(list(x) == list(USER_FIELDS) for x in users)
+    assert all(list(x) == list(QUEUE_FIELDS) for x in queues)
+    with _gc_paused():
+        while True:
+            legs = _simulate_history(st, sampler, n_calls, t_hi)
+            got = len(legs["call"])
+            if got >= rows:
+                break
+            n_calls = math.ceil(n_calls * rows / max(got, 1) * 1.1) + 20
+        cdrs = _columns(st, _cut(rng, legs, rows))
+    return Company(spec=spec, users=users, queues=queues, cdrs=cdrs, _state=st)
+
+
+def generate_new_cdrs(
+    company: Company,
+    count: int,
+    *,
+    now: datetime,
+    late_fraction: float = 0.2,
+    max_late_seconds: int = 4 * 3600,
+) -> dict[str, list[Any]]:
+    """Generate the CDRs of calls that end around ``now``.
+
+    Ids continue after the largest id generated so far (strictly increasing, never reused) and
+    follow end time within the batch. A share ``late_fraction`` of the rows are long single-leg
+    calls whose ``calldate`` lies up to ``max_late_seconds`` before ``now``; the rest started
+    within the last few minutes. Every call has ended by ``now``.
+
+    Args:
+        company: A company from ``generate_company``; its private state advances, so repeated
+            calls never repeat ids. ``company.cdrs`` is left alone (the caller appends).
+        count: Exact number of rows to return (legs of one call count as rows).
+        now: The current instant (tz-aware).
+        late_fraction: Share of rows that are late-arriving long calls, in ``[0, 1]``.
+        max_late_seconds: How long before ``now`` a late call may have started.
+
+    Returns:
+        Columns keyed like ``Company.cdrs``, exactly ``count`` rows, sorted by id.
+
+    Raises:
+        ValueError: On a negative count, a naive ``now``, a bad fraction or a company without
+            generator state.
+    """
+    st = company._state
+    if st is None:
+        raise ValueError("company has no generator state; build it with generate_company")
+    if count < 0:
+        raise ValueError("count must be >= 0")
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    if not 0.0 <= late_fraction <= 1.0:
+        raise ValueError("late_fraction must be in [0, 1]")
+    rng = st.rng
+    now_s = math.floor(now.timestamp())
+    n_late = round(count * late_fraction) if max_late_seconds > 0 else 0
+    n_fresh = count - n_late
+    parts: list[Cols] = []
+    late_key0 = 0
+    with _gc_paused():
+        if n_fresh:
+            n = math.ceil(n_fresh / _LEGS_PER_CALL_GUESS * 1.2) + 5
+            while True:
+                c = _draw_calls(st, n)
+                _settle(st, c)
+                # "Started within the last few minutes": keep fresh calls short.
+                c["talk"] = np.minimum(c["talk"], 300)
+                c["talk2"] = np.minimum(c["talk2"], 120)
+                legs = _expand(st, c, 0)
+                if len(legs["call"]) >= n_fresh:
+                    break
+                n *= 2
+            legs = _cut(rng, legs, n_fresh)
+            late_key0 = n
+            first = _call_bounds(legs)
+            counts = np.diff(np.r_[first, len(legs["call"])])
+            span = np.maximum.reduceat(legs["start"] + legs["duration"], first)
+            call_start = now_s - rng.integers(0, 121, len(first)) - span
+            legs["start"] = legs["start"] + np.repeat(call_start, counts)
+            parts.append(legs)
+        if n_late:
+            cat = np.where(rng.random(n_late) < 0.55, _IN_DIRECT, _OUT_EXT).astype(np.int64)
+            c = _draw_calls(st, n_late, cat)
+            c["answered"][:] = True
+            _settle(st, c)
+            # At least 20 minutes late (when allowed), so late rows never pass for fresh ones.
+            lateness = rng.integers(min(1200, max_late_seconds), max_late_seconds + 1, n_late)
+            end_s = now_s - rng.integers(0, 61, n_late)
+            duration = np.maximum(lateness - (now_s - end_s), 3)
+            c["ring"] = np.minimum(c["ring"], duration - 1)
+            c["talk"] = duration - c["ring"]
+            c["start"] = end_s - duration
+            parts.append(_expand(st, c, late_key0))
+        if not parts:
+            return {k: [] for k in CDR_FIELDS}
+        return _columns(st, _concat(parts))

@@ -1,0 +1,243 @@
+"""Running a sync: the dlt pipeline, the single-run lock, and committing a long backfill in parts.
+
+A sync fixes the end of its range when it starts. The ``cdrs`` resource reads windows up to it;
+when a backfill is larger than ``commit_every_rows``, it is loaded in several ``pipeline.run``
+calls, each of which commits its data together with the cursor, so a run killed half-way resumes
+from the last committed part instead of from the start.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import dlt
+from dlt.common.destination import TDestinationReferenceArg
+
+from pipelines.voipstudio import settings, voipstudio_source
+from pipelines.voipstudio.errors import ConfigError, LockedError
+from pipelines.voipstudio.records import api_time, wall_seconds
+
+PIPELINE_NAME = "voipstudio"
+# Not data/voipstudio.duckdb: DuckDB names a file's catalog after it, and a catalog named like
+# the dataset makes `voipstudio.cdrs` ambiguous to DuckDB's binder.
+DEFAULT_DUCKDB_PATH = "data/calls.duckdb"
+DEFAULT_COMMIT_EVERY_ROWS = 1_000_000
+
+
+def make_pipeline(
+    pipeline_name: str = PIPELINE_NAME,
+    *,
+    destination: TDestinationReferenceArg | None = None,
+    dataset_name: str | None = None,
+    pipelines_dir: str | None = None,
+) -> dlt.Pipeline:
+    """The dlt pipeline, with this project's default destination.
+
+    The destination comes from ``[pipelines.voipstudio] destination_type`` (DuckDB unless
+    configured otherwise). DuckDB writes to ``data/calls.duckdb`` unless
+    ``DESTINATION__DUCKDB__CREDENTIALS`` (or ``[destination.duckdb] credentials`` in
+    secrets.toml) names another file.
+    """
+    if destination is None:
+        configured = dlt.config.get(f"pipelines.{pipeline_name}.destination_type")
+        if (configured or "duckdb") == "duckdb" and not dlt.secrets.get(
+            "destination.duckdb.credentials"
+        ):
+            Path(DEFAULT_DUCKDB_PATH).parent.mkdir(parents=True, exist_ok=True)
+            destination = dlt.destinations.duckdb(credentials=DEFAULT_DUCKDB_PATH)
+    return dlt.pipeline(
+        pipeline_name=pipeline_name,
+        destination=destination,
+        dataset_name=dataset_name
+        or dlt.config.get(f"pipelines.{pipeline_name}.dataset_name")
+        or settings.SOURCE_NAME,
+        pipelines_dir=pipelines_dir,
+    )
+
+
+@contextmanager
+def sync_lock(pipeline: dlt.Pipeline) -> Iterator[None]:
+    """Hold the pipeline's lock file for the duration of a sync.
+
+    Raises:
+        LockedError: another process holds it; nothing was touched.
+    """
+    path = Path(pipeline.working_dir) / "sync.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise LockedError(
+                f"another sync of pipeline '{pipeline.pipeline_name}' is running ({holder}); "
+                "this one exits without touching anything: schedule syncs further apart"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()} since {datetime.now().isoformat(timespec='seconds')}")
+        handle.flush()
+        try:
+            yield
+        finally:
+            handle.seek(0)
+            handle.truncate()
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def read_cursor(pipeline: dlt.Pipeline) -> str | None:
+    """The ``cdrs`` cursor: every CDR with ``calldate`` up to it has been loaded (API wall time)."""
+    state: Any = pipeline.state
+    cursor = (
+        state.get("sources", {})
+        .get(settings.SOURCE_NAME, {})
+        .get("resources", {})
+        .get("cdrs", {})
+        .get("cursor")
+    )
+    return str(cursor) if cursor is not None else None
+
+
+def newest_loaded(pipeline: dlt.Pipeline, timezone: str) -> str:
+    """The newest ``calldate`` in the destination as API wall time, ``""`` if there is none."""
+    try:
+        with pipeline.sql_client() as client:
+            name = client.make_qualified_table_name("cdrs")
+            rows = client.execute_sql(f"SELECT max(calldate) FROM {name}")  # noqa: S608
+    except Exception:  # noqa: BLE001 - no dataset or no table yet: nothing loaded
+        return ""
+    newest = rows[0][0] if rows else None
+    if not isinstance(newest, datetime):
+        return ""
+    if newest.tzinfo is None:
+        newest = newest.replace(tzinfo=UTC)
+    return newest.astimezone(ZoneInfo(timezone)).strftime(settings.API_DATETIME_FORMAT)
+
+
+def count_rows(pipeline: dlt.Pipeline, table: str) -> int:
+    """Rows in a destination table, 0 when it does not exist yet."""
+    try:
+        with pipeline.sql_client() as client:
+            name = client.make_qualified_table_name(table)
+            rows = client.execute_sql(f"SELECT count(*) FROM {name}")  # noqa: S608 - our name
+    except Exception:  # noqa: BLE001 - no dataset or no table yet both mean zero rows
+        return 0
+    return int(rows[0][0]) if rows else 0
+
+
+@dataclass
+class SyncOptions:
+    """What one ``voipstudio sync`` does.
+
+    Attributes:
+        start: re-read from this instant (``YYYY-MM-DD[ HH:MM:SS]``) instead of the cursor.
+        end: read up to this instant instead of now.
+        full_refresh: drop the source's tables and state first, then sync from ``start_date``.
+        resources: which resources to load (default all).
+        commit_every_rows: commit a long backfill every so many CDRs.
+    """
+
+    start: str | None = None
+    end: str | None = None
+    full_refresh: bool = False
+    resources: tuple[str, ...] = settings.RESOURCES
+    commit_every_rows: int = DEFAULT_COMMIT_EVERY_ROWS
+
+
+@dataclass
+class SyncSummary:
+    """What a sync did."""
+
+    rows_loaded: dict[str, int] = field(default_factory=dict)
+    cdrs_before: int = 0
+    cdrs_after: int = 0
+    loads: int = 0
+    cursor: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def cdrs_new(self) -> int:
+        """CDRs that were not in the table before."""
+        return max(0, self.cdrs_after - self.cdrs_before)
+
+    @property
+    def cdrs_updated(self) -> int:
+        """CDRs read again (the lag window, late rows) and merged over their stored version."""
+        return max(0, self.rows_loaded.get("cdrs", 0) - self.cdrs_new)
+
+    @property
+    def rejects(self) -> int:
+        """Records that could not be parsed and went to the rejects table."""
+        return self.rows_loaded.get(settings.REJECTS_TABLE, 0)
+
+
+def _source_timezone() -> str:
+    zone = dlt.config.get("sources.voipstudio.timezone") or settings.DEFAULT_TIMEZONE
+    try:
+        ZoneInfo(str(zone))
+    except Exception:  # noqa: BLE001 - any failure means the same thing to the user
+        raise ConfigError(f"timezone = {zone!r} is not an IANA time zone") from None
+    return str(zone)
+
+
+def run_sync(pipeline: dlt.Pipeline, options: SyncOptions | None = None) -> SyncSummary:
+    """Bring the destination up to date (or load the range the options name).
+
+    Raises:
+        LockedError: another sync of this pipeline is running.
+        VoipstudioError: (inside dlt's PipelineStepFailed) what stopped the sync.
+    """
+    options = options or SyncOptions()
+    unknown = set(options.resources) - set(settings.RESOURCES)
+    if unknown or not options.resources:
+        raise ConfigError(
+            f"unknown resources {sorted(unknown)}; choose from {', '.join(settings.RESOURCES)}"
+        )
+    if options.commit_every_rows < 1:
+        raise ConfigError("commit_every_rows must be at least 1")
+    started = time.perf_counter()
+    summary = SyncSummary()
+    with sync_lock(pipeline):
+        explicit = options.start is not None or options.end is not None
+        timezone = _source_timezone()
+        run_end = options.end or api_time(wall_seconds(datetime.now(ZoneInfo(timezone))))
+        summary.cdrs_before = 0 if options.full_refresh else count_rows(pipeline, "cdrs")
+        range_start = options.start
+        resources = options.resources
+        while True:
+            source = voipstudio_source(
+                range_start=range_start,
+                range_end=run_end,
+                update_cursor=not explicit,
+                max_rows=None if explicit else options.commit_every_rows,
+                cursor_ceiling="" if options.full_refresh else newest_loaded(pipeline, timezone),
+            ).with_resources(*resources)
+            refresh = "drop_sources" if options.full_refresh and summary.loads == 0 else None
+            pipeline.run(source, refresh=refresh)
+            summary.loads += 1
+            trace = pipeline.last_trace
+            counts = (
+                trace.last_normalize_info.row_counts if trace and trace.last_normalize_info else {}
+            )
+            for table, rows in counts.items():
+                if not table.startswith("_dlt"):
+                    summary.rows_loaded[table] = summary.rows_loaded.get(table, 0) + rows
+            cursor = read_cursor(pipeline)
+            if explicit or "cdrs" not in resources or cursor is None or cursor >= run_end:
+                break
+            # The next part continues exactly at the cursor: the lag was re-read already.
+            range_start, resources = cursor, ("cdrs",)
+        summary.cursor = read_cursor(pipeline)
+        summary.cdrs_after = count_rows(pipeline, "cdrs")
+    summary.seconds = time.perf_counter() - started
+    return summary

@@ -1,0 +1,37 @@
+"""Constants of the VoIPstudio source."""
+
+from __future__ import annotations
+
+DEFAULT_BASE_URL = "https://l7api.com/v1.2/voipstudio"
+SOURCE_NAME = "voipstudio"
+
+# The API's documented maximum page size; the default page size is undocumented, so every
+# request sends `limit`.
+MAX_PAGE_SIZE = 5000
+DEFAULT_PAGE_SIZE = 5000
+DEFAULT_MAX_CONCURRENCY = 4
+# CDRs are written when a call ends, hours after `calldate` for long calls: every run re-reads
+# this much before its cursor, and the merge on `id` absorbs the overlap.
+DEFAULT_LAG = "6h"
+# A first sync starts this long before today unless `start_date` says otherwise.
+DEFAULT_START_DAYS_AGO = 30
+DEFAULT_TIMEZONE = "UTC"
+RESOURCES = ("cdrs", "users", "queues")
+
+# A range is cut into windows of at most this many pages, so that pages are fetched in
+# parallel and a long backfill commits progress window by window.
+WINDOW_PAGES = 10
+# How many windows' count probes run at once while planning a range.
+MAX_SPLIT = 64
+# A window whose pages do not add up to the reported `total` is fetched again this many times.
+WINDOW_ATTEMPTS = 5
+
+# HTTP behaviour.
+TIMEOUT_SECONDS = 60.0
+MAX_ATTEMPTS = 8
+BACKOFF_BASE_SECONDS = 0.5
+BACKOFF_MAX_SECONDS = 30.0
+RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+API_DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+REJECTS_TABLE = "cdrs_rejects"
