@@ -160,7 +160,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_token(args: argparse.Namespace) -> int:
     """``voipstudio token create``."""
     email = args.email or dlt.config.get("sources.voipstudio.email")
-    password = dlt.secrets.get("sources.voipstudio.password")
+    password: str | None = dlt.secrets.get("sources.voipstudio.password")
     if not email:
         raise ConfigError("give --email or set email in .dlt/secrets.toml [sources.voipstudio]")
     if not password:
@@ -170,7 +170,8 @@ def cmd_token(args: argparse.Namespace) -> int:
             )
         password = getpass.getpass(f"VoIPstudio password for {email}: ")
     expiry = int(parse_duration(args.expiry, "--expiry").total_seconds())
-    base_url = dlt.config.get("sources.voipstudio.base_url") or settings.DEFAULT_BASE_URL
+    configured_url: str | None = dlt.config.get("sources.voipstudio.base_url")
+    base_url = configured_url or settings.DEFAULT_BASE_URL
     with VoipstudioClient(
         str(base_url), Credentials(email=str(email), password=str(password))
     ) as client:

@@ -23,6 +23,14 @@ DEMO_DB = DEMO_DIR / "demo.duckdb"
 DEMO_PIPELINES_DIR = DEMO_DIR / "demo-pipelines"
 DEMO_PIPELINE = "voipstudio_demo"
 DATASET = "voipstudio"
+QUERY_HINT = (
+    'Query it:  uv run python -c "import duckdb; '
+    "print(duckdb.connect('data/demo.duckdb').sql('select * from voipstudio.cdrs limit 5'))\""
+)
+BY_TYPE_SQL = """
+select type, count(*), round(sum(billsec) / 60.0), round(sum(charge), 2)
+from voipstudio.cdrs group by type order by type
+"""
 
 
 def _say(text: str) -> None:
@@ -75,17 +83,13 @@ def run_demo(days: int = 30, users: int = 25) -> int:
         _say("4. Second sync (incremental: the cursor minus the lag) ...")
         _show(run_sync(pipeline))
     with duckdb.connect(str(DEMO_DB), read_only=True) as db:
-        rows = db.sql(
-            f"select type, count(*), round(sum(billsec) / 60.0), round(sum(charge), 2) "  # noqa: S608
-            f"from {DATASET}.cdrs group by type order by type"
-        ).fetchall()
+        rows = db.execute(BY_TYPE_SQL).fetchall()
     _say("5. Calls by type (I inbound, O outbound, M missed): CDRs, minutes, charge")
     for kind, count, minutes, charge in rows:
         _say(f"   {kind}: {count:>8,} CDRs {minutes:>10,.0f} min {charge:>10,.2f}")
+    _say(f"\nThe data is in {DEMO_DB} (dataset '{DATASET}': tables cdrs, users, queues).")
+    _say(QUERY_HINT)
     _say(
-        f"\nThe data is in {DEMO_DB} (dataset '{DATASET}': tables cdrs, users, queues). Query it:\n"
-        f"   uv run python -c \"import duckdb; print(duckdb.connect('{DEMO_DB}')"
-        f".sql('select * from {DATASET}.cdrs limit 5'))\"\n"
         "Sync a real account: put your API key in .dlt/secrets.toml and run `uv run voipstudio "
         "sync` (see README)."
     )

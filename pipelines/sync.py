@@ -48,19 +48,17 @@ def make_pipeline(
     secrets.toml) names another file.
     """
     if destination is None:
-        configured = dlt.config.get(f"pipelines.{pipeline_name}.destination_type")
-        if (configured or "duckdb") == "duckdb" and not dlt.secrets.get(
-            "destination.duckdb.credentials"
-        ):
+        configured: str | None = dlt.config.get(f"pipelines.{pipeline_name}.destination_type")
+        credentials: object = dlt.secrets.get("destination.duckdb.credentials")
+        if (configured or "duckdb") == "duckdb" and not credentials:
             Path(DEFAULT_DUCKDB_PATH).parent.mkdir(parents=True, exist_ok=True)
             destination = dlt.destinations.duckdb(credentials=DEFAULT_DUCKDB_PATH)
+    configured_dataset: str | None = dlt.config.get(f"pipelines.{pipeline_name}.dataset_name")
     return dlt.pipeline(
         pipeline_name=pipeline_name,
         destination=destination,
-        dataset_name=dataset_name
-        or dlt.config.get(f"pipelines.{pipeline_name}.dataset_name")
-        or settings.SOURCE_NAME,
-        pipelines_dir=pipelines_dir,
+        dataset_name=dataset_name or configured_dataset or settings.SOURCE_NAME,
+        pipelines_dir=pipelines_dir,  # type: ignore[arg-type]  # None means dlt's default
     )
 
 
@@ -114,7 +112,7 @@ def newest_loaded(pipeline: dlt.Pipeline, timezone: str) -> str:
         with pipeline.sql_client() as client:
             name = client.make_qualified_table_name("cdrs")
             rows = client.execute_sql(f"SELECT max(calldate) FROM {name}")  # noqa: S608
-    except Exception:  # noqa: BLE001 - no dataset or no table yet: nothing loaded
+    except Exception:  # no dataset or no table yet: nothing loaded
         return ""
     newest = rows[0][0] if rows else None
     if not isinstance(newest, datetime):
@@ -130,7 +128,7 @@ def count_rows(pipeline: dlt.Pipeline, table: str) -> int:
         with pipeline.sql_client() as client:
             name = client.make_qualified_table_name(table)
             rows = client.execute_sql(f"SELECT count(*) FROM {name}")  # noqa: S608 - our name
-    except Exception:  # noqa: BLE001 - no dataset or no table yet both mean zero rows
+    except Exception:  # no dataset or no table yet both mean zero rows
         return 0
     return int(rows[0][0]) if rows else 0
 
@@ -182,10 +180,11 @@ class SyncSummary:
 
 
 def _source_timezone() -> str:
-    zone = dlt.config.get("sources.voipstudio.timezone") or settings.DEFAULT_TIMEZONE
+    configured: str | None = dlt.config.get("sources.voipstudio.timezone")
+    zone = configured or settings.DEFAULT_TIMEZONE
     try:
         ZoneInfo(str(zone))
-    except Exception:  # noqa: BLE001 - any failure means the same thing to the user
+    except Exception:  # any failure means the same thing to the user
         raise ConfigError(f"timezone = {zone!r} is not an IANA time zone") from None
     return str(zone)
 
@@ -222,8 +221,10 @@ def run_sync(pipeline: dlt.Pipeline, options: SyncOptions | None = None) -> Sync
                 max_rows=None if explicit else options.commit_every_rows,
                 cursor_ceiling="" if options.full_refresh else newest_loaded(pipeline, timezone),
             ).with_resources(*resources)
-            refresh = "drop_sources" if options.full_refresh and summary.loads == 0 else None
-            pipeline.run(source, refresh=refresh)
+            if options.full_refresh and summary.loads == 0:
+                pipeline.run(source, refresh="drop_sources")
+            else:
+                pipeline.run(source)
             summary.loads += 1
             trace = pipeline.last_trace
             counts = (

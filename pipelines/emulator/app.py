@@ -24,7 +24,7 @@ from pipelines.emulator.auth import Account, AuthError, TokenStore
 from pipelines.emulator.config import EmulatorConfig
 from pipelines.emulator.faults import FaultInjector, FaultRule, Latency
 from pipelines.emulator.fields import CDR_FIELDS, QUEUE_FIELDS, USER_FIELDS
-from pipelines.emulator.generator import Company, CompanySpec, generate_company, generate_new_cdrs
+from pipelines.emulator.generator import Company, generate_company, generate_new_cdrs
 from pipelines.emulator.query import QueryError, parse_datetime, parse_query
 from pipelines.emulator.store import Collection, Table
 
@@ -40,7 +40,7 @@ DROP_LOGGER = "uvicorn.error"
 log = logging.getLogger(__name__)
 
 
-class _DroppedConnection(Exception):
+class _DroppedConnectionError(Exception):
     """Raised inside the app to make uvicorn close a half-sent response."""
 
 
@@ -49,7 +49,7 @@ class _HideDroppedConnections(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
-        return not isinstance(exc, _DroppedConnection)
+        return not isinstance(exc, _DroppedConnectionError)
 
 
 logging.getLogger(DROP_LOGGER).addFilter(_HideDroppedConnections())
@@ -182,6 +182,14 @@ class Emulator:
                 late_fraction=late_fraction,
                 max_late_seconds=max_late_seconds,
             )
+            # The generator numbers on from its own history; records added through the admin
+            # API may already hold those ids. Shift the batch above the largest stored id so
+            # new CDRs keep arriving with new, larger ids (as the live API's auto-increment).
+            table = self.cdrs.table
+            top = int(table.ids[-1]) if len(table) else 0
+            if columns["id"] and columns["id"][0] <= top:
+                shift = top + 1 - columns["id"][0]
+                columns["id"] = [record_id + shift for record_id in columns["id"]]
             self.cdrs.append(Table.from_columns(CDR_FIELDS, columns))
         return [int(i) for i in columns["id"]]
 
@@ -217,7 +225,11 @@ class Emulator:
         body = await _read_body(receive)
 
         if path.startswith(ADMIN_PREFIX) and self.config.admin:
-            response = self.admin(method, path[len(ADMIN_PREFIX) :], body)
+            try:
+                response = self.admin(method, path[len(ADMIN_PREFIX) :], body)
+            except Exception:
+                log.exception("emulator bug answering %s %s", method, path)
+                response = _internal_error()
             await _send(send, response)
             return
 
@@ -237,6 +249,11 @@ class Emulator:
             response = error_response(400, exc.message, exc.errors)
         except AuthError as exc:
             response = error_response(401, "Unauthorized", [str(exc)])
+        except Exception:
+            # A bug of the emulator: still answer in the API's JSON error envelope (a client
+            # under test must see a 500 it can retry, not a dropped connection), and log it.
+            log.exception("emulator bug answering %s %s", method, path)
+            response = _internal_error()
         delay = self.latency.seconds(response.rows) + (fault.seconds if fault else 0.0)
         if delay > 0:
             await asyncio.sleep(delay)
@@ -386,7 +403,12 @@ class Emulator:
             )
         if path == "/cdrs/patch" and method == "POST":
             payload = _json_object(body)
-            updates = {int(u["id"]): dict(u["set"]) for u in payload.get("updates", [])}
+            entries = payload.get("updates", [])
+            if not isinstance(entries, list) or not all(
+                isinstance(u, dict) and isinstance(u.get("set"), dict) for u in entries
+            ):
+                raise ValueError('updates must be a list of {"id": ID, "set": {field: value}}')
+            updates = {int(u["id"]): dict(u["set"]) for u in entries}
             missing = self.cdrs.replace_records(updates)
             return json_response(200, {"patched": len(updates) - len(missing), "missing": missing})
         if path == "/tokens/expire" and method == "POST":
@@ -416,18 +438,30 @@ class Emulator:
         unknown = set(changes) - allowed
         if unknown:
             raise ValueError(f"unknown config keys {sorted(unknown)}; allowed: {sorted(allowed)}")
+        # Validate everything before changing anything, so a rejected request changes nothing
+        # (and a bad value cannot make later API requests fail).
+        rules: list[FaultRule] | None = None
         if "faults" in changes:
-            rules = [FaultRule.from_dict(rule) for rule in changes["faults"] or []]
-            self.faults.set_rules(rules, changes.get("fault_seed"))
-        if "latency" in changes:
-            self.latency = Latency(**(changes["latency"] or {}))
-        if "arrivals" in changes:
-            self.arrivals = Arrivals(**(changes["arrivals"] or {}))
-            self._cdr_list_requests = 0
+            raw_rules = changes["faults"] or []
+            if not isinstance(raw_rules, list) or not all(isinstance(r, dict) for r in raw_rules):
+                raise ValueError("faults must be a list of fault objects")
+            rules = [FaultRule.from_dict(rule) for rule in raw_rules]
+        seed = changes.get("fault_seed")
+        if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
+            raise ValueError("fault_seed must be an integer")
+        latency = Latency.from_dict(changes["latency"] or {}) if "latency" in changes else None
+        arrivals = _arrivals(changes["arrivals"] or {}) if "arrivals" in changes else None
+        login_ttl: float | None = None
         if "login_ttl" in changes:
-            self.tokens.login_ttl = float(changes["login_ttl"])
-        if "now" in changes:
-            self.set_now(changes["now"])
+            login_ttl = float(changes["login_ttl"])
+            if not 0.0 <= login_ttl < float("inf"):
+                raise ValueError("login_ttl must be a finite number of seconds >= 0")
+        now = changes.get("now")
+        if now is not None:
+            if not isinstance(now, str):
+                raise ValueError("now must be 'YYYY-MM-DD HH:MM:SS' or null")
+            parse_datetime(now)
+        extra: dict[str, Any] | None = None
         if "extra_fields" in changes:
             extra = changes["extra_fields"] or {}
             if not isinstance(extra, dict):
@@ -435,21 +469,47 @@ class Emulator:
             clash = set(extra) & set(CDR_FIELDS)
             if clash:
                 raise ValueError(f"extra_fields may not redefine existing fields {sorted(clash)}")
+
+        if rules is not None:
+            self.faults.set_rules(rules, seed)
+        elif seed is not None:
+            self.faults.set_rules(self.faults.rules, seed)
+        if latency is not None:
+            self.latency = latency
+        if arrivals is not None:
+            with self._lock:
+                self.arrivals = arrivals
+                self._cdr_list_requests = 0
+        if login_ttl is not None:
+            self.tokens.login_ttl = login_ttl
+        if "now" in changes:
+            self.set_now(now)
+        if extra is not None:
             self.cdrs.extra_fields = dict(extra)
 
     def _admin_add_cdrs(self, payload: dict[str, Any]) -> Response:
         if "records" in payload:
-            table = Table.from_records(CDR_FIELDS, payload["records"])
+            records = payload["records"]
+            if not isinstance(records, list):
+                raise ValueError("records must be a list of CDR objects")
+            table = Table.from_records(CDR_FIELDS, records, by_hand=True)
             with self._lock:
                 self.cdrs.append(table)
             return json_response(200, {"added": len(table), "ids": table.ids.tolist()})
         spec = payload.get("generate") or {}
+        if not isinstance(spec, dict):
+            raise ValueError('generate must be an object like {"count": 10}')
         now = spec.get("now")
+        count = int(spec.get("count", 0))
+        late_fraction = float(spec.get("late_fraction", 0.2))
+        max_late_seconds = int(spec.get("max_late_seconds", 4 * 3600))
+        if count < 0 or max_late_seconds < 0 or not 0.0 <= late_fraction <= 1.0:
+            raise ValueError("count and max_late_seconds must be >= 0, late_fraction in [0, 1]")
         ids = self.add_generated_cdrs(
-            int(spec.get("count", 0)),
-            float(spec.get("late_fraction", 0.2)),
-            int(spec.get("max_late_seconds", 4 * 3600)),
-            datetime.fromtimestamp(parse_datetime(now), tz=UTC) if now else None,
+            count,
+            late_fraction,
+            max_late_seconds,
+            datetime.fromtimestamp(parse_datetime(str(now)), tz=UTC) if now else None,
         )
         return json_response(200, {"added": len(ids), "ids": ids})
 
@@ -470,6 +530,26 @@ class Emulator:
         }
 
 
+def _arrivals(data: Any) -> Arrivals:
+    """Validate the admin API's ``arrivals`` object (it is only used while answering /cdrs)."""
+    if not isinstance(data, dict):
+        raise ValueError("arrivals must be an object")
+    allowed = {"every", "count", "late_fraction", "max_late_seconds"}
+    unknown = set(data) - allowed
+    if unknown:
+        raise ValueError(f"unknown arrivals keys {sorted(unknown)}; allowed: {sorted(allowed)}")
+    for key in ("every", "count", "max_late_seconds"):
+        value = data.get(key, 0)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ValueError(f"arrivals {key} must be an integer >= 0")
+    fraction = data.get("late_fraction", 0.2)
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)):
+        raise ValueError("arrivals late_fraction must be a number")
+    if not 0.0 <= fraction <= 1.0:
+        raise ValueError("arrivals late_fraction must be in [0, 1]")
+    return Arrivals(**data)
+
+
 def _positions(values: Any) -> Any:
     import numpy as np
 
@@ -486,6 +566,10 @@ def _json_object(body: bytes) -> dict[str, Any]:
     if not isinstance(payload, dict):
         raise QueryError("Invalid JSON body", ["the body must be a JSON object"])
     return payload
+
+
+def _internal_error() -> Response:
+    return error_response(500, "Internal Server Error", ["unexpected error in the emulator"])
 
 
 def _not_allowed(allowed: str) -> Response:
@@ -553,7 +637,7 @@ async def _send_fault(send: Send, rule: FaultRule) -> None:
             }
         )
         await send({"type": "http.response.body", "body": promised, "more_body": True})
-        raise _DroppedConnection("connection dropped on purpose")
+        raise _DroppedConnectionError("connection dropped on purpose")
     else:
         status = int(rule.kind)
         await _send(

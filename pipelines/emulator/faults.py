@@ -62,12 +62,25 @@ class FaultRule:
         rate = float(data.get("rate", 0.0))
         if not 0.0 <= rate <= 1.0:
             raise ValueError("rate must be between 0 and 1")
-        nth = [int(n) for n in data.get("nth", [])]
+        nth_values = data.get("nth", [])
+        if not isinstance(nth_values, list):
+            raise ValueError("nth must be a list of request numbers, e.g. [1, 3]")
+        nth = [int(n) for n in nth_values]
         every = int(data.get("every", 0))
+        # A rule that can never fire is a mistake in the test that set it: say so.
+        if any(n < 1 for n in nth):
+            raise ValueError("nth counts requests from 1")
+        if every < 0:
+            raise ValueError("every must be >= 0")
         if not (rate or nth or every):
             raise ValueError("a fault needs 'rate', 'nth' or 'every' to say when it fires")
         retry_after = data.get("retry_after")
         times = data.get("times")
+        if times is not None and int(times) < 0:
+            raise ValueError("times must be >= 0")
+        seconds = float(data.get("seconds", 30.0))
+        if not 0.0 <= seconds < float("inf"):
+            raise ValueError("seconds must be a finite number >= 0")
         return cls(
             kind=kind,  # type: ignore[arg-type]
             path=str(data.get("path", "/")),
@@ -76,7 +89,7 @@ class FaultRule:
             every=every,
             times=None if times is None else int(times),
             retry_after=None if retry_after is None else str(retry_after),
-            seconds=float(data.get("seconds", 30.0)),
+            seconds=seconds,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -102,6 +115,29 @@ class Latency:
     per_request_ms: float = 0.0
     per_row_ms: float = 0.0
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Latency:
+        """Validate and build from the admin API's JSON form.
+
+        Raises:
+            ValueError: unknown keys, or values that are not finite numbers >= 0 (checked here
+                because the delay is only computed while a request is answered).
+        """
+        if not isinstance(data, dict):
+            raise ValueError("latency must be an object")
+        allowed = {"per_request_ms", "per_row_ms"}
+        unknown = set(data) - allowed
+        if unknown:
+            raise ValueError(f"unknown latency keys {sorted(unknown)}; allowed: {sorted(allowed)}")
+        values: dict[str, float] = {}
+        for key, value in data.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError(f"latency {key} must be a number, got {value!r}")
+            if not 0.0 <= value < float("inf"):
+                raise ValueError(f"latency {key} must be a finite number >= 0")
+            values[key] = float(value)
+        return cls(**values)
+
     def seconds(self, rows: int) -> float:
         """Delay for an answer with ``rows`` records."""
         return (self.per_request_ms + self.per_row_ms * rows) / 1000.0
@@ -112,15 +148,18 @@ class FaultInjector:
 
     def __init__(self, rules: list[FaultRule] | None = None, seed: int = 0) -> None:
         self.rules: list[FaultRule] = list(rules or [])
+        self.seed = seed
         self._random = random.Random(seed)
         self._lock = threading.Lock()
 
     def set_rules(self, rules: list[FaultRule], seed: int | None = None) -> None:
-        """Replace every rule (counters start again)."""
+        """Replace every rule. Counters and the random sequence start again (from ``seed``, else
+        the start-up seed), so the same rules fire on the same requests whatever ran before."""
         with self._lock:
             self.rules = list(rules)
             if seed is not None:
-                self._random = random.Random(seed)
+                self.seed = seed
+            self._random = random.Random(self.seed)
 
     def pick(self, path: str) -> FaultRule | None:
         """The rule that fires for this request, if any (every matching rule counts it)."""

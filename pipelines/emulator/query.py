@@ -8,6 +8,7 @@ data is touched, and never into a 500.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -103,12 +104,15 @@ def convert_value(field: str, ftype: FieldType, value: Any) -> Any:
     if isinstance(value, (dict, list)):
         raise _invalid(field, value)
     if ftype in ("int", "number"):
-        if isinstance(value, bool):
-            return float(value)
         try:
-            return float(value)
+            number = float(value)
         except (TypeError, ValueError):
             raise _invalid(field, value) from None
+        # float() also reads "nan", "inf" and "1e999": no column holds those, and NaN would
+        # compare unequal to everything (so "ne" would match every row).
+        if not math.isfinite(number):
+            raise _invalid(field, value)
+        return number
     if ftype == "bool":
         text = str(value).strip().lower()
         if text in ("1", "true"):
@@ -173,7 +177,10 @@ def parse_query(params: dict[str, str], fields: dict[str, FieldType]) -> Query:
         raise QueryError("Invalid parameter", [f"Unknown sort property '{sort}'"])
     if fields[sort] not in FILTERABLE_TYPES:
         raise QueryError("Invalid parameter", [f"Property '{sort}' cannot be sorted"])
-    direction = (params.get("dir") or ("DESC" if "sort" not in params else "ASC")).upper()
+    # Without a sort the emulator answers newest first (id DESC), like the official CLI's
+    # default; an explicit sort without dir is ascending, as SQL's ORDER BY. A blank ``sort=``
+    # counts as no sort.
+    direction = (params.get("dir") or ("ASC" if params.get("sort") else "DESC")).upper()
     if direction not in ("ASC", "DESC"):
         raise QueryError("Invalid parameter", [f"'dir' must be ASC or DESC, got {direction!r}"])
 

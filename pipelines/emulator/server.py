@@ -15,9 +15,15 @@ from pipelines.emulator.config import EmulatorConfig
 
 
 def _bind(host: str, port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
+    )[0]
+    # The protocol must be IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on connections of
+    # such sockets, and without it every small answer (headers and body are two writes) waited
+    # ~40 ms for the client's delayed ACK (Nagle's algorithm).
+    sock = socket.socket(family, kind, proto)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    sock.bind(address)
     sock.listen(512)
     sock.set_inheritable(True)
     return sock

@@ -11,9 +11,11 @@ request being answered while records arrive sees a consistent table.
 
 from __future__ import annotations
 
+import gc
 import re
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from functools import cached_property
 from typing import Any
 
@@ -30,6 +32,8 @@ FloatArray = npt.NDArray[np.float64]
 ObjArray = npt.NDArray[np.object_]
 
 NUMERIC_TYPES: frozenset[FieldType] = frozenset({"int", "number", "bool", "datetime"})
+# Compared element by element with an object column: the column's nulls.
+_NONE: ObjArray = np.array(None, dtype=object)
 
 
 def like_to_regex(pattern: str) -> re.Pattern[str]:
@@ -45,17 +49,21 @@ def like_to_regex(pattern: str) -> re.Pattern[str]:
     return re.compile("".join(parts), re.DOTALL)
 
 
-def _datetime_column(values: Sequence[Any]) -> FloatArray:
-    """Epoch seconds as float64 (exact for any realistic date), NaN for null or unparseable."""
+def _datetime_column(values: Sequence[Any], strict: bool = False) -> FloatArray:
+    """Epoch seconds as float64 (exact for any realistic date), NaN for null or unparseable.
+
+    numpy's parser is fast but lenient (``"2026"`` reads as 2026-01-01), so records added by hand
+    (``strict``) are parsed one by one with the API's own rules instead.
+    """
     out = np.full(len(values), np.nan)
-    try:
-        parsed = np.array(values, dtype="datetime64[s]")
-        ok = ~np.isnat(parsed)
-        out[ok] = parsed[ok].astype(np.int64).astype(np.float64)
-        return out
-    except (ValueError, TypeError):
-        pass
-    # A malformed value somewhere (only records added by hand have them): go one by one.
+    if not strict:
+        try:
+            parsed = np.array(values, dtype="datetime64[s]")
+            ok = ~np.isnat(parsed)
+            out[ok] = parsed[ok].astype(np.int64).astype(np.float64)
+            return out
+        except (ValueError, TypeError):
+            pass
     for index, value in enumerate(values):
         if isinstance(value, str):
             try:
@@ -69,17 +77,86 @@ def _numeric_column(values: Sequence[Any]) -> FloatArray:
     try:
         return np.array(values, dtype=np.float64)
     except (ValueError, TypeError):
-        out = np.full(len(values), np.nan)
-        for index, value in enumerate(values):
-            if isinstance(value, (int, float)):
+        pass
+    # Some value is not a number. Index what a numeric SQL column would hold: numbers and
+    # numeric text (as numpy's fast path above does for a batch without bad values), and NULL
+    # for the rest, so one bad record does not change how the others are indexed.
+    out = np.full(len(values), np.nan)
+    for index, value in enumerate(values):
+        if isinstance(value, (int, float, str)):
+            try:
                 out[index] = float(value)
-        return out
+            except ValueError:
+                continue
+    return out
 
 
 def _object_column(values: Sequence[Any]) -> ObjArray:
     out = np.empty(len(values), dtype=object)
     out[:] = values
     return out
+
+
+def _text_column(values: Sequence[Any]) -> ObjArray:
+    """A text field's index values: a record added by hand may hold a number (or anything else)
+    where text is expected; index its JSON text, the form a filter value of another type is
+    converted to (``query.convert_value``), so comparisons never mix types."""
+    return _object_column(
+        [
+            value if value is None or isinstance(value, str) else orjson.dumps(value).decode()
+            for value in values
+        ]
+    )
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    # Encoding creates millions of short-lived objects, none of them cyclic: the cyclic GC only
+    # burns time rescanning them (it doubled the start-up time of a million-row table).
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+_ENCODE_CHUNK = 8192
+
+
+def _encode_rows(
+    names: list[str], columns: Mapping[str, Sequence[Any]], length: int
+) -> list[bytes]:
+    """One JSON object per record, keys in ``names`` order.
+
+    ``orjson.dumps`` costs a few microseconds per call whatever the size, so records are encoded
+    a chunk at a time as one JSON array and the array is cut at the record boundaries
+    ``},{"<first key>":``. Inside a JSON string a quote is always escaped, so such a boundary can
+    only be a false one inside a nested value (an object in a list, whose first key is the same);
+    then a chunk yields more pieces than records, and that chunk is encoded record by record.
+    """
+    if length == 0:
+        return []
+    separator = b"},{" + orjson.dumps(names[0]) + b":"
+    lists = [columns[name] for name in names]
+    rows: list[bytes] = []
+    with _gc_paused():
+        for start in range(0, length, _ENCODE_CHUNK):
+            stop = min(start + _ENCODE_CHUNK, length)
+            records = [
+                dict(zip(names, values, strict=True))
+                for values in zip(*(column[start:stop] for column in lists), strict=True)
+            ]
+            pieces = orjson.dumps(records)[2:-2].split(separator)
+            if len(pieces) != len(records):
+                rows.extend(orjson.dumps(record) for record in records)
+                continue
+            pieces[0] = b"{" + pieces[0] + b"}"
+            for index in range(1, len(pieces)):
+                pieces[index] = separator[2:] + pieces[index] + b"}"
+            rows.extend(pieces)
+    return rows
 
 
 class Table:
@@ -109,18 +186,28 @@ class Table:
         return cls.from_columns(fields, {name: [] for name in fields})
 
     @classmethod
-    def from_columns(cls, fields: dict[str, FieldType], columns: dict[str, Sequence[Any]]) -> Table:
+    def from_columns(
+        cls,
+        fields: dict[str, FieldType],
+        columns: Mapping[str, Sequence[Any]],
+        by_hand: bool = False,
+    ) -> Table:
         """Build a table from equal-length value lists, one per field (extra keys are kept in
-        the encoded records but are not filterable)."""
+        the encoded records but are not filterable).
+
+        Args:
+            fields: the collection's field types.
+            columns: the values, one list per key.
+            by_hand: the values may have any JSON type (records added through the admin API):
+                index them defensively (see ``_text_column``, ``_datetime_column``). The
+                generator's columns are clean and take the fast paths.
+        """
         names = list(columns)
         length = len(columns["id"])
         for name in names:
             if len(columns[name]) != length:
                 raise ValueError(f"column {name!r} has {len(columns[name])} values, not {length}")
-        rows = [
-            orjson.dumps(dict(zip(names, values, strict=True)))
-            for values in zip(*(columns[name] for name in names), strict=True)
-        ]
+        rows = _encode_rows(names, columns, length)
         ids = np.array(columns["id"], dtype=np.int64)
         order = np.argsort(ids, kind="stable")
         if len(ids) > 1 and np.any(np.diff(ids[order]) == 0):
@@ -131,10 +218,12 @@ class Table:
         for name, ftype in fields.items():
             values = columns.get(name, [None] * length)
             if ftype == "datetime":
-                table_columns[name] = _datetime_column(values)
-                raw[name] = _object_column(values)
+                table_columns[name] = _datetime_column(values, strict=by_hand)
+                raw[name] = _text_column(values) if by_hand else _object_column(values)
             elif ftype in NUMERIC_TYPES:
                 table_columns[name] = _numeric_column(values)
+            elif ftype == "str" and by_hand:
+                table_columns[name] = _text_column(values)
             else:
                 table_columns[name] = _object_column(values)
         if sorted_needed:
@@ -145,14 +234,27 @@ class Table:
         return cls(fields, ids, table_columns, raw, rows)
 
     @classmethod
-    def from_records(cls, fields: dict[str, FieldType], records: Iterable[dict[str, Any]]) -> Table:
-        """Build a table from record dicts (keys beyond ``fields`` are kept in the JSON)."""
+    def from_records(
+        cls, fields: dict[str, FieldType], records: Iterable[dict[str, Any]], by_hand: bool = False
+    ) -> Table:
+        """Build a table from record dicts (keys beyond ``fields`` are kept in the JSON).
+
+        Raises:
+            ValueError: a record is not a dict, or ids are missing, malformed or repeated.
+        """
         records = list(records)
         names = list(fields)
         for record in records:
+            if not isinstance(record, dict):
+                raise ValueError(f"a record must be a JSON object, got {record!r}")
+            record_id = record.get("id")
+            if not isinstance(record_id, int) or isinstance(record_id, bool):
+                # numpy would truncate 1.5 to 1 or parse "7": the index and the record would
+                # disagree about the primary key.
+                raise ValueError(f"a record needs an integer 'id', got {record_id!r}")
             names.extend(key for key in record if key not in names)
         columns = {name: [record.get(name) for record in records] for name in names}
-        return cls.from_columns(fields, columns)
+        return cls.from_columns(fields, columns, by_hand=by_hand)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -192,7 +294,7 @@ class Table:
             mask = self._notnull.get(field)
         if mask is None:
             column = self.columns[field]
-            mask = ~np.isnan(column) if column.dtype == np.float64 else np.not_equal(column, None)
+            mask = ~np.isnan(column) if column.dtype == np.float64 else np.not_equal(column, _NONE)
             with self._cache_lock:
                 self._notnull[field] = mask
         return mask

@@ -104,6 +104,7 @@ def voipstudio_source(
     timezone: str = settings.DEFAULT_TIMEZONE,
     max_attempts: int = settings.MAX_ATTEMPTS,
     request_timeout: float = settings.TIMEOUT_SECONDS,
+    backoff_base: float = settings.BACKOFF_BASE_SECONDS,
     range_start: str | None = None,
     range_end: str | None = None,
     update_cursor: bool = True,
@@ -125,6 +126,7 @@ def voipstudio_source(
         timezone: the zone of the API's ``calldate`` texts.
         max_attempts: attempts per request before giving up.
         request_timeout: seconds before a request times out.
+        backoff_base: seconds before the first retry, doubled for each further one.
         range_start: read CDRs after this instant instead of ``cursor - lag`` (a backfill).
         range_end: read CDRs up to this instant instead of now.
         update_cursor: advance the ``cdrs`` cursor (a backfill of an explicit range does not).
@@ -148,7 +150,9 @@ def voipstudio_source(
     explicit_end = parse_start(range_end, "--end") if range_end else None
     if explicit_start and explicit_end and explicit_start >= explicit_end:
         raise ConfigError(f"--start {range_start} must be before --end {range_end}")
-    retry = RetryPolicy(max_attempts=max_attempts)
+    if not backoff_base >= 0:
+        raise ConfigError(f"backoff_base must be 0 or more seconds, got {backoff_base!r}")
+    retry = RetryPolicy(max_attempts=max_attempts, backoff_base=float(backoff_base))
 
     def make_client() -> VoipstudioClient:
         return VoipstudioClient(
@@ -218,7 +222,7 @@ def voipstudio_source(
 
     def read_all(path: str) -> Iterator[list[dict[str, Any]]]:
         with make_client() as client:
-            for attempt in range(1, settings.WINDOW_ATTEMPTS + 1):
+            for _ in range(settings.WINDOW_ATTEMPTS):
                 pages: list[list[dict[str, Any]]] = []
                 seen: set[Any] = set()
                 number, total = 1, 0

@@ -79,7 +79,7 @@ class RetryPolicy:
         spread out but never retry at once. A ``Retry-After`` is honoured, but never below that
         floor, so ``Retry-After: 0`` cannot turn into a hot loop.
         """
-        step = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
+        step = min(self.backoff_max, self.backoff_base * 2.0 ** (attempt - 1))
         jittered = step / 2 + rng.uniform(0, step / 2)
         if retry_after is None:
             return jittered
@@ -93,9 +93,11 @@ def parse_retry_after(value: str | None, now: Callable[[], datetime] | None = No
         return None
     text = value.strip()
     try:
-        return max(0.0, float(text))
+        seconds = float(text)
     except ValueError:
         pass
+    else:
+        return max(0.0, seconds)
     try:
         when = email.utils.parsedate_to_datetime(text)
     except (TypeError, ValueError):
@@ -106,7 +108,7 @@ def parse_retry_after(value: str | None, now: Callable[[], datetime] | None = No
     return max(0.0, (when - current).total_seconds())
 
 
-class _Retry(Exception):
+class _RetryableError(Exception):
     """An attempt failed in a way worth retrying."""
 
     def __init__(self, reason: str, retry_after: float | None = None) -> None:
@@ -301,7 +303,7 @@ class VoipstudioClient:
                 self.requests += 1
             try:
                 return self._attempt(method, path, params, json_body, headers)
-            except _Retry as retry:
+            except _RetryableError as retry:
                 last_reason = retry.reason
                 if attempt == policy.max_attempts:
                     break
@@ -336,19 +338,21 @@ class VoipstudioClient:
                 method, path, params=params, json=json_body, headers=headers
             )
         except httpx.TimeoutException as exc:
-            raise _Retry(f"timeout ({type(exc).__name__})") from None
+            raise _RetryableError(f"timeout ({type(exc).__name__})") from None
         except httpx.TransportError as exc:
             # Connection refused, reset or closed mid-body: worth another try.
-            raise _Retry(f"connection error ({type(exc).__name__}: {exc})") from None
+            raise _RetryableError(f"connection error ({type(exc).__name__}: {exc})") from None
         status = response.status_code
         if status in settings.RETRY_STATUSES:
-            raise _Retry(f"HTTP {status}", parse_retry_after(response.headers.get("retry-after")))
+            raise _RetryableError(
+                f"HTTP {status}", parse_retry_after(response.headers.get("retry-after"))
+            )
         if status in (202, 401):
             return {"_status": status}
         try:
             payload = orjson.loads(response.content)
         except orjson.JSONDecodeError:
-            raise _Retry(f"HTTP {status} with a body that is not JSON") from None
+            raise _RetryableError(f"HTTP {status} with a body that is not JSON") from None
         if status == 403:
             raise AuthError(f"The API denied access to {path} (HTTP 403): {_api_message(payload)}")
         if status == 404:
@@ -361,7 +365,7 @@ class VoipstudioClient:
                 f"{method} {path} was rejected (HTTP {status}): {_api_message(payload)}"
             )
         if not isinstance(payload, dict):
-            raise _Retry(f"HTTP {status} with a JSON body that is not an object")
+            raise _RetryableError(f"HTTP {status} with a JSON body that is not an object")
         return payload
 
 

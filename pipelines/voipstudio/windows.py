@@ -16,6 +16,7 @@ Times here are the API's wall-clock seconds (see ``records.wall_seconds``).
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import time
@@ -132,7 +133,7 @@ class CdrScanner:
                     continue
                 parts = min(settings.MAX_SPLIT, high - low, 2 * math.ceil(total / self.window_rows))
                 edges = [low + (high - low) * i // parts for i in range(parts + 1)]
-                next_todo.extend((a, b) for a, b in zip(edges, edges[1:], strict=False) if b > a)
+                next_todo.extend((a, b) for a, b in itertools.pairwise(edges) if b > a)
             todo = next_todo
         windows.sort(key=lambda w: w.start)
         merged: list[Window] = []
@@ -259,27 +260,45 @@ class CdrScanner:
     def _settle(self, fetch: _Fetch) -> tuple[bool, int]:
         """Judge a window whose pages have all arrived.
 
+        The strict test: every page reported the same ``total`` and the distinct ids received
+        equal it. A window that grew while it was read (a busy account writes CDRs of calls
+        that started before the range's end all the time) cannot pass that test, so growth is
+        accepted too: pages sorted by id put rows written later after every row that existed
+        when reading started, so once the pages cover the smallest total reported and as many
+        distinct ids arrived, every row that existed then was received. The rows written since
+        are loaded by the next run, which re-reads the lag.
+
         Returns:
-            ``(True, total)`` when the window grew and more pages must be read; otherwise
-            ``(False, total)``, with ``fetch.done`` set when it adds up, or ``fetch.attempt``
-            increased when it must be read again from page 1.
+            ``(True, total)`` when more pages must be read (the window grew past the pages
+            planned); otherwise ``(False, total)``, with ``fetch.done`` set when the window
+            adds up, or ``fetch.attempt`` increased when it must be read again from page 1.
 
         Raises:
             DataCheckError: the window did not add up after the last attempt.
         """
-        totals = set(fetch.received.values())
+        totals = sorted(set(fetch.received.values()))
+        smallest, largest = totals[0], totals[-1]
+        if math.ceil(smallest / self.page_size) > fetch.pages:
+            # Counted earlier, grown since: the pages that now exist are read too.
+            return True, largest
+        received = len(fetch.ids)
+        if len(totals) == 1 and received == smallest:
+            fetch.done = True
+            return False, smallest
+        if len(totals) > 1 and received >= smallest and smallest >= fetch.window.total:
+            log.info(
+                "window %s grew from %d to %d CDRs while it was read; the newest are loaded "
+                "by the next run",
+                fetch.window,
+                smallest,
+                largest,
+            )
+            fetch.done = True
+            return False, largest
         if len(totals) == 1:
-            total = totals.pop()
-            if math.ceil(total / self.page_size) > fetch.pages:
-                # Counted earlier, grown since: the pages that now exist are read too.
-                return True, total
-            if len(fetch.ids) == total:
-                fetch.done = True
-                return False, total
-            reason = f"{len(fetch.ids)} distinct ids for a total of {total}"
+            reason = f"{received} distinct ids for a total of {smallest}"
         else:
-            total = max(totals)
-            reason = f"pages reported different totals {sorted(totals)}"
+            reason = f"pages reported totals {totals} but held {received} distinct ids"
         if fetch.attempt >= self.window_attempts:
             raise DataCheckError(
                 f"CDRs in {fetch.window} did not add up after {fetch.attempt} reads ({reason}); "
@@ -287,4 +306,4 @@ class CdrScanner:
             )
         log.warning("window %s: %s; reading it again", fetch.window, reason)
         fetch.attempt += 1
-        return False, total
+        return False, largest

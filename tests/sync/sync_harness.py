@@ -1,0 +1,134 @@
+"""The end-to-end sync harness: a real emulator on loopback, a real DuckDB file, and the
+pipeline configured the way a user would (environment variables)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import httpx
+import pytest
+
+from pipelines.emulator.config import DEFAULT_API_KEY, EmulatorConfig
+from pipelines.emulator.server import EmulatorServer
+from pipelines.sync import SyncOptions, SyncSummary, make_pipeline, run_sync
+
+DATASET = "voipstudio"
+# The emulator's clock starts here; the data ends a little before it.
+NOW = "2026-03-02 12:00:00"
+
+
+def small_config(**overrides: Any) -> EmulatorConfig:
+    """A small company whose data ends shortly before the emulator's clock."""
+    settings: dict[str, Any] = {
+        "seed": 11,
+        "users": 12,
+        "queues": 3,
+        "rows": 3000,
+        "start": "2026-02-20",
+        "end": "2026-03-02 11:00:00",
+        "now": NOW,
+    }
+    settings.update(overrides)
+    return EmulatorConfig(**settings)
+
+
+class Harness:
+    """One emulator plus one pipeline writing to its own DuckDB file."""
+
+    def __init__(self, server: EmulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+        self.server = server
+        self.tmp_path = tmp_path
+        self.db_path = tmp_path / "calls.duckdb"
+        self.admin = httpx.Client(base_url=server.url + "/_emulator", timeout=30)
+        self.env = {
+            "SOURCES__VOIPSTUDIO__BASE_URL": server.base_url,
+            "SOURCES__VOIPSTUDIO__API_KEY": DEFAULT_API_KEY,
+            "SOURCES__VOIPSTUDIO__START_DATE": "2026-02-01",
+            "SOURCES__VOIPSTUDIO__PAGE_SIZE": "100",
+            "SOURCES__VOIPSTUDIO__MAX_CONCURRENCY": "4",
+            "SOURCES__VOIPSTUDIO__MAX_ATTEMPTS": "12",
+            "SOURCES__VOIPSTUDIO__BACKOFF_BASE": "0.02",
+            "SOURCES__VOIPSTUDIO__TIMEZONE": "UTC",
+            "DESTINATION__DUCKDB__CREDENTIALS": str(self.db_path),
+            "DLT_DATA_DIR": str(tmp_path / "dlt"),
+        }
+        self.monkeypatch = monkeypatch
+        for key, value in self.env.items():
+            monkeypatch.setenv(key, value)
+
+    def setenv(self, key: str, value: str) -> None:
+        """Change one setting, as a user would with an environment variable."""
+        self.env[key] = value
+        self.monkeypatch.setenv(key, value)
+
+    def delenv(self, key: str) -> None:
+        self.env.pop(key, None)
+        self.monkeypatch.delenv(key, raising=False)
+
+    def pipeline(self) -> Any:
+        # The default pipelines folder, under DLT_DATA_DIR, as the command line uses it.
+        return make_pipeline()
+
+    def sync(self, **options: Any) -> SyncSummary:
+        return run_sync(self.pipeline(), SyncOptions(**options))
+
+    def configure(self, **changes: Any) -> dict[str, Any]:
+        response = self.admin.patch("/config", json=changes)
+        assert response.status_code == 200, response.text
+        return response.json()  # type: ignore[no-any-return]
+
+    def state(self) -> dict[str, Any]:
+        return self.admin.get("/state").json()  # type: ignore[no-any-return]
+
+    def emulator_cdrs(self) -> list[dict[str, Any]]:
+        """Every CDR the emulator holds now, as served."""
+        return self.admin.get("/cdrs").json()["data"]  # type: ignore[no-any-return]
+
+    def loaded(self, table: str = "cdrs") -> list[dict[str, Any]]:
+        if not self.db_path.exists():
+            return []
+        with duckdb.connect(str(self.db_path), read_only=True) as db:
+            exists = db.execute(
+                "select count(*) from information_schema.tables "
+                f"where table_schema = '{DATASET}' and table_name = '{table}'"
+            ).fetchall()
+            if not exists[0][0]:
+                return []
+            relation = db.sql(f"select * from {DATASET}.{table} order by 1")
+            names = relation.columns
+            return [dict(zip(names, row, strict=True)) for row in relation.fetchall()]
+
+
+def as_loaded(record: dict[str, Any]) -> dict[str, Any]:
+    """How an API record looks once loaded: calldate as a UTC timestamp."""
+    expected = dict(record)
+    expected["calldate"] = datetime.strptime(record["calldate"], "%Y-%m-%d %H:%M:%S").replace(
+        tzinfo=UTC
+    )
+    return expected
+
+
+def assert_cdrs_equal(harness: Harness, expected_records: list[dict[str, Any]]) -> None:
+    """The cdrs table holds exactly these records, field for field, each id once."""
+    loaded = harness.loaded()
+    ids = [row["id"] for row in loaded]
+    assert len(ids) == len(set(ids)), "an id was loaded twice"
+    by_id = {row["id"]: row for row in loaded}
+    expected = {r["id"]: as_loaded(r) for r in expected_records}
+    missing = sorted(set(expected) - set(by_id))
+    extra = sorted(set(by_id) - set(expected))
+    assert not missing, f"{len(missing)} CDRs never loaded, e.g. {missing[:5]}"
+    assert not extra, f"{len(extra)} unexpected CDRs loaded, e.g. {extra[:5]}"
+    for record_id, record in expected.items():
+        row = by_id[record_id]
+        for field, value in record.items():
+            got = row[field]
+            if field == "labels":
+                got = json.loads(got) if isinstance(got, str) else got
+            if isinstance(got, datetime) and got.tzinfo is not None:
+                got = got.astimezone(UTC)
+            assert got == value, f"CDR {record_id} field {field}: loaded {got!r}, API {value!r}"
