@@ -14,6 +14,7 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 import dlt
 
@@ -176,7 +177,7 @@ def cmd_token(args: argparse.Namespace) -> int:
         str(base_url), Credentials(email=str(email), password=str(password))
     ) as client:
         token, _ = client.login()
-        created = client.request(
+        created: dict[str, Any] = client.request(
             "POST", "/apitokens", json_body={"name": args.name, "expiry": expiry}, token=token
         )
     data = created.get("data", {})

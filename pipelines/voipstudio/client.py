@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import orjson
@@ -38,6 +38,7 @@ FIX_API_KEY = (
 )
 
 Filter = dict[str, Any]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,35 @@ def parse_retry_after(value: str | None, now: Callable[[], datetime] | None = No
         when = when.replace(tzinfo=UTC)
     current = now() if now else datetime.now(UTC)
     return max(0.0, (when - current).total_seconds())
+
+
+def json_object(body: bytes) -> dict[str, Any]:
+    """Decode a body that must be a JSON object.
+
+    Raises:
+        ValueError: it is not JSON, or not an object.
+    """
+    payload = orjson.loads(body)
+    if not isinstance(payload, dict):
+        raise ValueError("the JSON body is not an object")
+    return payload
+
+
+def page_params(
+    page: int,
+    limit: int,
+    filters: Sequence[Filter] = (),
+    sort: str | None = None,
+    descending: bool = False,
+) -> dict[str, Any]:
+    """Query parameters of one collection page."""
+    params: dict[str, Any] = {"page": page, "limit": limit}
+    if filters:
+        params["filter"] = orjson.dumps(list(filters)).decode()
+    if sort:
+        params["sort"] = sort
+        params["dir"] = "DESC" if descending else "ASC"
+    return params
 
 
 class _RetryableError(Exception):
@@ -196,18 +226,18 @@ class VoipstudioClient:
             AuthError: wrong credentials, or the account needs a second factor.
         """
         credentials = self._credentials
-        payload = self._send(
+        status, payload = self._send(
             "POST",
             "/login",
+            decode=json_object,
             json_body={"email": credentials.email, "password": credentials.password},
         )
-        status = payload.get("_status")
         if status == 202:
             raise AuthError(
                 f"The account {credentials.email} uses two-factor authentication, which a "
                 f"scheduled sync cannot answer: {FIX_API_KEY}"
             )
-        if status == 401:
+        if status == 401 or payload is None:
             raise AuthError(
                 f"Login failed for {credentials.email} (HTTP 401): check email and password in "
                 ".dlt/secrets.toml [sources.voipstudio] or SOURCES__VOIPSTUDIO__EMAIL / PASSWORD"
@@ -219,10 +249,6 @@ class VoipstudioClient:
 
     # -- requests ------------------------------------------------------------------------------
 
-    def get(self, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
-        """GET a JSON object, authenticated, with retries."""
-        return self.request("GET", path, params=params)
-
     def request(
         self,
         method: str,
@@ -231,17 +257,25 @@ class VoipstudioClient:
         params: dict[str, Any] | None = None,
         json_body: Any = None,
         token: str | None = None,
-    ) -> dict[str, Any]:
-        """An authenticated request (with ``token`` when given, else the configured credentials);
-        a 401 with a login token logs in again once, then fails."""
+        decode: Callable[[bytes], T] = json_object,  # type: ignore[assignment]
+    ) -> T:
+        """An authenticated request with retries (with ``token`` when given, else the configured
+        credentials); a 401 with a login token logs in again once, then fails.
+
+        Args:
+            decode: turns the body of a 2xx answer into the result; a ``ValueError`` from it
+                (a body that is not JSON, cut short...) is retried like a server error.
+        """
         relogged = False
         while True:
             if token is not None:
                 headers, generation = {"X-Auth-Token": token}, 0
             else:
                 headers, generation = self._auth_headers()
-            payload = self._send(method, path, params=params, json_body=json_body, headers=headers)
-            if payload.get("_status") != 401:
+            status, payload = self._send(
+                method, path, decode=decode, params=params, json_body=json_body, headers=headers
+            )
+            if status != 401 and payload is not None:
                 return payload
             if token is None and not self._credentials.api_key and not relogged:
                 log.info("login token expired or was revoked; logging in again")
@@ -270,13 +304,9 @@ class VoipstudioClient:
         Returns:
             The records and the ``total`` the API reports for the whole filtered collection.
         """
-        params: dict[str, Any] = {"page": page, "limit": limit}
-        if filters:
-            params["filter"] = orjson.dumps(list(filters)).decode()
-        if sort:
-            params["sort"] = sort
-            params["dir"] = "DESC" if descending else "ASC"
-        payload = self.get(path, params)
+        payload: dict[str, Any] = self.request(
+            "GET", path, params=page_params(page, limit, filters, sort, descending)
+        )
         data, total = payload.get("data"), payload.get("total")
         if not isinstance(data, list) or not isinstance(total, int):
             raise ApiRequestError(
@@ -290,19 +320,29 @@ class VoipstudioClient:
         method: str,
         path: str,
         *,
+        decode: Callable[[bytes], T],
         params: dict[str, Any] | None = None,
         json_body: Any = None,
         headers: dict[str, str] | None = None,
-    ) -> dict[str, Any]:
-        """One request with retries. Returns the JSON object; 202 and 401 answers come back
-        with a ``_status`` key for the caller to handle."""
+    ) -> tuple[int, T | None]:
+        """One request with retries. Returns the status and the decoded body; 202 and 401
+        answers come back undecoded (None) for the caller to handle."""
         policy = self.retry
         last_reason = ""
         for attempt in range(1, policy.max_attempts + 1):
             with self._stats_lock:
                 self.requests += 1
             try:
-                return self._attempt(method, path, params, json_body, headers)
+                status, body = self._attempt(method, path, params, json_body, headers)
+                if status in (202, 401):
+                    return status, None
+                try:
+                    return status, decode(body)
+                except ValueError as exc:
+                    reason = str(exc).splitlines()[0][:200]
+                    raise _RetryableError(
+                        f"HTTP {status} with an unreadable body: {reason}"
+                    ) from None
             except _RetryableError as retry:
                 last_reason = retry.reason
                 if attempt == policy.max_attempts:
@@ -332,7 +372,7 @@ class VoipstudioClient:
         params: dict[str, Any] | None,
         json_body: Any,
         headers: dict[str, str] | None,
-    ) -> dict[str, Any]:
+    ) -> tuple[int, bytes]:
         try:
             response = self._http.request(
                 method, path, params=params, json=json_body, headers=headers
@@ -347,8 +387,8 @@ class VoipstudioClient:
             raise _RetryableError(
                 f"HTTP {status}", parse_retry_after(response.headers.get("retry-after"))
             )
-        if status in (202, 401):
-            return {"_status": status}
+        if status < 400 or status == 401:
+            return status, response.content
         try:
             payload = orjson.loads(response.content)
         except orjson.JSONDecodeError:
@@ -360,13 +400,9 @@ class VoipstudioClient:
                 f"{method} {self.base_url}{path} does not exist (HTTP 404): check base_url "
                 "(the real API is https://l7api.com/v1.2/voipstudio)"
             )
-        if status >= 400:
-            raise ApiRequestError(
-                f"{method} {path} was rejected (HTTP {status}): {_api_message(payload)}"
-            )
-        if not isinstance(payload, dict):
-            raise _RetryableError(f"HTTP {status} with a JSON body that is not an object")
-        return payload
+        raise ApiRequestError(
+            f"{method} {path} was rejected (HTTP {status}): {_api_message(payload)}"
+        )
 
 
 def _api_message(payload: Any) -> str:

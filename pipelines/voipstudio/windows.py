@@ -27,9 +27,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipelines.voipstudio import settings
-from pipelines.voipstudio.client import Filter, VoipstudioClient
+from pipelines.voipstudio.client import Filter, VoipstudioClient, page_params
 from pipelines.voipstudio.errors import DataCheckError
-from pipelines.voipstudio.records import api_time
+from pipelines.voipstudio.records import ParsedPage, api_time, parse_cdr_page
 
 log = logging.getLogger(__name__)
 
@@ -57,11 +57,11 @@ class Window:
 
 @dataclass
 class Page:
-    """Records of one page, handed on as soon as they arrive."""
+    """One page, parsed, handed on as soon as it arrives."""
 
     window: Window
     number: int
-    records: list[dict[str, Any]]
+    parsed: ParsedPage
 
 
 @dataclass
@@ -99,9 +99,11 @@ class CdrScanner:
         max_concurrency: int = settings.DEFAULT_MAX_CONCURRENCY,
         window_pages: int = settings.WINDOW_PAGES,
         window_attempts: int = settings.WINDOW_ATTEMPTS,
+        timezone: str = settings.DEFAULT_TIMEZONE,
         on_page: Progress | None = None,
     ) -> None:
         self.client = client
+        self.timezone = timezone
         self.page_size = page_size
         self.max_concurrency = max(1, max_concurrency)
         self.window_rows = page_size * window_pages
@@ -149,18 +151,22 @@ class CdrScanner:
 
     def _fetch_page(
         self, fetch: _Fetch, number: int, attempt: int
-    ) -> tuple[_Fetch, int, int, list[dict[str, Any]], int]:
+    ) -> tuple[_Fetch, int, int, ParsedPage]:
         if attempt > 1 and number == 1:
             # Give the data a moment to settle before reading a window again.
             time.sleep(min(5.0, 0.2 * 2 ** (attempt - 2)))
-        records, total = self.client.get_page(
+        # Parsing happens here, on the worker thread: pyarrow's JSON reader releases the GIL,
+        # so pages are decoded in parallel with the requests of the other workers.
+        parsed = self.client.request(
+            "GET",
             CDRS_PATH,
-            page=number,
-            limit=self.page_size,
-            filters=fetch.window.filters(),
-            sort="id",
+            params=page_params(number, self.page_size, fetch.window.filters(), "id"),
+            decode=self._parse,
         )
-        return fetch, number, attempt, records, total
+        return fetch, number, attempt, parsed
+
+    def _parse(self, body: bytes) -> ParsedPage:
+        return parse_cdr_page(body, self.timezone)
 
     def scan(
         self, start: int, end: int, max_rows: int | None = None
@@ -199,7 +205,7 @@ class CdrScanner:
         fetches = [_Fetch(index, window) for index, window in enumerate(windows)]
         tasks: deque[tuple[_Fetch, int, int]] = deque()
         upcoming = iter(fetches)
-        in_flight: set[Future[tuple[_Fetch, int, int, list[dict[str, Any]], int]]] = set()
+        in_flight: set[Future[tuple[_Fetch, int, int, ParsedPage]]] = set()
         next_to_report = 0
         lookahead = self.max_concurrency * 2
 
@@ -230,18 +236,21 @@ class CdrScanner:
                 while tasks and len(in_flight) < self.max_concurrency:
                     in_flight.add(pool.submit(self._fetch_page, *tasks.popleft()))
                 if not in_flight:
-                    continue
+                    # Unreachable while every unfinished window has pages queued or in flight.
+                    raise RuntimeError("CDR scanner stalled: a window has no pages to wait for")
                 finished, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
                 for future in finished:
-                    fetch, number, attempt, records, total = future.result()
-                    if records:
-                        yield Page(fetch.window, number, records)
+                    fetch, number, attempt, parsed = future.result()
+                    if parsed.keys:
+                        yield Page(fetch.window, number, parsed)
                     if self.on_page is not None:
-                        self.on_page(1, len(records))
+                        self.on_page(1, len(parsed.keys))
                     if attempt != fetch.attempt or fetch.done:
                         continue  # a page of an abandoned read: its rows are real, nothing more
-                    fetch.received[number] = total
-                    fetch.ids.update(record.get("id") for record in records)
+                    fetch.received[number] = parsed.total
+                    fetch.ids.update(
+                        (number, key) if isinstance(key, tuple) else key for key in parsed.keys
+                    )
                     if len(fetch.received) < fetch.pages:
                         continue
                     more, expected = self._settle(fetch)

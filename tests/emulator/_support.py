@@ -9,6 +9,10 @@ import httpx
 
 from pipelines.emulator.server import EmulatorServer
 
+# One client for the tests' one-off requests: creating an httpx.Client loads the CA store
+# (~20 ms each time). No keep-alive, so no pooled connection outlives the server it went to.
+HTTP = httpx.Client(timeout=30, limits=httpx.Limits(max_keepalive_connections=0))
+
 
 def filter_param(*conditions: tuple[str, str, Any]) -> str:
     """The ``filter`` query parameter for ``(property, operator, value)`` triples."""
@@ -36,7 +40,7 @@ def admin_url(server: EmulatorServer, path: str) -> str:
 
 def all_cdrs(server: EmulatorServer) -> list[dict[str, Any]]:
     """Every stored CDR, in id order, from the admin dump."""
-    response = httpx.get(admin_url(server, "/cdrs"), timeout=60)
+    response = HTTP.get(admin_url(server, "/cdrs"), timeout=60)
     response.raise_for_status()
     body = response.json()
     assert body["total"] == len(body["data"])
@@ -45,13 +49,13 @@ def all_cdrs(server: EmulatorServer) -> list[dict[str, Any]]:
 
 def state(server: EmulatorServer) -> dict[str, Any]:
     """``GET /_emulator/state``."""
-    response = httpx.get(admin_url(server, "/state"), timeout=30)
+    response = HTTP.get(admin_url(server, "/state"), timeout=30)
     response.raise_for_status()
     return response.json()  # type: ignore[no-any-return]
 
 
 def configure(server: EmulatorServer, **changes: Any) -> dict[str, Any]:
     """``PATCH /_emulator/config`` (must succeed); returns the new state."""
-    response = httpx.patch(admin_url(server, "/config"), json=changes, timeout=30)
+    response = HTTP.patch(admin_url(server, "/config"), json=changes, timeout=30)
     assert response.status_code == 200, response.text
     return response.json()  # type: ignore[no-any-return]

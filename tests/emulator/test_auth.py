@@ -12,7 +12,7 @@ import pytest
 from pipelines.emulator.config import DEFAULT_EMAIL, DEFAULT_PASSWORD
 from pipelines.emulator.server import EmulatorServer
 
-from ._support import admin_url, assert_error
+from ._support import HTTP, admin_url, assert_error
 
 TWO_FACTOR_EMAIL = "2fa@example.com"
 TWO_FACTOR_CODE = "123456"
@@ -31,17 +31,17 @@ TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
 
 
 def login(base_url: str, email: str = DEFAULT_EMAIL, password: str = DEFAULT_PASSWORD) -> str:
-    response = httpx.post(f"{base_url}/login", json={"email": email, "password": password})
+    response = HTTP.post(f"{base_url}/login", json={"email": email, "password": password})
     assert response.status_code == 200, response.text
     return str(response.json()["user_token"])
 
 
 def me_status(base_url: str, token: str) -> int:
-    return httpx.get(f"{base_url}/me", headers={"X-Auth-Token": token}).status_code
+    return HTTP.get(f"{base_url}/me", headers={"X-Auth-Token": token}).status_code
 
 
 def test_login_returns_the_documented_envelope(emulator: EmulatorServer) -> None:
-    response = httpx.post(
+    response = HTTP.post(
         f"{emulator.base_url}/login", json={"email": DEFAULT_EMAIL, "password": DEFAULT_PASSWORD}
     )
     assert response.status_code == 200
@@ -50,10 +50,10 @@ def test_login_returns_the_documented_envelope(emulator: EmulatorServer) -> None
     assert body["message"] == "Login success"
     assert isinstance(body["user_token"], str) and len(body["user_token"]) >= 16
     assert isinstance(body["user_id"], int)
-    me = httpx.get(f"{emulator.base_url}/me", headers={"X-Auth-Token": body["user_token"]})
+    me = HTTP.get(f"{emulator.base_url}/me", headers={"X-Auth-Token": body["user_token"]})
     assert me.status_code == 200
     assert me.json()["data"]["id"] == body["user_id"]
-    cdrs = httpx.get(
+    cdrs = HTTP.get(
         f"{emulator.base_url}/cdrs",
         params={"limit": 1},
         headers={"X-Auth-Token": body["user_token"]},
@@ -73,9 +73,7 @@ def test_each_login_issues_a_new_token(emulator: EmulatorServer) -> None:
 def test_login_with_bad_credentials_is_401(
     emulator: EmulatorServer, email: str, password: str
 ) -> None:
-    response = httpx.post(
-        f"{emulator.base_url}/login", json={"email": email, "password": password}
-    )
+    response = HTTP.post(f"{emulator.base_url}/login", json={"email": email, "password": password})
     body = assert_error(response, 401)
     assert "user_token" not in body
 
@@ -85,7 +83,7 @@ def test_login_with_bad_credentials_is_401(
     [b"not json", b"[1, 2]", b'{"email": "demo@example.com"}', b'{"email": 1, "password": 2}'],
 )
 def test_login_with_a_malformed_body_is_400(emulator: EmulatorServer, content: bytes) -> None:
-    response = httpx.post(
+    response = HTTP.post(
         f"{emulator.base_url}/login",
         content=content,
         headers={"content-type": "application/json"},
@@ -94,13 +92,13 @@ def test_login_with_a_malformed_body_is_400(emulator: EmulatorServer, content: b
 
 
 def test_login_accepts_only_post(emulator: EmulatorServer) -> None:
-    response = httpx.get(f"{emulator.base_url}/login")
+    response = HTTP.get(f"{emulator.base_url}/login")
     assert_error(response, 405)
     assert response.headers["allow"] == "POST"
 
 
 def test_two_factor_login(emulator: EmulatorServer) -> None:
-    first = httpx.post(
+    first = HTTP.post(
         f"{emulator.base_url}/login",
         json={"email": TWO_FACTOR_EMAIL, "password": DEFAULT_PASSWORD},
     )
@@ -109,36 +107,34 @@ def test_two_factor_login(emulator: EmulatorServer) -> None:
     assert isinstance(nonce, str) and nonce
     assert "user_token" not in first.json()
 
-    wrong = httpx.post(
-        f"{emulator.base_url}/login2fa", json={"code": "000000", "nonce": nonce}
-    )
+    wrong = HTTP.post(f"{emulator.base_url}/login2fa", json={"code": "000000", "nonce": nonce})
     assert_error(wrong, 401)
-    unknown_nonce = httpx.post(
+    unknown_nonce = HTTP.post(
         f"{emulator.base_url}/login2fa", json={"code": TWO_FACTOR_CODE, "nonce": "no-such-nonce"}
     )
     assert_error(unknown_nonce, 401)
 
     # A wrong code does not burn the nonce; the right one completes the login.
-    done = httpx.post(
+    done = HTTP.post(
         f"{emulator.base_url}/login2fa", json={"code": TWO_FACTOR_CODE, "nonce": nonce}
     )
     assert done.status_code == 200
     body = done.json()
     assert set(body) == {"message", "user_token", "user_id"}
-    me = httpx.get(f"{emulator.base_url}/me", headers={"X-Auth-Token": body["user_token"]})
+    me = HTTP.get(f"{emulator.base_url}/me", headers={"X-Auth-Token": body["user_token"]})
     assert me.status_code == 200
     assert me.json()["data"]["email"] == TWO_FACTOR_EMAIL
     assert me.json()["data"]["id"] == body["user_id"]
 
     # A nonce is single use.
-    again = httpx.post(
+    again = HTTP.post(
         f"{emulator.base_url}/login2fa", json={"code": TWO_FACTOR_CODE, "nonce": nonce}
     )
     assert_error(again, 401)
 
 
 def test_two_factor_account_with_wrong_password_gets_no_nonce(emulator: EmulatorServer) -> None:
-    response = httpx.post(
+    response = HTTP.post(
         f"{emulator.base_url}/login", json={"email": TWO_FACTOR_EMAIL, "password": "nope"}
     )
     body = assert_error(response, 401)
@@ -147,16 +143,16 @@ def test_two_factor_account_with_wrong_password_gets_no_nonce(emulator: Emulator
 
 def test_x_auth_token_and_http_basic_both_authenticate(emulator: EmulatorServer) -> None:
     key = emulator.emulator.config.api_key
-    by_header = httpx.get(f"{emulator.base_url}/me", headers={"X-Auth-Token": key})
+    by_header = HTTP.get(f"{emulator.base_url}/me", headers={"X-Auth-Token": key})
     assert by_header.status_code == 200
     user_id = by_header.json()["data"]["id"]
 
-    by_basic = httpx.get(f"{emulator.base_url}/me", auth=(str(user_id), key))
+    by_basic = HTTP.get(f"{emulator.base_url}/me", auth=(str(user_id), key))
     assert by_basic.status_code == 200
     assert by_basic.json()["data"]["id"] == user_id
 
     token = login(emulator.base_url)
-    by_basic_login = httpx.get(
+    by_basic_login = HTTP.get(
         f"{emulator.base_url}/cdrs", params={"limit": 1}, auth=(str(user_id), token)
     )
     assert by_basic_login.status_code == 200
@@ -177,17 +173,17 @@ def test_x_auth_token_and_http_basic_both_authenticate(emulator: EmulatorServer)
 def test_requests_without_valid_credentials_are_401(
     emulator: EmulatorServer, headers: dict[str, str], path: str
 ) -> None:
-    response = httpx.get(f"{emulator.base_url}{path}", headers=headers)
+    response = HTTP.get(f"{emulator.base_url}{path}", headers=headers)
     assert_error(response, 401)
 
 
 def test_basic_auth_with_another_users_id_is_401(emulator: EmulatorServer) -> None:
     key = emulator.emulator.config.api_key
-    user_id = httpx.get(f"{emulator.base_url}/me", headers={"X-Auth-Token": key}).json()["data"][
+    user_id = HTTP.get(f"{emulator.base_url}/me", headers={"X-Auth-Token": key}).json()["data"][
         "id"
     ]
-    assert_error(httpx.get(f"{emulator.base_url}/me", auth=(str(user_id + 1), key)), 401)
-    assert_error(httpx.get(f"{emulator.base_url}/me", auth=("not-a-number", key)), 401)
+    assert_error(HTTP.get(f"{emulator.base_url}/me", auth=(str(user_id + 1), key)), 401)
+    assert_error(HTTP.get(f"{emulator.base_url}/me", auth=("not-a-number", key)), 401)
 
 
 def test_me_returns_the_current_user(emulator: EmulatorServer, api: httpx.Client) -> None:
@@ -212,7 +208,7 @@ def test_login_token_expires_after_idle_ttl(
     server = emulator_factory(rows=2000, login_ttl=1)
     idle = login(server.base_url)
     kept_alive = login(server.base_url)
-    short_key = httpx.post(
+    short_key = HTTP.post(
         f"{server.base_url}/apitokens",
         json={"name": "short-lived", "expiry": 1},
         headers={"X-Auth-Token": kept_alive},
@@ -226,9 +222,7 @@ def test_login_token_expires_after_idle_ttl(
     assert me_status(server.base_url, kept_alive) == 200
 
     time.sleep(0.9)  # now 1.5 s since `idle` and `short_key` were last used
-    assert_error(
-        httpx.get(f"{server.base_url}/me", headers={"X-Auth-Token": idle}), 401
-    )
+    assert_error(HTTP.get(f"{server.base_url}/me", headers={"X-Auth-Token": idle}), 401)
     assert me_status(server.base_url, short_key) == 401
     # The configured key never expires.
     assert me_status(server.base_url, server.emulator.config.api_key) == 200
@@ -299,7 +293,7 @@ def test_api_token_validation(
 def test_api_token_routes_need_credentials_and_methods(
     emulator: EmulatorServer, api: httpx.Client
 ) -> None:
-    assert_error(httpx.get(f"{emulator.base_url}/apitokens"), 401)
+    assert_error(HTTP.get(f"{emulator.base_url}/apitokens"), 401)
     assert_error(api.put("/apitokens"), 405)
     assert_error(api.get("/apitokens/some-token"), 405)
 
@@ -314,7 +308,7 @@ def test_admin_expire_and_revoke_take_effect(
     created = client_for(server).post("/apitokens", json={"name": "k", "expiry": 0})
     api_key = created.json()["data"]["token"]
 
-    expired = httpx.post(admin_url(server, "/tokens/expire"), json={"kind": "login"})
+    expired = HTTP.post(admin_url(server, "/tokens/expire"), json={"kind": "login"})
     assert expired.status_code == 200
     assert expired.json()["expired"] >= 1
     assert me_status(server.base_url, token) == 401
@@ -323,11 +317,11 @@ def test_admin_expire_and_revoke_take_effect(
     # A new login still works after the old tokens expired.
     assert me_status(server.base_url, login(server.base_url)) == 200
 
-    revoked = httpx.post(admin_url(server, "/tokens/revoke"), json={"token": api_key})
+    revoked = HTTP.post(admin_url(server, "/tokens/revoke"), json={"token": api_key})
     assert revoked.json() == {"revoked": True}
     assert me_status(server.base_url, api_key) == 401
-    again = httpx.post(admin_url(server, "/tokens/revoke"), json={"token": api_key})
+    again = HTTP.post(admin_url(server, "/tokens/revoke"), json={"token": api_key})
     assert again.json() == {"revoked": False}
 
-    httpx.post(admin_url(server, "/tokens/expire"), json={"kind": "api"})
+    HTTP.post(admin_url(server, "/tokens/expire"), json={"kind": "api"})
     assert me_status(server.base_url, default_key) == 401

@@ -15,7 +15,7 @@ import pytest
 from pipelines.emulator.fields import CDR_FIELDS, QUEUE_FIELDS, USER_FIELDS
 from pipelines.emulator.server import EmulatorServer
 
-from ._support import all_cdrs, assert_error, filter_param, state
+from ._support import HTTP, all_cdrs, assert_error, filter_param, state
 
 Record = dict[str, Any]
 
@@ -83,7 +83,7 @@ def test_unknown_record_is_404(api: httpx.Client, record_id: str) -> None:
 )
 def test_unknown_route_is_404(emulator: EmulatorServer, url: str) -> None:
     headers = {"X-Auth-Token": emulator.emulator.config.api_key}
-    assert_error(httpx.get(emulator.url + url, headers=headers), 404)
+    assert_error(HTTP.get(emulator.url + url, headers=headers), 404)
 
 
 @pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE"])
@@ -95,7 +95,7 @@ def test_wrong_method_is_405(api: httpx.Client, method: str, path: str) -> None:
 
 
 def test_v1_1_base_url_serves_the_same(emulator: EmulatorServer, api: httpx.Client) -> None:
-    old = httpx.get(
+    old = HTTP.get(
         f"{emulator.url}/v1.1/voipstudio/cdrs",
         params={"limit": 5},
         headers={"X-Auth-Token": emulator.emulator.config.api_key},
@@ -185,7 +185,9 @@ def test_sort_and_dir(api: httpx.Client, cdrs: list[Record], field: str, directi
 
 
 def test_sort_without_dir_is_ascending(api: httpx.Client) -> None:
-    durations = [r["duration"] for r in api.get("/cdrs", params={"sort": "duration"}).json()["data"]]
+    durations = [
+        r["duration"] for r in api.get("/cdrs", params={"sort": "duration"}).json()["data"]
+    ]
     assert durations == sorted(durations)
 
 
@@ -215,7 +217,7 @@ def test_group_by_returns_one_row_per_value(
     assert len(values) == len(set(values)) == total
     assert set(values) == distinct
     # Each row is the first record of its group in the requested order (default id DESC).
-    newest = {}
+    newest: dict[Any, int] = {}
     for record in cdrs:
         newest[record[field]] = max(newest.get(record[field], 0), record["id"])
     assert [r["id"] for r in records] == sorted(newest.values(), reverse=True)
@@ -304,7 +306,9 @@ def test_in_operator_with_numbers_nulls_and_empty_list(
 def test_like_and_notlike(api: httpx.Client, cdrs: list[Record]) -> None:
     like, total = fetch_all(api, filter=filter_param(("dst_name", "like", "%a_a%")))
     pattern = re.compile(r".*a.a.*", re.DOTALL)
-    expected = matching_ids(cdrs, lambda r: r["dst_name"] is not None and pattern.fullmatch(r["dst_name"]) is not None)
+    expected = matching_ids(
+        cdrs, lambda r: r["dst_name"] is not None and pattern.fullmatch(r["dst_name"]) is not None
+    )
     assert {r["id"] for r in like} == expected and total == len(expected) > 0
 
     notlike, _ = fetch_all(api, filter=filter_param(("dst_name", "notlike", "%a_a%")))
@@ -317,15 +321,15 @@ def test_like_on_numbers_and_dates_matches_their_text(
     api: httpx.Client, cdrs: list[Record]
 ) -> None:
     records, _ = fetch_all(api, filter=filter_param(("duration", "like", "1%")))
-    assert {r["id"] for r in records} == matching_ids(cdrs, lambda r: str(r["duration"]).startswith("1"))
+    assert {r["id"] for r in records} == matching_ids(
+        cdrs, lambda r: str(r["duration"]).startswith("1")
+    )
     records, _ = fetch_all(api, filter=filter_param(("calldate", "like", "2026-01-05 %")))
     expected = matching_ids(cdrs, lambda r: r["calldate"].startswith("2026-01-05 "))
     assert {r["id"] for r in records} == expected and expected
 
 
-def test_eq_and_ne_null_mean_is_null_and_is_not_null(
-    api: httpx.Client, cdrs: list[Record]
-) -> None:
+def test_eq_and_ne_null_mean_is_null_and_is_not_null(api: httpx.Client, cdrs: list[Record]) -> None:
     null, _ = fetch_all(api, filter=filter_param(("src_id", "eq", None)))
     not_null, _ = fetch_all(api, filter=filter_param(("src_id", "ne", None)))
     assert {r["id"] for r in null} == matching_ids(cdrs, lambda r: r["src_id"] is None)
@@ -356,7 +360,9 @@ def test_bare_date_is_accepted_for_calldate(api: httpx.Client, cdrs: list[Record
     assert {r["id"] for r in records} == expected and total == len(expected) > 0
     # A bare date is midnight: "gt 2026-01-05" includes 00:00:01 and excludes 00:00:00.
     after, _ = fetch_all(api, filter=filter_param(("calldate", "gt", "2026-01-13")))
-    assert {r["id"] for r in after} == matching_ids(cdrs, lambda r: r["calldate"] > "2026-01-13 00:00:00")
+    assert {r["id"] for r in after} == matching_ids(
+        cdrs, lambda r: r["calldate"] > "2026-01-13 00:00:00"
+    )
 
 
 def test_values_are_compared_with_the_fields_type(api: httpx.Client, cdrs: list[Record]) -> None:
@@ -372,9 +378,7 @@ def test_values_are_compared_with_the_fields_type(api: httpx.Client, cdrs: list[
     src_id = next(r["src_id"] for r in cdrs if r["src_id"] is not None)
     assert isinstance(src_id, str)
     as_text = api.get("/cdrs", params={"filter": filter_param(("src_id", "eq", src_id))}).json()
-    as_int = api.get(
-        "/cdrs", params={"filter": filter_param(("src_id", "eq", int(src_id)))}
-    ).json()
+    as_int = api.get("/cdrs", params={"filter": filter_param(("src_id", "eq", int(src_id)))}).json()
     assert as_int == as_text and as_int["total"] > 0
     records, _ = fetch_all(api, filter=filter_param(("src_id", "gt", "100009")))
     assert {r["id"] for r in records} == matching_ids(

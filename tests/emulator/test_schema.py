@@ -9,12 +9,11 @@ from typing import Any
 
 import httpx
 import jsonschema
-import pytest
 
 from pipelines.emulator.fields import CDR_FIELDS
 from pipelines.emulator.server import EmulatorServer
 
-from ._support import all_cdrs, configure, state
+from ._support import HTTP, all_cdrs, configure, state
 
 
 def nullable(json_type: str, **extra: Any) -> dict[str, Any]:
@@ -90,9 +89,7 @@ def test_every_stored_record_matches_the_schema(emulator: EmulatorServer) -> Non
 
 
 def test_served_pages_and_single_records_match_the_schema(api: httpx.Client) -> None:
-    records = api.get("/cdrs", params={"limit": 3000, "page": 1, "sort": "calldate"}).json()[
-        "data"
-    ]
+    records = api.get("/cdrs", params={"limit": 3000, "page": 1, "sort": "calldate"}).json()["data"]
     assert len(records) == 3000
     assert all(not errors_of(r) for r in records)
     for record in records[:20]:
@@ -132,11 +129,11 @@ def test_extra_fields_fail_the_strict_schema_and_are_served(
         assert errors_of({k: v for k, v in record.items() if k not in new_fields}) == []
 
 
-@pytest.mark.parametrize("extra", [{"calldate": "x"}, ["not", "an", "object"]])
 def test_extra_fields_may_not_redefine_fields(
-    emulator_factory: Callable[..., EmulatorServer], extra: Any
+    emulator_factory: Callable[..., EmulatorServer],
 ) -> None:
     server = emulator_factory(rows=2000)
-    response = httpx.patch(f"{server.url}/_emulator/config", json={"extra_fields": extra})
-    assert response.status_code == 400
-    assert state(server)["extra_fields"] == {}
+    for extra in ({"calldate": "x"}, ["not", "an", "object"]):
+        response = HTTP.patch(f"{server.url}/_emulator/config", json={"extra_fields": extra})
+        assert response.status_code == 400
+        assert state(server)["extra_fields"] == {}

@@ -84,3 +84,14 @@ def test_fields_the_api_adds_are_kept() -> None:
     # Mixed types cannot be guessed: kept as text rather than dropped.
     assert table.column("score").to_pylist() == ["3", "high"]
     assert table.schema.names[: len(CDR_SCHEMA)] == CDR_SCHEMA.names
+
+
+def test_unique_rows_drops_ids_already_handed_on() -> None:
+    from pipelines.voipstudio import unique_rows
+
+    seen: set[int] = set()
+    first, _ = records_to_table([cdr(id=1), cdr(id=2)])
+    assert unique_rows(first, seen).column("id").to_pylist() == [1, 2]
+    again, _ = records_to_table([cdr(id=2), cdr(id=3), cdr(id=3)])
+    assert unique_rows(again, seen).column("id").to_pylist() == [3]
+    assert seen == {1, 2, 3}

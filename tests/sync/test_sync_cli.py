@@ -138,3 +138,46 @@ def test_run_killed_mid_extract_resumes_where_it_stopped(make_harness: Any) -> N
     rerun_requests = harness.state()["requests"]["/cdrs"] - pages_before
     full_run_requests = pages_before
     assert rerun_requests < full_run_requests
+
+
+def test_token_create_mints_a_key_that_syncs(harness: Harness) -> None:
+    login = {"SOURCES__VOIPSTUDIO__EMAIL": "demo@example.com"}
+    result = voipstudio(
+        harness,
+        "token",
+        "create",
+        "--name",
+        "warehouse",
+        "--expiry",
+        "7d",
+        SOURCES__VOIPSTUDIO__PASSWORD="demo-password",
+        **login,
+    )
+    assert result.returncode == 0, result.stderr
+    token = result.stdout.strip()
+    assert len(token) >= 16 and token != harness.env["SOURCES__VOIPSTUDIO__API_KEY"]
+    synced = voipstudio(harness, "sync", "--resources", "users", SOURCES__VOIPSTUDIO__API_KEY=token)
+    assert synced.returncode == 0, synced.stderr
+    assert len(harness.loaded("users")) == 12
+    again = voipstudio(
+        harness,
+        "token",
+        "create",
+        "--name",
+        "warehouse",
+        SOURCES__VOIPSTUDIO__PASSWORD="demo-password",
+        **login,
+    )
+    assert again.returncode == 4 and "already" in again.stderr
+
+
+def test_two_factor_account_is_told_to_use_an_api_key(harness: Harness) -> None:
+    result = voipstudio(
+        harness,
+        "sync",
+        SOURCES__VOIPSTUDIO__API_KEY="",
+        SOURCES__VOIPSTUDIO__EMAIL="2fa@example.com",
+        SOURCES__VOIPSTUDIO__PASSWORD="demo-password",
+    )
+    assert result.returncode == 3
+    assert "two-factor" in result.stderr and "api_key" in result.stderr

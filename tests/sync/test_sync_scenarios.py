@@ -197,6 +197,31 @@ def test_window_that_never_adds_up_fails_without_moving_the_cursor(
     assert harness.loaded() == before
 
 
+def test_window_read_again_loads_each_row_once(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    expected = harness.emulator_cdrs()
+    # The first few pages report a total their window never reaches: the windows they belong
+    # to are read again, and the rows of both reads reach dlt.
+    select = Table.select
+    calls = {"pages": 0}
+
+    def overcounting_at_first(self: Table, query: Any) -> Any:
+        positions, total = select(self, query)
+        if query.limit > 1:
+            calls["pages"] += 1
+            if calls["pages"] <= 3:
+                return positions, total + 1
+        return positions, total
+
+    monkeypatch.setattr(Table, "select", overcounting_at_first)
+    caplog.set_level(logging.WARNING, logger="pipelines.voipstudio.windows")
+    summary = harness.sync()
+    assert "reading it again" in caplog.text
+    assert_cdrs_equal(harness, expected)
+    assert summary.cdrs_new == len(expected)
+
+
 def test_window_growing_while_read_is_accepted(
     harness: Harness, caplog: pytest.LogCaptureFixture
 ) -> None:
