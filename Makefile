@@ -41,6 +41,9 @@ format: setup ## apply ruff's fixes and formatting
 	$(RUN) ruff check --fix .
 	$(RUN) ruff format .
 
+bench: setup ## benchmark the sync against dlt's rest_api source and a plain-httpx floor
+	$(RUN) python -m pipelines.benchmark
+
 emulator: setup ## serve the emulator on http://127.0.0.1:8787/v1.2/voipstudio
 	$(RUN) voipstudio-emulator
 
