@@ -409,7 +409,9 @@ class Emulator:
             ):
                 raise ValueError('updates must be a list of {"id": ID, "set": {field: value}}')
             updates = {int(u["id"]): dict(u["set"]) for u in entries}
+            keys = self._own_keys([u["set"] for u in entries])
             missing = self.cdrs.replace_records(updates)
+            self.cdrs.record_keys |= keys
             return json_response(200, {"patched": len(updates) - len(missing), "missing": missing})
         if path == "/tokens/expire" and method == "POST":
             kind = _json_object(body).get("kind")
@@ -466,7 +468,7 @@ class Emulator:
             extra = changes["extra_fields"] or {}
             if not isinstance(extra, dict):
                 raise ValueError("extra_fields must be an object of field name to value")
-            clash = set(extra) & set(CDR_FIELDS)
+            clash = set(extra) & (set(CDR_FIELDS) | self.cdrs.record_keys)
             if clash:
                 raise ValueError(f"extra_fields may not redefine existing fields {sorted(clash)}")
 
@@ -487,14 +489,29 @@ class Emulator:
         if extra is not None:
             self.cdrs.extra_fields = dict(extra)
 
+    def _own_keys(self, records: list[Any]) -> set[str]:
+        """The keys of records added or patched by hand that are not CDR fields.
+
+        Raises:
+            ValueError: one of them is a run-time extra field (the record would repeat it).
+        """
+        keys = {key for record in records if isinstance(record, dict) for key in record}
+        keys -= set(CDR_FIELDS)
+        clash = keys & set(self.cdrs.extra_fields)
+        if clash:
+            raise ValueError(f"{sorted(clash)} are extra_fields already served with every CDR")
+        return keys
+
     def _admin_add_cdrs(self, payload: dict[str, Any]) -> Response:
         if "records" in payload:
             records = payload["records"]
             if not isinstance(records, list):
                 raise ValueError("records must be a list of CDR objects")
+            keys = self._own_keys(records)
             table = Table.from_records(CDR_FIELDS, records, by_hand=True)
             with self._lock:
                 self.cdrs.append(table)
+            self.cdrs.record_keys |= keys
             return json_response(200, {"added": len(table), "ids": table.ids.tolist()})
         spec = payload.get("generate") or {}
         if not isinstance(spec, dict):

@@ -21,11 +21,8 @@ Call model (one row per leg, "call" = all legs sharing ``call_id``):
 
 from __future__ import annotations
 
-import gc
 import math
 import unicodedata
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -34,6 +31,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import numpy.typing as npt
 
+from pipelines.emulator.bulk import gc_paused
 from pipelines.emulator.fields import CDR_FIELDS, QUEUE_FIELDS, USER_FIELDS
 
 __all__ = ["Company", "CompanySpec", "generate_company", "generate_new_cdrs"]
@@ -301,19 +299,6 @@ class Company:
     queues: list[dict[str, Any]]
     cdrs: dict[str, list[Any]] = field(repr=False)
     _state: _State | None = field(default=None, repr=False, compare=False)
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    # Building millions of lists/ints triggers the cyclic GC over and over; nothing created here
-    # is cyclic, so pausing it divides the conversion time several-fold.
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _cdf(weights: Arr) -> F64:
@@ -1046,7 +1031,7 @@ def generate_company(spec: CompanySpec) -> Company:
     st = _build_state(spec, rng, u_extra, q_extra, pool_size)
     assert all(list(x) == list(USER_FIELDS) for x in users)
     assert all(list(x) == list(QUEUE_FIELDS) for x in queues)
-    with _gc_paused():
+    with gc_paused():
         while True:
             legs = _simulate_history(st, sampler, n_calls, t_hi)
             got = len(legs["call"])
@@ -1102,7 +1087,7 @@ def generate_new_cdrs(
     n_fresh = count - n_late
     parts: list[Cols] = []
     late_key0 = 0
-    with _gc_paused():
+    with gc_paused():
         if n_fresh:
             n = math.ceil(n_fresh / _LEGS_PER_CALL_GUESS * 1.2) + 5
             while True:

@@ -11,11 +11,9 @@ request being answered while records arrive sees a consistent table.
 
 from __future__ import annotations
 
-import gc
 import re
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping, Sequence
 from functools import cached_property
 from typing import Any
 
@@ -23,8 +21,9 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
+from pipelines.emulator.bulk import gc_paused
 from pipelines.emulator.fields import FieldType
-from pipelines.emulator.query import Condition, Query, parse_datetime
+from pipelines.emulator.query import FILTERABLE_TYPES, Condition, Query, parse_datetime
 
 BoolArray = npt.NDArray[np.bool_]
 IntArray = npt.NDArray[np.int64]
@@ -109,19 +108,6 @@ def _text_column(values: Sequence[Any]) -> ObjArray:
     )
 
 
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    # Encoding creates millions of short-lived objects, none of them cyclic: the cyclic GC only
-    # burns time rescanning them (it doubled the start-up time of a million-row table).
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 _ENCODE_CHUNK = 8192
 
 
@@ -141,7 +127,7 @@ def _encode_rows(
     separator = b"},{" + orjson.dumps(names[0]) + b":"
     lists = [columns[name] for name in names]
     rows: list[bytes] = []
-    with _gc_paused():
+    with gc_paused():
         for start in range(0, length, _ENCODE_CHUNK):
             stop = min(start + _ENCODE_CHUNK, length)
             records = [
@@ -172,7 +158,8 @@ class Table:
     ) -> None:
         self.fields = fields
         self.ids = ids
-        self.columns = columns  # float64 for numeric/datetime types, object for strings
+        # float64 for numeric/datetime types, object for strings; none for arrays (not indexed)
+        self.columns = columns
         self.raw = raw  # original values of datetime fields, for LIKE on their text
         self.rows = rows
         self._cache_lock = threading.Lock()
@@ -216,6 +203,11 @@ class Table:
         table_columns: dict[str, npt.NDArray[Any]] = {}
         raw: dict[str, ObjArray] = {}
         for name, ftype in fields.items():
+            if ftype not in FILTERABLE_TYPES:
+                # Arrays (labels) are served, never filtered, sorted or grouped: indexing them
+                # would only keep a million small lists alive, each one more object for every
+                # full pass of the cyclic GC to scan (~150 ms per pass at a million rows).
+                continue
             values = columns.get(name, [None] * length)
             if ftype == "datetime":
                 table_columns[name] = _datetime_column(values, strict=by_hand)
@@ -449,6 +441,9 @@ class Collection:
         self.fields = fields
         self.table = table
         self.extra_fields: dict[str, Any] = {}
+        # Keys beyond ``fields`` that some stored records carry (records added or patched by
+        # hand): an extra field of the same name would make such a record repeat a key.
+        self.record_keys: set[str] = set()
         self._lock = threading.Lock()
 
     @property

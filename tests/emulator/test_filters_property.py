@@ -25,7 +25,7 @@ import httpx
 import orjson
 import pyarrow as pa
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from pipelines.emulator.fields import CDR_FIELDS
@@ -233,7 +233,8 @@ def _pattern(draw: st.DrawFn, field: str, pools: Pools) -> str:
     """A LIKE pattern made from a stored value's text."""
     text = _text(field, draw(st.sampled_from(pools.values[field])))
     cut = draw(st.integers(0, len(text)))
-    kind = draw(st.sampled_from(["exact", "prefix", "suffix", "infix", "underscore", "any"]))
+    kinds = ["exact", "prefix", "suffix", "infix", "underscore", "length", "any"]
+    kind = draw(st.sampled_from(kinds))
     if kind == "prefix":
         pattern = text[:cut] + "%"
     elif kind == "suffix":
@@ -244,6 +245,9 @@ def _pattern(draw: st.DrawFn, field: str, pools: Pools) -> str:
     elif kind == "underscore" and text:
         index = min(cut, len(text) - 1)
         pattern = text[:index] + "_" + text[index + 1 :]
+    elif kind == "length":
+        # "_" is exactly one character: one "_" per character, give or take one.
+        pattern = "_" * max(0, len(text) + draw(st.integers(-1, 1)))
     elif kind == "any":
         pattern = "%"
     else:
@@ -274,12 +278,33 @@ def conditions(draw: st.DrawFn, pools: Pools) -> Condition:
 @st.composite
 def queries(draw: st.DrawFn, pools: Pools) -> dict[str, Any]:
     return {
+        # sampled_from rather than none() | ...: hypothesis favours the first branch of a
+        # one_of, and most examples would then not sort at all.
         "conditions": draw(st.lists(conditions(pools), max_size=3)),
-        "sort": draw(st.none() | st.sampled_from(pools.fields)),
+        "sort": draw(st.sampled_from([None, *pools.fields])),
         "direction": draw(st.sampled_from([None, "ASC", "DESC", "desc"])),
         "page": draw(st.integers(1, 4)),
         "limit": draw(st.sampled_from([1, 7, 50, 333, 5000])),
-        "group_by": draw(st.none() | st.none() | st.sampled_from(pools.fields)),
+        "group_by": draw(st.sampled_from([None] * len(pools.fields) + pools.fields)),
+    }
+
+
+def _query(
+    conditions: list[Condition] | None = None,
+    sort: str | None = None,
+    direction: str | None = None,
+    page: int = 1,
+    limit: int = 5000,
+    group_by: str | None = None,
+) -> dict[str, Any]:
+    """A query as ``queries`` draws them, for explicit examples."""
+    return {
+        "conditions": conditions or [],
+        "sort": sort,
+        "direction": direction,
+        "page": page,
+        "limit": limit,
+        "group_by": group_by,
     }
 
 
@@ -302,6 +327,22 @@ def test_random_queries_match_an_independent_sql_evaluation(
 
     @SETTINGS
     @given(query=queries(pools))
+    # Cases a random search may miss, always run: nulls sort first ascending and last
+    # descending, and form one group; null never matches IN, NE or NOT LIKE; LIKE keeps case.
+    @example(query=_query(sort="parent_live_id", limit=50))
+    @example(query=_query(sort="parent_live_id", direction="DESC", limit=50))
+    @example(query=_query(sort="src_ua", direction="ASC", limit=50))
+    @example(query=_query(sort="dst_id", direction="DESC", page=2, limit=2000))
+    @example(query=_query(group_by="parent_live_id", sort="id", direction="ASC", limit=5000))
+    @example(query=_query(group_by="src_id", limit=5000))
+    @example(query=_query(conditions=[("parent_live_id", "in", [900000003, None])]))
+    @example(query=_query(conditions=[("parent_live_id", "ne", 900000003)]))
+    @example(query=_query(conditions=[("src_ua", "!=", "x")]))
+    @example(query=_query(conditions=[("src_ua", "notlike", "x%")]))
+    @example(query=_query(conditions=[("parent_live_id", "notlike", "1%")]))
+    @example(query=_query(conditions=[("dst_name", "like", "%A%")]))
+    @example(query=_query(conditions=[("type", "like", "__")]))
+    @example(query=_query(conditions=[("src_id", "eq", None), ("dst_id", "ne", None)]))
     def check(query: dict[str, Any]) -> None:
         response = client.get("/cdrs", params=_params(query))
         assert response.status_code == 200, response.text

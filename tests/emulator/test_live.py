@@ -3,6 +3,7 @@ pages), records served with bad values, fields added at run time, the clock."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -90,9 +91,13 @@ def test_given_records_are_added_as_sent(emulator_factory: Start, client_for: Cl
         "src": 4321,  # the live API may send odd types; the emulator serves what it is given
         "duration": 61,
         "recording_url": "https://example.com/r.mp3",
+        # Text and nested values that look like the boundary between two encoded records.
+        "info": '"},{"id":5,',
+        "legs": [{"id": 1}, {"id": 2}],
     }
-    response = add_cdrs(server, {"records": [record]})
-    assert response.json() == {"added": 1, "ids": [old_max + 10]}
+    response = add_cdrs(server, {"records": [record, {"id": old_max + 11}]})
+    assert response.json() == {"added": 2, "ids": [old_max + 10, old_max + 11]}
+    assert client.get(f"/cdrs/{old_max + 11}").json()["data"]["info"] is None
 
     served = client.get(f"/cdrs/{old_max + 10}").json()["data"]
     assert {k: served[k] for k in record} == record
@@ -282,3 +287,30 @@ def test_unknown_admin_requests(unchanged: EmulatorServer) -> None:
 def test_admin_api_can_be_switched_off(emulator_factory: Start) -> None:
     server = emulator_factory(rows=2000, admin=False)
     assert_error(HTTP.get(admin_url(server, "/state")), 404)
+
+
+def no_repeated_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [key for key, _ in pairs]
+    assert len(keys) == len(set(keys)), keys
+    return dict(pairs)
+
+
+def test_extra_fields_never_repeat_a_key_of_a_record(
+    emulator_factory: Start, client_for: ClientFor
+) -> None:
+    server = emulator_factory(rows=2000)
+    client = client_for(server)
+    top = state(server)["max_cdr_id"]
+    add_cdrs(server, {"records": [{"id": top + 1, "recording_url": "r.mp3"}]})
+    rejected = HTTP.patch(admin_url(server, "/config"), json={"extra_fields": {"recording_url": 1}})
+    assert_error(rejected, 400)
+
+    configure(server, extra_fields={"queue_id": 7})
+    assert_error(add_cdrs(server, {"records": [{"id": top + 2, "queue_id": 8}]}), 400)
+    patch = {"updates": [{"id": top + 1, "set": {"queue_id": 8}}]}
+    assert_error(HTTP.post(admin_url(server, "/cdrs/patch"), json=patch), 400)
+
+    raw = client.get("/cdrs", params={"limit": 10}).content
+    records = json.loads(raw, object_pairs_hook=no_repeated_keys)["data"]
+    newest = records[0]
+    assert (newest["id"], newest["recording_url"], newest["queue_id"]) == (top + 1, "r.mp3", 7)

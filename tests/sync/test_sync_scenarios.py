@@ -101,6 +101,15 @@ def test_server_errors_and_dropped_connections(harness: Harness) -> None:
     assert sum(rule["fired"] for rule in harness.state()["faults"]) > 0
 
 
+def test_timeouts_are_retried(harness: Harness) -> None:
+    expected = harness.emulator_cdrs()
+    harness.setenv("SOURCES__VOIPSTUDIO__REQUEST_TIMEOUT", "0.5")
+    harness.configure(faults=[{"kind": "stall", "nth": [3, 7], "seconds": 3}])
+    harness.sync()
+    assert_cdrs_equal(harness, expected)
+    assert harness.state()["faults"][0]["fired"] == 2
+
+
 def test_retries_run_out_with_a_clear_error(harness: Harness) -> None:
     harness.setenv("SOURCES__VOIPSTUDIO__MAX_ATTEMPTS", "2")
     harness.configure(faults=[{"kind": "503", "rate": 1.0, "path": "/cdrs"}])
