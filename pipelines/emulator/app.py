@@ -35,6 +35,11 @@ Send = Callable[[Message], Awaitable[None]]
 
 API_PREFIXES = ("/v1.2/voipstudio", "/v1.1/voipstudio")
 ADMIN_PREFIX = "/_emulator"
+CORS_PREFLIGHT_HEADERS = [
+    (b"access-control-allow-methods", b"GET, POST, DELETE, OPTIONS"),
+    (b"access-control-allow-headers", b"Content-Type, X-Auth-Token, Authorization"),
+    (b"access-control-max-age", b"600"),
+]
 DROP_LOGGER = "uvicorn.error"
 
 log = logging.getLogger(__name__)
@@ -236,6 +241,10 @@ class Emulator:
         api_path = next((path[len(p) :] for p in API_PREFIXES if path.startswith(p + "/")), None)
         if api_path is None:
             await _send(send, error_response(404, "Not Found", [f"No route for {path}"]))
+            return
+        if method == "OPTIONS":
+            # A browser's CORS preflight: the API supports cross-origin requests.
+            await _send(send, Response(204, b"", CORS_PREFLIGHT_HEADERS))
             return
         with self._lock:
             self.requests[api_path] = self.requests.get(api_path, 0) + 1

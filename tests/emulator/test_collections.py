@@ -433,3 +433,13 @@ def test_bad_filters_are_400_not_500(api: httpx.Client, raw_filter: str) -> None
 def test_empty_filter_means_no_filter(api: httpx.Client, cdrs: list[Record]) -> None:
     for raw in ("", "[]"):
         assert api.get("/cdrs", params={"filter": raw, "limit": 1}).json()["total"] == len(cdrs)
+
+
+def test_cors_preflight_is_answered(emulator: EmulatorServer) -> None:
+    response = HTTP.options(
+        emulator.base_url + "/cdrs",
+        headers={"Origin": "https://app.example", "Access-Control-Request-Method": "GET"},
+    )
+    assert response.status_code == 204
+    assert response.headers["access-control-allow-origin"] == "*"
+    assert "X-Auth-Token" in response.headers["access-control-allow-headers"]
