@@ -2,9 +2,9 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-# Use this machine's Python; never let uv download an interpreter.
+# Use this machine's Python (uv takes the first python3 on PATH that fits requires-python);
+# never let uv download an interpreter.
 export UV_PYTHON_DOWNLOADS := never
-export UV_PYTHON ?= $(shell command -v python3)
 
 TOOLS := .tools
 UV := $(shell command -v uv 2>/dev/null || echo $(TOOLS)/bin/uv)

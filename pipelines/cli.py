@@ -2,8 +2,9 @@
 
 Exit codes (for schedulers): 0 success; 1 unexpected error; 2 configuration error; 3 the API
 refused the credentials; 4 the API was unreachable or kept failing; 5 pages did not add up after
-every retry; 8 ``status --max-age``: the data is stale or was never loaded; 75 another sync of
-the same pipeline is running.
+every retry; 6 a reporting model failed to build (the raw data stays loaded); 7 a data test of
+the models failed (``models --test``); 8 ``status --max-age``: the data is stale or was never
+loaded; 75 another sync of the same pipeline is running.
 """
 
 from __future__ import annotations
@@ -19,6 +20,13 @@ from typing import Any
 import dlt
 
 from pipelines.console import Progress, describe
+from pipelines.models import (
+    BuildResult,
+    ModelError,
+    build_models,
+    check_data_tests,
+    run_data_tests,
+)
 from pipelines.status import read_status
 from pipelines.sync import (
     DEFAULT_COMMIT_EVERY_ROWS,
@@ -27,10 +35,11 @@ from pipelines.sync import (
     SyncSummary,
     make_pipeline,
     run_sync,
+    sync_lock,
 )
 from pipelines.voipstudio import parse_duration, settings
 from pipelines.voipstudio.client import Credentials, VoipstudioClient
-from pipelines.voipstudio.errors import ConfigError
+from pipelines.voipstudio.errors import ConfigError, LockedError
 from pipelines.voipstudio.progress import listening
 
 EXIT_STALE = 8
@@ -44,8 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="voipstudio",
         description="Sync VoIPstudio call detail records into DuckDB and check on them.",
         epilog="Exit codes: 0 ok, 1 unexpected error, 2 configuration, 3 credentials refused, "
-        "4 API unreachable or failing, 5 data check failed, 8 stale (status --max-age), "
-        "75 another sync is running.",
+        "4 API unreachable or failing, 5 data check failed, 6 a model failed, "
+        "7 a data test failed, 8 stale (status --max-age), 75 another sync is running.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     parser.add_argument(
@@ -71,6 +80,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=DEFAULT_COMMIT_EVERY_ROWS,
         help=f"commit a long backfill every N CDRs (default {DEFAULT_COMMIT_EVERY_ROWS:,})",
+    )
+    sync.add_argument(
+        "--no-models", action="store_true", help="do not rebuild the reporting models afterwards"
+    )
+
+    models = commands.add_parser("models", help="build the SQL reporting models (sql/)")
+    models.add_argument(
+        "--test", action="store_true", help="then run the data tests (sql/tests); exit 7 on failure"
     )
 
     status = commands.add_parser("status", help="last sync, cursor, row counts, freshness")
@@ -132,6 +149,49 @@ def cmd_sync(args: argparse.Namespace) -> int:
         finally:
             progress.finish()
     _print_summary(summary)
+    if not args.no_models:
+        # Under the sync lock again: a sync starting meanwhile would fight over the database.
+        try:
+            with sync_lock(pipeline):
+                result = build_models(pipeline)
+        except LockedError:
+            print("models not rebuilt: another sync started and will rebuild them", flush=True)
+            return 0
+        _print_models(result)
+    return 0
+
+
+def _print_models(result: BuildResult) -> None:
+    print(result.summary(), flush=True)
+    for model in result.built:
+        rows = f"{model.rows:>10,} rows" if model.rows is not None else " " * 15
+        log.debug("  %-32s %-5s %s %.2fs", model.name, model.kind, rows, model.seconds)
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    """``voipstudio models [--test]``."""
+    pipeline = make_pipeline(args.pipeline_name)
+    # Under the sync lock: a sync running at the same time would fight over the database.
+    with sync_lock(pipeline):
+        result = build_models(pipeline)
+        if not result.built:
+            raise ModelError(
+                None,
+                f"no model could be built ({'; '.join(sorted(set(result.skipped.values())))}): "
+                "run `voipstudio sync` first",
+            )
+        _print_models(result)
+        if not args.test:
+            return 0
+        results = run_data_tests(pipeline)
+    for test in results:
+        if not test.passed:
+            print(test.describe(), file=sys.stderr if test.failures else sys.stdout)
+    passed = sum(1 for test in results if test.passed)
+    failed = sum(1 for test in results if test.failures)
+    skipped = len(results) - passed - failed
+    print(f"data tests: {passed} passed, {failed} failed, {skipped} skipped", flush=True)
+    check_data_tests(results)
     return 0
 
 
@@ -206,6 +266,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_status(args)
         if args.command == "token":
             return cmd_token(args)
+        if args.command == "models":
+            return cmd_models(args)
         from pipelines.demo import run_demo
 
         return run_demo(days=args.days, users=args.users)

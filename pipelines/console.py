@@ -77,8 +77,10 @@ def describe(exc: BaseException) -> tuple[str, int]:
     if isinstance(cause, VoipstudioError):
         return str(cause), cause.exit_code
     if isinstance(cause, ConfigFieldMissingException):
+        # dlt's first lines name the missing keys, nested ones included (never their values).
+        lines = [line.strip() for line in str(cause).splitlines()[:2] if line.strip()]
         return (
-            f"missing configuration: {', '.join(cause.fields)} (see README, Configuration)",
+            f"missing configuration: {'; '.join(lines)} (see README, Configuration)",
             ConfigError.exit_code,
         )
     text = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__

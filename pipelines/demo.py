@@ -1,7 +1,8 @@
 """``voipstudio demo`` (what ``make demo`` runs): the whole product on this machine, no account.
 
 Starts the emulator with a synthetic company, syncs it into a fresh ``data/demo.duckdb``, lets
-new and late calls arrive, syncs again to show the increment, and says where the data is.
+new and late calls arrive, syncs again to show the increment, says where the data is, then
+builds the reporting models, runs their data tests and ends with a few headline KPIs.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import duckdb
 
 from pipelines.emulator.config import DEFAULT_API_KEY, EmulatorConfig
 from pipelines.emulator.server import EmulatorServer
+from pipelines.models import build_models, check_data_tests, load_settings, run_data_tests
+from pipelines.models.kpis import headline_kpis
 from pipelines.sync import SyncSummary, make_pipeline, run_sync
 
 DEMO_DIR = Path("data")
@@ -87,10 +90,30 @@ def run_demo(days: int = 30, users: int = 25) -> int:
     _say("5. Calls by type (I inbound, O outbound, M missed): CDRs, minutes, charge")
     for kind, count, minutes, charge in rows:
         _say(f"   {kind}: {count:>8,} CDRs {minutes:>10,.0f} min {charge:>10,.2f}")
-    _say(f"\nThe data is in {DEMO_DB} (dataset '{DATASET}': tables cdrs, users, queues).")
-    _say(QUERY_HINT)
+    _say(f"   The data is in {DEMO_DB}, dataset '{DATASET}': tables cdrs, users, queues.")
+    _say(f"   {QUERY_HINT}")
     _say(
-        "Sync a real account: put your API key in .dlt/secrets.toml and run `uv run voipstudio "
-        "sync` (see README)."
+        "   Sync a real account: put your API key in .dlt/secrets.toml and run `uv run "
+        "voipstudio sync` (see README)."
     )
+    # Reporting models: in the company's own time zone unless configured otherwise; its
+    # national numbers (no +) are Spanish.
+    os.environ.setdefault("MODELS__REPORTING_TIMEZONE", config.timezone)
+    os.environ.setdefault("MODELS__DEFAULT_COUNTRY_CODE", "34")
+    settings = load_settings()
+    _say(f"6. Building the reporting models (sql/; days in {settings.reporting_timezone}) ...")
+    built = build_models(pipeline, settings)
+    _say(f"   {built.summary()}")
+    tests = run_data_tests(pipeline, settings)
+    _say(f"   data tests (sql/tests): {sum(t.passed for t in tests)} of {len(tests)} passed")
+    for test in tests:
+        if not test.passed:
+            _say(f"   {test.describe()}")
+    check_data_tests(tests)
+    _say(
+        "7. Headline KPIs (tables fct_calls, agg_calls_daily, agg_traffic_hourly, ... in "
+        f"dataset '{DATASET}'; see README, Reporting models):"
+    )
+    for line in headline_kpis(pipeline):
+        _say(f"   {line}")
     return 0

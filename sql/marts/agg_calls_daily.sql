@@ -1,0 +1,84 @@
+-- grain: one row per day (reporting time zone) and call direction; key: (call_date, direction)
+--
+-- Calls are counted on the day they started (fct_calls.call_date), including calls that end
+-- the next day. Only days and directions with at least one call have a row. Every ratio keeps
+-- its numerator and denominator as columns, so BI tools can re-aggregate over days; a ratio
+-- whose denominator is 0 is null.
+--
+--   attempts                 calls
+--   answered_calls           calls with is_answered
+--   asr                      answer-seizure ratio = answered_calls / attempts
+--   effective_calls          calls with is_network_effective (answered, no answer or busy)
+--   ner                      network effectiveness ratio = effective_calls / attempts
+--   talk_seconds             sum of talk_seconds; talk_minutes = talk_seconds / 60
+--   acd_seconds              average call duration = talk_seconds / answered_calls
+--   answered_wait_seconds    sum of wait_seconds of answered calls
+--   asa_seconds              average speed of answer = answered_wait_seconds / answered_calls
+--   cost                     sum of cost
+-- Inbound only (0 for other directions):
+--   missed_calls             is_missed (not answered, any reason)
+--   offered_calls            is_offered (answered or abandoned)
+--   abandoned_calls          is_abandoned;  short_abandoned_calls: is_short_abandon
+--   offered_calls_excl_short = offered_calls - short_abandoned_calls
+--   abandoned_calls_excl_short = abandoned_calls - short_abandoned_calls
+--   abandon_rate             abandoned_calls_excl_short / offered_calls_excl_short
+--   answered_within_sl_calls is_answered_within_sl (answered within service_level_seconds)
+--   service_level            answered_within_sl_calls / offered_calls_excl_short
+--                            (short abandons are left out of both: misdials, not lost calls)
+--   service_level_seconds, short_abandon_seconds: the thresholds this table was built with
+with calls as (
+    select * from fct_calls
+),
+
+daily as (
+    select
+        call_date,
+        direction,
+        count(*) as attempts,
+        count(case when is_answered then 1 end) as answered_calls,
+        count(case when is_network_effective then 1 end) as effective_calls,
+        cast(sum(talk_seconds) as bigint) as talk_seconds,
+        cast(sum(case when is_answered then wait_seconds else 0 end) as bigint)
+            as answered_wait_seconds,
+        cast(sum(cost) as decimal(18, 6)) as cost,
+        count(case when is_missed then 1 end) as missed_calls,
+        count(case when is_offered then 1 end) as offered_calls,
+        count(case when is_abandoned then 1 end) as abandoned_calls,
+        count(case when is_short_abandon then 1 end) as short_abandoned_calls,
+        count(case when is_answered_within_sl then 1 end) as answered_within_sl_calls
+    from calls
+    group by call_date, direction
+),
+
+final as (
+    select
+        call_date,
+        direction,
+        attempts,
+        answered_calls,
+        cast(answered_calls as double) / nullif(attempts, 0) as asr,
+        effective_calls,
+        cast(effective_calls as double) / nullif(attempts, 0) as ner,
+        talk_seconds,
+        cast(talk_seconds as double) / 60 as talk_minutes,
+        cast(talk_seconds as double) / nullif(answered_calls, 0) as acd_seconds,
+        answered_wait_seconds,
+        cast(answered_wait_seconds as double) / nullif(answered_calls, 0) as asa_seconds,
+        cost,
+        missed_calls,
+        offered_calls,
+        abandoned_calls,
+        short_abandoned_calls,
+        offered_calls - short_abandoned_calls as offered_calls_excl_short,
+        abandoned_calls - short_abandoned_calls as abandoned_calls_excl_short,
+        cast(abandoned_calls - short_abandoned_calls as double)
+        / nullif(offered_calls - short_abandoned_calls, 0) as abandon_rate,
+        answered_within_sl_calls,
+        cast(answered_within_sl_calls as double)
+        / nullif(offered_calls - short_abandoned_calls, 0) as service_level,
+        {{ service_level_seconds }} as service_level_seconds,
+        {{ short_abandon_seconds }} as short_abandon_seconds
+    from daily
+)
+
+select * from final

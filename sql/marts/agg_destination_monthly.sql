@@ -1,0 +1,51 @@
+-- grain: one row per month (reporting time zone), call direction and destination;
+-- key: (month_start, direction, destination)
+--
+-- destination is fct_calls.destination, 'unknown' when null: for outbound calls the rated
+-- destination (e.g. 'Spain Mobile (Local)'), for other directions whatever the API puts there.
+-- Calls count in the month of their start (fct_calls.call_date).
+--
+--   month_start       first day of the month
+--   attempts          calls; answered_calls: calls with is_answered
+--   asr               answered_calls / attempts
+--   talk_seconds      sum of talk_seconds; talk_minutes = talk_seconds / 60
+--   acd_seconds       talk_seconds / answered_calls
+--   cost              sum of cost (the CDRs' charge, account currency)
+--   cost_per_minute   cost / talk_minutes
+with calls as (
+    select * from fct_calls
+),
+
+monthly as (
+    select
+        cast(date_trunc('month', call_date) as date) as month_start,
+        direction,
+        coalesce(destination, 'unknown') as destination,
+        count(*) as attempts,
+        count(case when is_answered then 1 end) as answered_calls,
+        cast(sum(talk_seconds) as bigint) as talk_seconds,
+        cast(sum(cost) as decimal(18, 6)) as cost
+    from calls
+    group by
+        cast(date_trunc('month', call_date) as date),
+        direction,
+        coalesce(destination, 'unknown')
+),
+
+final as (
+    select
+        month_start,
+        direction,
+        destination,
+        attempts,
+        answered_calls,
+        cast(answered_calls as double) / nullif(attempts, 0) as asr,
+        talk_seconds,
+        cast(talk_seconds as double) / 60 as talk_minutes,
+        cast(talk_seconds as double) / nullif(answered_calls, 0) as acd_seconds,
+        cost,
+        cast(cost as double) / nullif(cast(talk_seconds as double) / 60, 0) as cost_per_minute
+    from monthly
+)
+
+select * from final

@@ -1,0 +1,209 @@
+-- grain: one row per call (all CDR legs sharing call_key); key: call_key
+--
+-- A call is every leg with the same call_id (a leg without call_id is a call of its own). It
+-- is attributed to the day of its start in the reporting time zone, even when it ends the next
+-- day (agg_traffic_hourly splits its traffic by the hours it actually covers).
+--
+--   direction          'inbound' if any leg is inbound or missed (an outside caller),
+--                      else 'outbound' if any leg is outbound, else 'internal' if any leg is
+--                      internal (both ends users), else 'unknown'
+--   start_epoch        earliest leg start; end_epoch = latest leg end (Unix seconds)
+--   duration_seconds   end_epoch - start_epoch
+--   is_answered        some leg has disposition CONNECTED and billsec > 0
+--   answered_epoch     earliest answer of any leg (leg start + its ring_seconds)
+--   wait_seconds       answered: answered_epoch - start_epoch (time to answer, queue time
+--                      included); not answered: duration_seconds (time until the caller gave up)
+--   talk_seconds       sum of billsec over all legs (a transferred call's legs add up)
+--   cost               sum of charge over all legs (0 when null), DECIMAL(18, 6): exact
+--                      and the same on every rebuild, unlike summed floating point
+--   outcome            'answered'; else 'no_answer' if a leg ended NO ANSWER; else 'busy' if a
+--                      leg ended BUSY; else 'failed' if a leg ended FAILED; else 'other'
+--   is_missed          inbound and not answered, whatever the reason
+--   is_abandoned       missed and outcome not busy/failed: it was offered (rang) and the caller
+--                      hung up (or the ring timed out) before anyone answered
+--   is_short_abandon   abandoned and wait_seconds <= short_abandon_seconds
+--                      (here {{ short_abandon_seconds }})
+--   is_offered         inbound and (answered or abandoned); busy and failed calls never rang
+--   is_answered_within_sl
+--                      inbound, answered and wait_seconds <= service_level_seconds
+--                      (here {{ service_level_seconds }})
+--   is_network_effective
+--                      outcome answered, no_answer or busy (the network delivered the call;
+--                      ITU-T E.425 NER numerator)
+--   answering_user_id  inbound: the user of the first answered leg; internal: the called user
+--                      (dst_id) of the first answered leg; outbound: null
+--   calling_user_id    outbound and internal: the user who placed the call (first leg's src_id,
+--                      else its user_id); inbound: null
+--   external_number    the outside party's normalized number (first leg that has one)
+--   destination        the first non-null destination of the legs (the rated destination of an
+--                      outbound call; for inbound calls whatever the API puts there)
+--   is_transferred     more than one user answered a leg of the call
+--   is_business_hours  started on a business day ({{ business_days }}, ISO 1 = Monday) between
+--                      business_hours_start and business_hours_end, reporting time zone
+with legs as (
+    select * from stg_voipstudio__cdrs
+),
+
+ranked as (
+    select
+        legs.*,
+        row_number() over (
+            partition by call_key order by start_epoch, cdr_id
+        ) as leg_number,
+        row_number() over (
+            partition by call_key
+            order by case when is_answered then 0 else 1 end, answered_epoch, cdr_id
+        ) as answer_rank,
+        row_number() over (
+            partition by call_key
+            order by case when external_number is null then 1 else 0 end, start_epoch, cdr_id
+        ) as number_rank,
+        row_number() over (
+            partition by call_key
+            order by case when destination is null then 1 else 0 end, start_epoch, cdr_id
+        ) as destination_rank
+    from legs
+),
+
+rolled_up as (
+    -- one pass over the legs; "first_*" columns pick the value of the leg ranked first
+    select
+        call_key,
+        min(call_id) as call_id,
+        count(*) as leg_count,
+        min(start_epoch) as start_epoch,
+        max(end_epoch) as end_epoch,
+        cast(sum(talk_seconds) as bigint) as talk_seconds,
+        cast(sum(cast(coalesce(charge, 0) as decimal(18, 6))) as decimal(18, 6)) as cost,
+        count(case when is_answered then 1 end) as answered_leg_count,
+        count(distinct case when is_answered then user_id end) as answering_user_count,
+        max(case when direction in ('inbound', 'missed') then 1 else 0 end) as has_inbound_leg,
+        max(case when direction = 'outbound' then 1 else 0 end) as has_outbound_leg,
+        max(case when direction = 'internal' then 1 else 0 end) as has_internal_leg,
+        max(case when disposition = 'NO ANSWER' then 1 else 0 end) as has_no_answer_leg,
+        max(case when disposition = 'BUSY' then 1 else 0 end) as has_busy_leg,
+        max(case when disposition = 'FAILED' then 1 else 0 end) as has_failed_leg,
+        max(case when leg_number = 1 then calldate_utc end) as started_at_utc,
+        max(case when leg_number = 1 then calldate_local end) as started_at_local,
+        max(case when leg_number = 1 then local_date end) as call_date,
+        max(case when leg_number = 1 then coalesce(src_user_id, user_id) end)
+            as first_leg_caller_user_id,
+        max(case when answer_rank = 1 and is_answered then answered_epoch end)
+            as first_answer_epoch,
+        max(case when answer_rank = 1 and is_answered then user_id end)
+            as first_answer_user_id,
+        max(case when answer_rank = 1 and is_answered then dst_user_id end)
+            as first_answer_dst_user_id,
+        max(case when number_rank = 1 then external_number end) as external_number,
+        max(case when destination_rank = 1 then destination end) as destination
+    from ranked
+    group by call_key
+),
+
+calls as (
+    select
+        call_key,
+        call_id,
+        case
+            when has_inbound_leg = 1 then 'inbound'
+            when has_outbound_leg = 1 then 'outbound'
+            when has_internal_leg = 1 then 'internal'
+            else 'unknown'
+        end as direction,
+        started_at_utc,
+        started_at_local,
+        call_date,
+        to_timestamp(end_epoch) at time zone 'UTC' as ended_at_utc,
+        start_epoch,
+        end_epoch,
+        end_epoch - start_epoch as duration_seconds,
+        leg_count,
+        answered_leg_count > 0 as is_answered,
+        first_answer_epoch as answered_epoch,
+        case
+            when answered_leg_count > 0 then first_answer_epoch - start_epoch
+            else end_epoch - start_epoch
+        end as wait_seconds,
+        talk_seconds,
+        cost,
+        case
+            when answered_leg_count > 0 then 'answered'
+            when has_no_answer_leg = 1 then 'no_answer'
+            when has_busy_leg = 1 then 'busy'
+            when has_failed_leg = 1 then 'failed'
+            else 'other'
+        end as outcome,
+        answering_user_count > 1 as is_transferred,
+        first_answer_user_id,
+        first_answer_dst_user_id,
+        first_leg_caller_user_id,
+        external_number,
+        destination,
+        extract(isodow from started_at_local) as local_isodow,
+        extract(hour from started_at_local) * 3600
+        + extract(minute from started_at_local) * 60
+        + extract(second from started_at_local) as local_seconds_of_day
+    from rolled_up
+),
+
+flagged as (
+    select
+        calls.*,
+        direction = 'inbound' and not is_answered as is_missed,
+        direction = 'inbound' and not is_answered and outcome not in ('busy', 'failed')
+            as is_abandoned,
+        outcome in ('answered', 'no_answer', 'busy') as is_network_effective,
+        case
+            when is_answered and direction = 'inbound' then first_answer_user_id
+            when is_answered and direction = 'internal' then first_answer_dst_user_id
+        end as answering_user_id,
+        case
+            when direction in ('outbound', 'internal') then first_leg_caller_user_id
+        end as calling_user_id,
+        local_isodow in ({{ business_days }})
+        and case
+            when {{ business_hours_start_seconds }} <= {{ business_hours_end_seconds }}
+                then local_seconds_of_day >= {{ business_hours_start_seconds }}
+                and local_seconds_of_day < {{ business_hours_end_seconds }}
+            else local_seconds_of_day >= {{ business_hours_start_seconds }}
+                or local_seconds_of_day < {{ business_hours_end_seconds }}
+        end as is_business_hours
+    from calls
+),
+
+final as (
+    select
+        call_key,
+        call_id,
+        direction,
+        call_date,
+        started_at_utc,
+        started_at_local,
+        ended_at_utc,
+        start_epoch,
+        end_epoch,
+        answered_epoch,
+        duration_seconds,
+        wait_seconds,
+        talk_seconds,
+        cost,
+        leg_count,
+        outcome,
+        is_answered,
+        is_missed,
+        is_abandoned,
+        is_abandoned and wait_seconds <= {{ short_abandon_seconds }} as is_short_abandon,
+        direction = 'inbound' and (is_answered or is_abandoned) as is_offered,
+        direction = 'inbound' and is_answered and wait_seconds <= {{ service_level_seconds }}
+            as is_answered_within_sl,
+        is_network_effective,
+        is_transferred,
+        is_business_hours,
+        answering_user_id,
+        calling_user_id,
+        external_number,
+        destination
+    from flagged
+)
+
+select * from final

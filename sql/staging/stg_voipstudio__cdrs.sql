@@ -1,0 +1,143 @@
+-- grain: one row per CDR (one leg of a call); key: cdr_id
+--
+-- The loaded CDRs, typed and renamed; nothing is filtered out.
+--
+--   call_key         call_id, or -id when call_id is null (the legs sharing a call_key are one
+--                    call; a negative key can never collide with a real call_id)
+--   calldate_utc     the leg's start as a wall-clock TIMESTAMP in UTC (no time zone attached)
+--   calldate_local   the same instant on the wall clock of the reporting time zone
+--   local_date       the date of calldate_local
+--   start_epoch      Unix seconds of the start;
+--                    end_epoch = start_epoch + ring_seconds + talk_seconds.
+--                    All interval arithmetic (durations, overlaps) uses these integers.
+--   direction        'internal' when src_id and dst_id are both set (both ends are users);
+--                    otherwise from type: I 'inbound', O 'outbound', M 'missed', else 'unknown'
+--   talk_seconds     billsec (0 when null)
+--   ring_seconds     duration - billsec, never below 0: ring / set-up time before answer or hang-up
+--   is_answered      disposition = 'CONNECTED' and billsec > 0
+--   answered_epoch   start_epoch + ring_seconds, when is_answered
+--   src_number, dst_number
+--                    the number with separators ( ) - . / and spaces removed: '+' and digits
+--                    (E.164) when it carries a country code ('+' or '00' prefix) or when it is a
+--                    national number of 7+ digits and default_country_code is set (its
+--                    trunk_prefix is dropped); digits only otherwise (extensions, short codes);
+--                    null when it is not a number (anonymous, unavailable)
+--   external_number  the outside party: src_number of inbound and missed legs, dst_number of
+--                    outbound legs, null for internal and unknown legs
+with source as (
+    select * from voipstudio.cdrs
+),
+
+cleaned as (
+    select
+        source.*,
+        replace(replace(replace(replace(replace(replace(
+            trim(src), ' ', ''), '-', ''), '(', ''), ')', ''), '.', ''), '/', '') as src_clean,
+        replace(replace(replace(replace(replace(replace(
+            trim(dst), ' ', ''), '-', ''), '(', ''), ')', ''), '.', ''), '/', '') as dst_clean,
+        coalesce(billsec, 0) as talk_seconds_raw,
+        coalesce(duration, 0) as duration_raw
+    from source
+),
+
+renamed as (
+    select
+        id as cdr_id,
+        coalesce(call_id, -id) as call_key,
+        call_id,
+        live_id,
+        parent_live_id,
+        user_id,
+        sip_endpoint_id,
+        server_id,
+        upper(trim(type)) as cdr_type,
+        case
+            when nullif(trim(src_id), '') is not null and nullif(trim(dst_id), '') is not null
+                then 'internal'
+            when upper(trim(type)) = 'I' then 'inbound'
+            when upper(trim(type)) = 'O' then 'outbound'
+            when upper(trim(type)) = 'M' then 'missed'
+            else 'unknown'
+        end as direction,
+        calldate at time zone 'UTC' as calldate_utc,
+        calldate at time zone {{ reporting_timezone }} as calldate_local,
+        cast(calldate at time zone {{ reporting_timezone }} as date) as local_date,
+        cast(epoch(calldate) as bigint) as start_epoch,
+        duration_raw as duration_seconds,
+        talk_seconds_raw as talk_seconds,
+        case
+            when duration_raw > talk_seconds_raw then duration_raw - talk_seconds_raw
+            else 0
+        end as ring_seconds,
+        upper(trim(disposition)) as disposition,
+        upper(trim(disposition)) = 'CONNECTED' and talk_seconds_raw > 0 as is_answered,
+        t_cause as hangup_cause,
+        clid as caller_id,
+        src as src_raw,
+        case
+            when src_clean like '+%' and regexp_matches(substr(src_clean, 2), '^[0-9]+$')
+                then src_clean
+            when src_clean like '00%' and regexp_matches(src_clean, '^[0-9]+$')
+                and length(src_clean) > 4
+                then '+' || substr(src_clean, 3)
+            when regexp_matches(src_clean, '^[0-9]+$') and length(src_clean) >= 7
+                and {{ default_country_code }} <> ''
+                then '+' || {{ default_country_code }} || case
+                    when {{ trunk_prefix }} <> '' and src_clean like {{ trunk_prefix }} || '%'
+                        then substr(src_clean, length({{ trunk_prefix }}) + 1)
+                    else src_clean
+                end
+            when regexp_matches(src_clean, '^[0-9]+$') then src_clean
+        end as src_number,
+        case
+            when regexp_matches(trim(src_id), '^[0-9]+$') then cast(trim(src_id) as bigint)
+        end as src_user_id,
+        src_name,
+        src_ua as src_user_agent,
+        src_codec,
+        dst as dst_raw,
+        case
+            when dst_clean like '+%' and regexp_matches(substr(dst_clean, 2), '^[0-9]+$')
+                then dst_clean
+            when dst_clean like '00%' and regexp_matches(dst_clean, '^[0-9]+$')
+                and length(dst_clean) > 4
+                then '+' || substr(dst_clean, 3)
+            when regexp_matches(dst_clean, '^[0-9]+$') and length(dst_clean) >= 7
+                and {{ default_country_code }} <> ''
+                then '+' || {{ default_country_code }} || case
+                    when {{ trunk_prefix }} <> '' and dst_clean like {{ trunk_prefix }} || '%'
+                        then substr(dst_clean, length({{ trunk_prefix }}) + 1)
+                    else dst_clean
+                end
+            when regexp_matches(dst_clean, '^[0-9]+$') then dst_clean
+        end as dst_number,
+        case
+            when regexp_matches(trim(dst_id), '^[0-9]+$') then cast(trim(dst_id) as bigint)
+        end as dst_user_id,
+        dst_name,
+        dst_ua as dst_user_agent,
+        dst_codec,
+        destination,
+        context,
+        rate,
+        charge,
+        info,
+        metadata,
+        labels,
+        nb_notes as note_count
+    from cleaned
+),
+
+final as (
+    select
+        renamed.*,
+        start_epoch + ring_seconds + talk_seconds as end_epoch,
+        case when is_answered then start_epoch + ring_seconds end as answered_epoch,
+        case
+            when direction in ('inbound', 'missed') then src_number
+            when direction = 'outbound' then dst_number
+        end as external_number
+    from renamed
+)
+
+select * from final

@@ -1,0 +1,24 @@
+-- grain: one row per VoIPstudio user; key: user_id
+--
+-- The users table as loaded (replaced in full by every sync), renamed. Only the fields known
+-- from the live API are used (id, first_name, last_name, email, ext, active, dnd), so the view
+-- builds on any account; other fields stay in the raw table.
+--   full_name   first_name and last_name joined by a space (either may be missing)
+with source as (
+    select * from voipstudio.users
+),
+
+renamed as (
+    select
+        id as user_id,
+        first_name,
+        last_name,
+        trim(coalesce(first_name, '') || ' ' || coalesce(last_name, '')) as full_name,
+        email,
+        ext as extension,
+        active as is_active,
+        dnd as is_do_not_disturb
+    from source
+)
+
+select * from renamed

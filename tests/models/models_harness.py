@@ -1,0 +1,139 @@
+"""Helpers of the reporting-model tests: a real emulator on loopback, the real sync into a real
+DuckDB file, configured through environment variables the way a user would."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import httpx
+import pytest
+
+from pipelines.emulator.config import DEFAULT_API_KEY, EmulatorConfig
+from pipelines.emulator.server import EmulatorServer
+from pipelines.sync import SyncOptions, SyncSummary, make_pipeline, run_sync
+
+DATASET = "voipstudio"
+REPO = Path(__file__).resolve().parents[2]
+
+
+def empty_company(**overrides: Any) -> EmulatorConfig:
+    """An emulator with users and a queue but no CDRs (the tests add their own)."""
+    settings: dict[str, Any] = {
+        "seed": 3,
+        "users": 3,
+        "queues": 1,
+        "rows": 0,
+        "start": "2024-03-01",
+        "end": "2024-11-01",
+        "now": "2024-11-01 00:00:00",
+    }
+    settings.update(overrides)
+    return EmulatorConfig(**settings)
+
+
+def small_company(**overrides: Any) -> EmulatorConfig:
+    """A small synthetic company with a few hundred CDRs."""
+    settings: dict[str, Any] = {
+        "seed": 5,
+        "users": 6,
+        "queues": 2,
+        "rows": 400,
+        "start": "2026-02-23",
+        "end": "2026-03-02",
+        "now": "2026-03-02 00:00:00",
+    }
+    settings.update(overrides)
+    return EmulatorConfig(**settings)
+
+
+class ModelsHarness:
+    """One emulator, one pipeline writing to its own DuckDB file, settings in ``env``."""
+
+    def __init__(
+        self,
+        server: EmulatorServer,
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+        **extra_env: str,
+    ) -> None:
+        self.server = server
+        self.db_path = tmp_path / "calls.duckdb"
+        self.admin = httpx.Client(base_url=server.url + "/_emulator", timeout=30)
+        self.env = {
+            "SOURCES__VOIPSTUDIO__BASE_URL": server.base_url,
+            "SOURCES__VOIPSTUDIO__API_KEY": DEFAULT_API_KEY,
+            "SOURCES__VOIPSTUDIO__START_DATE": "2024-01-01",
+            "SOURCES__VOIPSTUDIO__TIMEZONE": "UTC",
+            "SOURCES__VOIPSTUDIO__BACKOFF_BASE": "0.02",
+            "DESTINATION__DUCKDB__CREDENTIALS": str(self.db_path),
+            "DLT_DATA_DIR": str(tmp_path / "dlt"),
+            "MODELS__REPORTING_TIMEZONE": "Europe/Madrid",
+            "MODELS__SERVICE_LEVEL_SECONDS": "20",
+            "MODELS__SHORT_ABANDON_SECONDS": "5",
+            "MODELS__BUSINESS_HOURS_START": "09:00",
+            "MODELS__BUSINESS_HOURS_END": "18:00",
+            "MODELS__BUSINESS_DAYS": "1-5",
+            "MODELS__REPEAT_CALL_DAYS": "7",
+            "MODELS__DEFAULT_COUNTRY_CODE": "34",
+            "MODELS__TRUNK_PREFIX": "0",
+            **extra_env,
+        }
+        self.monkeypatch = monkeypatch
+        for key, value in self.env.items():
+            monkeypatch.setenv(key, value)
+
+    def setenv(self, key: str, value: str) -> None:
+        """Change one setting, as a user would with an environment variable."""
+        self.env[key] = value
+        self.monkeypatch.setenv(key, value)
+
+    def add_cdrs(self, records: list[dict[str, Any]]) -> None:
+        """Hand-made CDRs, through the emulator's admin API."""
+        response = self.admin.post("/cdrs", json={"records": records})
+        assert response.status_code == 200, response.text
+        assert response.json()["added"] == len(records)
+
+    def pipeline(self) -> Any:
+        """The pipeline as the command line makes it (default name, folder under DLT_DATA_DIR)."""
+        return make_pipeline()
+
+    def sync(self, **options: Any) -> SyncSummary:
+        """The real sync."""
+        return run_sync(self.pipeline(), SyncOptions(**options))
+
+    def query(self, sql: str) -> list[dict[str, Any]]:
+        """Rows of a query on the DuckDB file, as dicts."""
+        with duckdb.connect(str(self.db_path), read_only=True) as db:
+            cursor = db.execute(sql)
+            names = [d[0] for d in cursor.description or []]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    def table(self, name: str, order_by: str = "1") -> list[dict[str, Any]]:
+        """Every row of a table or view of the dataset."""
+        return self.query(f"select * from {DATASET}.{name} order by {order_by}")
+
+    def relations(self) -> dict[str, str]:
+        """``{name: 'VIEW' | 'BASE TABLE'}`` of the dataset."""
+        rows = self.query(
+            "select table_name, table_type from information_schema.tables "
+            f"where table_schema = '{DATASET}'"
+        )
+        return {row["table_name"]: row["table_type"] for row in rows}
+
+
+def utc(text: str) -> datetime:
+    """A naive UTC wall-clock timestamp, as the models store them."""
+    return datetime.strptime(text, "%Y-%m-%d %H:%M:%S")
+
+
+def epoch(text: str) -> int:
+    """Unix seconds of a UTC ``YYYY-MM-DD HH:MM:SS``."""
+    return int(utc(text).replace(tzinfo=UTC).timestamp())
+
+
+def day(text: str) -> date:
+    """A date from ``YYYY-MM-DD``."""
+    return date.fromisoformat(text)

@@ -1,0 +1,105 @@
+"""``voipstudio models [--test]`` and the models run after ``voipstudio sync``, as a scheduler
+runs them: exit codes, one-line errors, the raw data kept when a model fails."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from models_harness import DATASET, REPO, ModelsHarness, small_company
+
+from pipelines.cli import main
+from pipelines.emulator.server import EmulatorServer
+from pipelines.models import SQL_DIR
+
+
+def voipstudio(harness: ModelsHarness, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", *args],
+        cwd=REPO,
+        env={**os.environ, **harness.env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def error_lines(stderr: str) -> list[str]:
+    assert "Traceback" not in stderr
+    return [line for line in stderr.splitlines() if "error:" in line]
+
+
+def test_models_command_sync_hook_and_data_tests(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with EmulatorServer(small_company(rows=200)) as server:
+        harness = ModelsHarness(server, tmp_path, monkeypatch)
+
+        nothing = voipstudio(harness, "models")
+        assert nothing.returncode == 6
+        [line] = error_lines(nothing.stderr)
+        assert "no model could be built" in line and "voipstudio sync" in line
+
+        raw_only = voipstudio(harness, "sync", "--no-models")
+        assert raw_only.returncode == 0, raw_only.stderr
+        assert "models built" not in raw_only.stdout
+        assert set(harness.relations()) >= {"cdrs", "users", "queues"}
+        assert "fct_calls" not in harness.relations()
+
+        tested = voipstudio(harness, "models", "--test")
+        assert tested.returncode == 0, tested.stderr
+        assert "models built" in tested.stdout and "4 views, 7 tables" in tested.stdout
+        assert "data tests: 12 passed, 0 failed, 0 skipped" in tested.stdout
+        assert harness.relations()["fct_calls"] == "BASE TABLE"
+        assert harness.relations()["stg_voipstudio__cdrs"] == "VIEW"
+
+        # A CDR that talks longer than it lasts, inside the next sync's lag window.
+        newest = max(harness.admin.get("/cdrs").json()["data"], key=lambda r: r["calldate"])
+        patched = harness.admin.post(
+            "/cdrs/patch",
+            json={"updates": [{"id": newest["id"], "set": {"billsec": newest["duration"] + 5}}]},
+        )
+        assert patched.json()["patched"] == 1
+        synced = voipstudio(harness, "sync")
+        assert synced.returncode == 0, synced.stderr
+        assert "sync done" in synced.stdout and "models built" in synced.stdout
+
+        failed = voipstudio(harness, "models", "--test")
+    assert failed.returncode == 7
+    assert f"FAIL billsec_within_duration: 1 rows, e.g. {{'cdr_id': {newest['id']}" in failed.stderr
+    [line] = error_lines(failed.stderr)
+    assert "1 of 12 data tests failed: billsec_within_duration (1 rows)" in line
+    assert "data tests: 11 passed, 1 failed, 0 skipped" in failed.stdout
+
+
+def test_a_model_failing_after_a_sync_exits_6_and_the_raw_data_stays(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    broken = tmp_path / "sql"
+    shutil.copytree(SQL_DIR, broken)
+    model = broken / "marts" / "fct_calls.sql"
+    model.write_text(model.read_text().replace("min(call_id) as call_id", "min(no_such_column)"))
+    monkeypatch.setattr("pipelines.models.runner.SQL_DIR", broken)
+    with EmulatorServer(small_company(rows=120)) as server:
+        harness = ModelsHarness(server, tmp_path, monkeypatch)
+        code = main(["sync"])
+        output = capsys.readouterr()
+        assert code == 6
+        [line] = error_lines(output.err)
+        assert line.startswith("voipstudio: error: model fct_calls failed: ")
+        assert "no_such_column" in line
+        assert "sync done" in output.out
+        loaded = harness.query(f"select count(*) as n from {DATASET}.cdrs")
+        assert loaded == [{"n": 120}]
+        assert "fct_calls" not in harness.relations()
+
+        # Fixed, `voipstudio models` builds everything from the data that stayed loaded.
+        monkeypatch.setattr("pipelines.models.runner.SQL_DIR", SQL_DIR)
+        assert main(["models"]) == 0
+        assert "models built" in capsys.readouterr().out
+        legs = harness.query(f"select sum(leg_count) as n from {DATASET}.fct_calls")
+        assert legs == [{"n": 120}]

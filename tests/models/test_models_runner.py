@@ -1,0 +1,365 @@
+"""The model runner: order from the SQL's own references, idempotent rebuilds, a failing model
+that names itself and keeps everything as it was, skipped models, other dialects, settings."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import dlt
+import duckdb
+import pytest
+from models_harness import DATASET, ModelsHarness, small_company
+
+from pipelines.emulator.server import EmulatorServer
+from pipelines.models import (
+    SQL_DIR,
+    DataTestError,
+    ModelError,
+    ModelSettings,
+    build_models,
+    check_data_tests,
+    load_project,
+    load_settings,
+    run_data_tests,
+)
+from pipelines.models.runner import build_statements, compile_query, to_sql
+from pipelines.models.settings import parse_days
+from pipelines.sync import make_pipeline
+from pipelines.voipstudio.errors import ConfigError
+
+SETTINGS = ModelSettings(reporting_timezone="Europe/Madrid", default_country_code="34")
+
+
+@pytest.fixture(scope="module")
+def synced_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A DuckDB file holding a small company's raw tables, loaded by the real sync."""
+    tmp_path = tmp_path_factory.mktemp("runner")
+    with pytest.MonkeyPatch.context() as monkeypatch, EmulatorServer(small_company()) as server:
+        harness = ModelsHarness(server, tmp_path, monkeypatch)
+        harness.sync()
+    yield harness.db_path
+
+
+@pytest.fixture
+def db(synced_db: Path, tmp_path: Path) -> tuple[Any, Path]:
+    """A private copy of the synced file and a pipeline pointing at it."""
+    path = tmp_path / "copy.duckdb"
+    shutil.copy(synced_db, path)
+    pipeline = make_pipeline(
+        "models_test",
+        destination=dlt.destinations.duckdb(str(path)),
+        dataset_name=DATASET,
+        pipelines_dir=str(tmp_path / "pipelines"),
+    )
+    return pipeline, path
+
+
+def query(path: Path, sql: str) -> list[tuple[Any, ...]]:
+    with duckdb.connect(str(path), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+def snapshot(path: Path, *tables: str) -> dict[str, list[tuple[Any, ...]]]:
+    return {t: query(path, f"select * from {DATASET}.{t} order by all") for t in tables}
+
+
+def write_models(root: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        target = root / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+    return root
+
+
+def test_build_order_comes_from_the_sql_references() -> None:
+    project = load_project(SQL_DIR, SETTINGS)
+    order = [model.name for model in project.models]
+    for upstream, downstream in [
+        ("stg_voipstudio__cdrs", "fct_calls"),
+        ("fct_calls", "agg_calls_daily"),
+        ("fct_calls", "agg_traffic_hourly"),
+        ("stg_voipstudio__cdrs", "agg_traffic_hourly"),
+        ("fct_calls", "fct_missed_call_callbacks"),
+        ("fct_missed_call_callbacks", "agg_user_daily"),
+        ("stg_voipstudio__users", "agg_user_daily"),
+        ("fct_calls", "rpt_repeat_callers"),
+        ("fct_calls", "agg_destination_monthly"),
+    ]:
+        assert order.index(upstream) < order.index(downstream), (upstream, downstream)
+    cdrs = project.model("stg_voipstudio__cdrs")
+    assert cdrs.kind == "view" and cdrs.sources == {"cdrs"} and not cdrs.models
+    fct = project.model("fct_calls")
+    assert fct.kind == "table" and fct.models == {"stg_voipstudio__cdrs"} and not fct.sources
+    # CTE names (legs, ranked, ...) are not mistaken for tables
+    assert project.model("agg_user_daily").models == {
+        "stg_voipstudio__cdrs",
+        "fct_calls",
+        "fct_missed_call_callbacks",
+        "stg_voipstudio__users",
+    }
+    assert {test.name for test in project.tests} >= {
+        "unique_keys",
+        "not_null_keys",
+        "accepted_values",
+        "billsec_within_duration",
+        "every_cdr_in_one_call",
+        "daily_totals_reconcile",
+        "traffic_reconciles",
+    }
+    for model in project.models:
+        text = model.path.read_text()
+        assert text.startswith("-- grain: one row per "), model.name
+
+
+def test_order_is_parsed_not_alphabetical(tmp_path: Path) -> None:
+    root = write_models(
+        tmp_path,
+        {
+            "staging/zz_base.sql": "with source as (select * from voipstudio.cdrs) "
+            "select id from source",
+            "marts/aa_top.sql": "select count(*) as n from mm_middle",
+            "marts/mm_middle.sql": "with zz as (select * from zz_base) select id from zz",
+        },
+    )
+    project = load_project(root, SETTINGS)
+    assert [m.name for m in project.models] == ["zz_base", "mm_middle", "aa_top"]
+    # mm_middle's CTE called zz is not a model; zz_base inside it is
+    assert project.model("mm_middle").models == {"zz_base"}
+
+
+@pytest.mark.parametrize(
+    ("files", "model", "words"),
+    [
+        (
+            {"marts/a.sql": "select * from b", "marts/b.sql": "select * from a"},
+            "a",
+            ["cycle", "a", "b"],
+        ),
+        ({"marts/a.sql": "select * from nowhere"}, "a", ["nowhere", "neither a model"]),
+        ({"marts/a.sql": "select {{ no_such_setting }} as x"}, "a", ["no_such_setting"]),
+        ({"marts/a.sql": "select 1; select 2"}, "a", ["exactly one SELECT"]),
+        ({"marts/a.sql": "delete from voipstudio.cdrs"}, "a", ["exactly one SELECT"]),
+        ({"marts/a.sql": "select from from"}, "a", ["not valid SQL"]),
+    ],
+)
+def test_bad_model_files_are_named(
+    tmp_path: Path, files: dict[str, str], model: str, words: list[str]
+) -> None:
+    with pytest.raises(ModelError) as raised:
+        load_project(write_models(tmp_path, files), SETTINGS)
+    assert raised.value.exit_code == 6
+    assert raised.value.name == model or "cycle" in str(raised.value)
+    for word in words:
+        assert word in str(raised.value)
+
+
+def test_build_is_idempotent(db: tuple[Any, Path]) -> None:
+    pipeline, path = db
+    first = build_models(pipeline, SETTINGS)
+    assert [m.name for m in first.built][:1] == ["stg_voipstudio__cdrs"]
+    assert not first.skipped and len(first.built) == 11
+    tables = [m.name for m in first.built if m.kind == "table"]
+    before = snapshot(path, *tables)
+    assert all(before[t] for t in tables if t != "rpt_repeat_callers")
+    second = build_models(pipeline, SETTINGS)
+    assert snapshot(path, *tables) == before
+    assert [(m.name, m.rows) for m in second.built] == [(m.name, m.rows) for m in first.built]
+    calls = query(path, f"select count(*) from {DATASET}.fct_calls")[0][0]
+    assert dict((m.name, m.rows) for m in second.built)["fct_calls"] == calls
+    results = run_data_tests(pipeline, SETTINGS)
+    assert [r.name for r in results if not r.passed] == []
+    check_data_tests(results)
+
+
+def test_failing_model_stops_the_run_names_itself_and_changes_nothing(
+    db: tuple[Any, Path], tmp_path: Path
+) -> None:
+    pipeline, path = db
+    build_models(pipeline, SETTINGS)
+    kept = ("cdrs", "fct_calls", "agg_calls_daily", "agg_user_daily")
+    before = snapshot(path, *kept)
+    broken = tmp_path / "broken_sql"
+    shutil.copytree(SQL_DIR, broken)
+    # fct_calls would be rebuilt empty, then agg_calls_daily fails.
+    fct = broken / "marts" / "fct_calls.sql"
+    fct.write_text(
+        fct.read_text().replace("select * from final", "select * from final where 1 = 0")
+    )
+    daily = broken / "marts" / "agg_calls_daily.sql"
+    daily.write_text(daily.read_text().replace("count(*) as attempts", "count(no_such_column)"))
+    with pytest.raises(ModelError) as raised:
+        build_models(pipeline, SETTINGS, sql_dir=broken)
+    error = raised.value
+    assert error.name == "agg_calls_daily" and error.exit_code == 6
+    assert str(error).startswith("model agg_calls_daily failed: ")
+    assert "no_such_column" in str(error) and "\n" not in str(error)
+    # One transaction: the raw data and every model are as the last good build left them.
+    assert snapshot(path, *kept) == before
+
+
+def test_a_model_that_changes_kind_replaces_the_old_relation(
+    db: tuple[Any, Path], tmp_path: Path
+) -> None:
+    pipeline, path = db
+    build_models(pipeline, SETTINGS)
+    moved = tmp_path / "moved_sql"
+    shutil.copytree(SQL_DIR, moved)
+    (moved / "staging" / "stg_voipstudio__users.sql").rename(
+        moved / "marts" / "stg_voipstudio__users.sql"
+    )
+    (moved / "marts" / "agg_calls_daily.sql").rename(moved / "staging" / "agg_calls_daily.sql")
+    build_models(pipeline, SETTINGS, sql_dir=moved)
+
+    def kinds() -> dict[str, str]:
+        rows = query(
+            path,
+            "select table_name, table_type from information_schema.tables "
+            f"where table_schema = '{DATASET}'",
+        )
+        return dict(rows)  # type: ignore[arg-type]
+
+    assert kinds()["stg_voipstudio__users"] == "BASE TABLE"
+    assert kinds()["agg_calls_daily"] == "VIEW"
+    build_models(pipeline, SETTINGS)
+    assert kinds()["stg_voipstudio__users"] == "VIEW"
+    assert kinds()["agg_calls_daily"] == "BASE TABLE"
+
+
+def test_models_whose_raw_tables_are_missing_are_skipped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with EmulatorServer(small_company(rows=150)) as server:
+        harness = ModelsHarness(
+            server, tmp_path, monkeypatch, PIPELINES__VOIPSTUDIO__DATASET_NAME="telephony"
+        )
+        harness.sync(resources=("cdrs",))
+        result = build_models(harness.pipeline())
+    assert result.dataset == "telephony"
+    assert set(result.skipped) == {
+        "stg_voipstudio__users",
+        "stg_voipstudio__queues",
+        "stg_voipstudio__queue_members",
+        "agg_user_daily",
+    }
+    assert "users not loaded" in result.skipped["agg_user_daily"]
+    assert "skipped" in result.summary()
+    assert {m.name for m in result.built} >= {"fct_calls", "agg_calls_daily", "agg_traffic_hourly"}
+    # Built into the configured dataset, reading its raw tables.
+    loaded = query(harness.db_path, "select count(*) from telephony.cdrs")[0][0]
+    legs = query(harness.db_path, "select sum(leg_count) from telephony.fct_calls")[0][0]
+    assert legs == loaded == 150
+    results = {r.name: r for r in run_data_tests(harness.pipeline())}
+    assert results["dimension_keys"].failures is None
+    assert results["user_daily_reconciles"].failures is None
+    assert "SKIP" in results["dimension_keys"].describe()
+    assert all(r.passed for n, r in results.items() if r.failures is not None)
+
+
+@pytest.mark.parametrize(
+    "dialect",
+    ["postgres", "snowflake", "bigquery", "redshift", "databricks", "tsql", "trino", "duckdb"],
+)
+def test_every_model_and_data_test_transpiles(dialect: str) -> None:
+    project = load_project(SQL_DIR, SETTINGS)
+    for model in project.models:
+        statements = build_statements(model, dialect, "calls_raw")
+        text = " ".join(statements).lower()
+        assert "voipstudio." not in text  # the raw schema points at the configured dataset
+        assert f"calls_raw.{model.name}" in text
+        if dialect in ("postgres", "redshift", "tsql", "trino"):
+            assert statements[0].lower().startswith("drop ") and "cascade" in statements[0].lower()
+            assert f"into calls_raw.{model.name} " in statements[1].lower() or statements[
+                1
+            ].lower().startswith(f"create {model.kind} calls_raw.{model.name} ")
+        else:
+            assert len(statements) == 1
+            assert statements[0].lower().startswith(f"create or replace {model.kind}")
+    assert "calls_raw.cdrs" in " ".join(
+        build_statements(project.model("stg_voipstudio__cdrs"), dialect, "calls_raw")
+    )
+    for test in project.tests:
+        assert to_sql(compile_query(test, "calls_raw"), dialect, test.name)
+
+
+def test_a_model_the_target_dialect_cannot_express_fails_before_the_build(
+    tmp_path: Path,
+) -> None:
+    root = write_models(
+        tmp_path,
+        {
+            "marts/a.sql": "select regexp_replace(src, '[^0-9]', '', 'g') as digits "
+            "from voipstudio.cdrs"
+        },
+    )
+    model = load_project(root, SETTINGS).model("a")
+    assert build_statements(model, "duckdb", DATASET)
+    with pytest.raises(ModelError) as raised:
+        build_statements(model, "bigquery", DATASET)
+    assert "cannot be transpiled to bigquery" in str(raised.value)
+
+
+def test_settings_change_what_the_models_compute(db: tuple[Any, Path]) -> None:
+    pipeline, path = db
+    national = (
+        f"select count(*) from {DATASET}.stg_voipstudio__cdrs "
+        "where external_number not like '+%' and length(external_number) = 9"
+    )
+    build_models(pipeline, ModelSettings(default_country_code=""))
+    plain = query(path, national)[0][0]
+    build_models(pipeline, replace(SETTINGS, service_level_seconds=7))
+    # The emulator writes a fifth of Spanish numbers without +34: E.164 only with a country code
+    assert plain > 0 and query(path, national)[0][0] == 0
+    thresholds = f"select distinct service_level_seconds from {DATASET}.agg_calls_daily"
+    assert query(path, thresholds) == [(7,)]
+
+
+def test_settings_come_from_config_and_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in ModelSettings.__dataclass_fields__:
+        monkeypatch.delenv(f"MODELS__{key.upper()}", raising=False)
+    defaults = load_settings()  # .dlt/config.toml holds the documented defaults
+    assert defaults == ModelSettings()
+    monkeypatch.setenv("MODELS__REPORTING_TIMEZONE", "America/New_York")
+    monkeypatch.setenv("MODELS__SERVICE_LEVEL_SECONDS", "30")
+    monkeypatch.setenv("MODELS__BUSINESS_DAYS", "1-4,6")
+    settings = load_settings()
+    assert settings.reporting_timezone == "America/New_York"
+    assert settings.service_level_seconds == 30
+    assert settings.business_days == (1, 2, 3, 4, 6)
+    assert settings.sql_variables()["reporting_timezone"] == "'America/New_York'"
+    assert settings.sql_variables()["business_days"] == "1, 2, 3, 4, 6"
+    assert parse_days([5, 1]) == (1, 5)
+    for key, value, word in [
+        ("REPORTING_TIMEZONE", "Mars/Olympus", "MODELS__REPORTING_TIMEZONE"),
+        ("SERVICE_LEVEL_SECONDS", "twenty", "MODELS__SERVICE_LEVEL_SECONDS"),
+        ("BUSINESS_HOURS_START", "9am", "MODELS__BUSINESS_HOURS_START"),
+        ("BUSINESS_DAYS", "8", "MODELS__BUSINESS_DAYS"),
+        ("DEFAULT_COUNTRY_CODE", "spain", "MODELS__DEFAULT_COUNTRY_CODE"),
+    ]:
+        with monkeypatch.context() as patch:
+            patch.setenv(f"MODELS__{key}", value)
+            with pytest.raises(ConfigError) as raised:
+                load_settings()
+            assert word in str(raised.value) and raised.value.exit_code == 2
+
+
+def test_failed_data_tests_are_reported_with_their_rows(db: tuple[Any, Path]) -> None:
+    pipeline, path = db
+    with duckdb.connect(str(path)) as con:
+        bad = con.execute(
+            f"update {DATASET}.cdrs set billsec = duration + 7 "
+            "where id = (select min(id) from voipstudio.cdrs) returning id"
+        ).fetchall()[0][0]
+    build_models(pipeline, SETTINGS)
+    results = {r.name: r for r in run_data_tests(pipeline, SETTINGS)}
+    failed = results["billsec_within_duration"]
+    assert failed.failures == 1 and not failed.passed
+    assert failed.columns[:1] == ["cdr_id"] and failed.sample[0][0] == bad
+    assert f"FAIL billsec_within_duration: 1 rows, e.g. {{'cdr_id': {bad}" in failed.describe()
+    with pytest.raises(DataTestError) as raised:
+        check_data_tests(list(results.values()))
+    assert raised.value.exit_code == 7
+    assert "billsec_within_duration (1 rows)" in str(raised.value)
