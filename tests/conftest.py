@@ -16,12 +16,14 @@ clock start, so data and "now" are the same on every run.
 
 from __future__ import annotations
 
+import os
 import ssl
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
 import pytest
+from postgres_server import DSN_VARIABLE, PostgresServer, find_binaries
 
 from pipelines.emulator.config import EmulatorConfig
 from pipelines.emulator.server import EmulatorServer
@@ -107,3 +109,27 @@ def client_for() -> Iterator[Callable[..., httpx.Client]]:
     yield make
     for client in clients:
         client.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_dsn() -> Iterator[str]:
+    """A DSN of a PostgreSQL server for the tests that run on PostgreSQL too.
+
+    A private throwaway cluster, or the server ``VOIPSTUDIO_TEST_POSTGRES_DSN`` names. Without
+    PostgreSQL installed the tests are skipped, except in CI, where that is a failure.
+    """
+    configured = os.environ.get(DSN_VARIABLE)
+    if configured:
+        yield configured
+        return
+    binaries = find_binaries()
+    if binaries is None:
+        message = "PostgreSQL is not installed (apt-get install postgresql; .ci/run does it)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    server = PostgresServer(binaries).start()
+    try:
+        yield server.dsn
+    finally:
+        server.stop()

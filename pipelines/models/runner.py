@@ -45,7 +45,9 @@ SOURCE_DIALECT = "duckdb"
 FOLDER_KINDS: dict[str, Literal["view", "table"]] = {"staging": "view", "marts": "table"}
 TESTS_FOLDER = "tests"
 # Dialects with CREATE OR REPLACE TABLE/VIEW; elsewhere a model is dropped and created.
-REPLACE_DIALECTS = frozenset({"duckdb", "snowflake", "bigquery", "databricks", "spark"})
+REPLACE_DIALECTS = frozenset(
+    {"duckdb", "snowflake", "bigquery", "databricks", "spark", "clickhouse"}
+)
 SAMPLE_ROWS = 5
 
 _VARIABLE = re.compile(r"\{\{\s*(\w+)\s*\}\}")

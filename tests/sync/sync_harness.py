@@ -4,12 +4,14 @@ pipeline configured the way a user would (environment variables)."""
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import httpx
+import psycopg2
 import pytest
 
 from pipelines.emulator.config import DEFAULT_API_KEY, EmulatorConfig
@@ -37,12 +39,21 @@ def small_config(**overrides: Any) -> EmulatorConfig:
 
 
 class Harness:
-    """One emulator plus one pipeline writing to its own DuckDB file."""
+    """One emulator plus one pipeline writing to its own DuckDB file, or to its own dataset of
+    a PostgreSQL server when ``postgres_dsn`` is given."""
 
-    def __init__(self, server: EmulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    def __init__(
+        self,
+        server: EmulatorServer,
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+        postgres_dsn: str | None = None,
+    ):
         self.server = server
         self.tmp_path = tmp_path
         self.db_path = tmp_path / "calls.duckdb"
+        self.postgres_dsn = postgres_dsn
+        self.dataset = DATASET if postgres_dsn is None else f"test_{uuid.uuid4().hex[:12]}"
         self.admin = httpx.Client(base_url=server.url + "/_emulator", timeout=30)
         self.env = {
             "SOURCES__VOIPSTUDIO__BASE_URL": server.base_url,
@@ -56,6 +67,10 @@ class Harness:
             "DESTINATION__DUCKDB__CREDENTIALS": str(self.db_path),
             "DLT_DATA_DIR": str(tmp_path / "dlt"),
         }
+        if postgres_dsn is not None:
+            self.env["PIPELINES__VOIPSTUDIO__DESTINATION_TYPE"] = "postgres"
+            self.env["DESTINATION__POSTGRES__CREDENTIALS"] = postgres_dsn
+            self.env["PIPELINES__VOIPSTUDIO__DATASET_NAME"] = self.dataset
         self.monkeypatch = monkeypatch
         for key, value in self.env.items():
             monkeypatch.setenv(key, value)
@@ -89,18 +104,31 @@ class Harness:
         return self.admin.get("/cdrs").json()["data"]  # type: ignore[no-any-return]
 
     def loaded(self, table: str = "cdrs") -> list[dict[str, Any]]:
+        """The rows of a destination table ordered by its first column; [] if it is missing."""
+        if self.postgres_dsn is not None:
+            return self._loaded_postgres(table)
         if not self.db_path.exists():
             return []
         with duckdb.connect(str(self.db_path), read_only=True) as db:
             exists = db.execute(
                 "select count(*) from information_schema.tables "
-                f"where table_schema = '{DATASET}' and table_name = '{table}'"
+                f"where table_schema = '{self.dataset}' and table_name = '{table}'"
             ).fetchall()
             if not exists[0][0]:
                 return []
-            relation = db.sql(f"select * from {DATASET}.{table} order by 1")
+            relation = db.sql(f"select * from {self.dataset}.{table} order by 1")
             names = relation.columns
             return [dict(zip(names, row, strict=True)) for row in relation.fetchall()]
+
+    def _loaded_postgres(self, table: str) -> list[dict[str, Any]]:
+        assert self.postgres_dsn is not None
+        with psycopg2.connect(self.postgres_dsn) as connection, connection.cursor() as cursor:
+            cursor.execute("select to_regclass(%s)", (f"{self.dataset}.{table}",))
+            if cursor.fetchone()[0] is None:
+                return []
+            cursor.execute(f"select * from {self.dataset}.{table} order by 1")
+            names = [column[0] for column in cursor.description]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
 def as_loaded(record: dict[str, Any]) -> dict[str, Any]:

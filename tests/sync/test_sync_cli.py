@@ -51,7 +51,8 @@ def test_status_max_age_flags_stale_or_missing_data(harness: Harness) -> None:
     assert '"stale": true' in stale.stdout
 
 
-def test_wrong_api_key_fails_cleanly_without_showing_it(harness: Harness) -> None:
+def test_wrong_api_key_fails_cleanly_without_showing_it(duckdb_harness: Harness) -> None:
+    harness = duckdb_harness
     secret = "not-the-right-key-9f8e7d"
     result = voipstudio(harness, "sync", SOURCES__VOIPSTUDIO__API_KEY=secret)
     assert result.returncode == 3
@@ -61,7 +62,8 @@ def test_wrong_api_key_fails_cleanly_without_showing_it(harness: Harness) -> Non
     assert secret not in result.stderr + result.stdout
 
 
-def test_wrong_password_is_not_shown(harness: Harness) -> None:
+def test_wrong_password_is_not_shown(duckdb_harness: Harness) -> None:
+    harness = duckdb_harness
     secret = "hunter2-wrong-password"
     env = {"SOURCES__VOIPSTUDIO__API_KEY": "", "SOURCES__VOIPSTUDIO__EMAIL": "demo@example.com"}
     result = voipstudio(harness, "-v", "sync", SOURCES__VOIPSTUDIO__PASSWORD=secret, **env)
@@ -70,7 +72,8 @@ def test_wrong_password_is_not_shown(harness: Harness) -> None:
     assert secret not in result.stderr + result.stdout
 
 
-def test_bad_configuration_gets_one_clear_line(harness: Harness) -> None:
+def test_bad_configuration_gets_one_clear_line(duckdb_harness: Harness) -> None:
+    harness = duckdb_harness
     cases: dict[str, tuple[dict[str, str], str]] = {
         "date": ({"SOURCES__VOIPSTUDIO__START_DATE": "yesterday"}, "start_date"),
         "lag": ({"SOURCES__VOIPSTUDIO__LAG": "six hours"}, "lag"),
@@ -86,7 +89,8 @@ def test_bad_configuration_gets_one_clear_line(harness: Harness) -> None:
     assert harness.loaded() == []
 
 
-def test_unreachable_host(harness: Harness) -> None:
+def test_unreachable_host(duckdb_harness: Harness) -> None:
+    harness = duckdb_harness
     result = voipstudio(
         harness,
         "sync",
@@ -140,7 +144,8 @@ def test_run_killed_mid_extract_resumes_where_it_stopped(make_harness: Any) -> N
     assert rerun_requests < full_run_requests
 
 
-def test_token_create_mints_a_key_that_syncs(harness: Harness) -> None:
+def test_token_create_mints_a_key_that_syncs(duckdb_harness: Harness) -> None:
+    harness = duckdb_harness
     login = {"SOURCES__VOIPSTUDIO__EMAIL": "demo@example.com"}
     result = voipstudio(
         harness,
@@ -171,7 +176,8 @@ def test_token_create_mints_a_key_that_syncs(harness: Harness) -> None:
     assert again.returncode == 4 and "already" in again.stderr
 
 
-def test_two_factor_account_is_told_to_use_an_api_key(harness: Harness) -> None:
+def test_two_factor_account_is_told_to_use_an_api_key(duckdb_harness: Harness) -> None:
+    harness = duckdb_harness
     result = voipstudio(
         harness,
         "sync",

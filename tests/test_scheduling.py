@@ -1,0 +1,84 @@
+"""The scheduling examples in docs/scheduling parse, and run the command the README documents
+with the exit codes the CLI really uses."""
+
+from __future__ import annotations
+
+import ast
+import configparser
+import re
+from pathlib import Path
+
+import yaml
+
+from pipelines.voipstudio.errors import LockedError
+
+REPO = Path(__file__).resolve().parents[1]
+FOLDER = REPO / "docs" / "scheduling"
+SYNC = re.compile(r"\.venv/bin/voipstudio sync\b")
+
+
+def test_readme_documents_the_same_command() -> None:
+    readme = (REPO / "README.md").read_text()
+    assert "voipstudio sync" in readme
+    for name in ("github-actions-sync.yml", "airflow_voipstudio_dag.py", "crontab"):
+        assert f"docs/scheduling/{name}" in readme or name in readme
+
+
+def test_github_actions_workflow_parses_and_syncs() -> None:
+    workflow = yaml.safe_load((FOLDER / "github-actions-sync.yml").read_text())
+    # YAML 1.1 reads the key `on` as True.
+    triggers = workflow.get("on", workflow.get(True))
+    assert triggers["schedule"][0]["cron"]
+    assert workflow["concurrency"]["cancel-in-progress"] is False
+    steps = workflow["jobs"]["sync"]["steps"]
+    runs = [step.get("run", "") for step in steps]
+    assert "make setup" in runs
+    sync = next(step for step in steps if SYNC.search(step.get("run", "")))
+    assert "SOURCES__VOIPSTUDIO__API_KEY" in sync["env"]
+    assert any("status --max-age" in run for run in runs)
+
+
+def test_airflow_dag_parses_and_syncs() -> None:
+    tree = ast.parse((FOLDER / "airflow_voipstudio_dag.py").read_text())
+    operators = [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "BashOperator"
+    ]
+    commands = {
+        kw.arg: kw.value for op in operators for kw in op.keywords if kw.arg == "bash_command"
+    }
+    assert commands, "no BashOperator with a bash_command"
+    sources = [ast.unparse(op) for op in operators]
+    assert any(SYNC.search(text) for text in sources)
+    skip = [
+        kw.value.value
+        for op in operators
+        for kw in op.keywords
+        if kw.arg == "skip_on_exit_code" and isinstance(kw.value, ast.Constant)
+    ]
+    assert skip == [LockedError.exit_code]
+
+
+def test_systemd_units_parse_and_sync() -> None:
+    service = configparser.ConfigParser(strict=False)
+    service.read_string((FOLDER / "voipstudio-sync.service").read_text())
+    assert SYNC.search(service["Service"]["ExecStart"])
+    assert service["Service"]["SuccessExitStatus"] == str(LockedError.exit_code)
+    timer = configparser.ConfigParser(strict=False)
+    timer.read_string((FOLDER / "voipstudio-sync.timer").read_text())
+    assert timer["Timer"]["OnCalendar"]
+
+
+def test_crontab_lines_are_valid() -> None:
+    lines = [
+        line
+        for line in (FOLDER / "crontab").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert any(SYNC.search(line) for line in lines)
+    for line in lines:
+        fields = line.split(None, 5)
+        assert len(fields) == 6, line
+        for field in fields[:5]:
+            assert re.fullmatch(r"[\d*/,\-]+", field), (field, line)
