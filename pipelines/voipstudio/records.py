@@ -91,11 +91,22 @@ CDR_SCHEMA = pa.schema(
         ("t_cause", pa.string()),
         ("info", pa.string()),
         ("metadata", pa.string()),
-        ("labels", pa.list_(pa.string())),
+        # JSON text (loaded as a JSON column): every destination takes text, while an Arrow
+        # list column cannot be written to the CSV/INSERT files of PostgreSQL and others.
+        ("labels", pa.string()),
         ("nb_notes", pa.int64()),
     ]
 )
 KNOWN_FIELDS = frozenset(CDR_SCHEMA.names)
+LABELS_TYPE = pa.list_(pa.string())
+
+
+def labels_as_json(labels: pa.Array) -> pa.Array:
+    """A list-of-text column as JSON text, null staying null."""
+    return pa.array(
+        [None if value is None else orjson.dumps(value).decode() for value in labels.to_pylist()],
+        type=pa.string(),
+    )
 
 
 @dataclass(frozen=True)
@@ -242,6 +253,8 @@ def records_to_table(
         values = [record.get(field.name) for record in records]
         if field.name == "calldate":
             arrays.append(_calldate_column(values, timezone, bad))
+        elif field.name == "labels":
+            arrays.append(labels_as_json(_column(field.name, values, LABELS_TYPE, bad)))
         else:
             arrays.append(_column(field.name, values, field.type, bad))
     names = list(CDR_SCHEMA.names)
@@ -285,17 +298,15 @@ class ParsedPage:
     total: int
 
 
+# How a page is read before conversion: `calldate` as text (parsed and localized after), and
+# `labels` as the list the API sends (turned into JSON text after).
+_PARSE_TYPES = {"calldate": pa.string(), "labels": LABELS_TYPE}
 _PAGE_SCHEMA = pa.schema(
     [
         (
             "data",
             pa.list_(
-                pa.struct(
-                    [
-                        pa.field(f.name, pa.string()) if f.name == "calldate" else f
-                        for f in CDR_SCHEMA
-                    ]
-                )
+                pa.struct([pa.field(f.name, _PARSE_TYPES.get(f.name, f.type)) for f in CDR_SCHEMA])
             ),
         ),
         ("total", pa.int64()),
@@ -369,6 +380,7 @@ def _parse_fast(body: bytes, timezone: str) -> ParsedPage | None:
         columns["calldate"] = pc.assume_timezone(
             stamps, timezone=timezone, ambiguous="earliest", nonexistent="earliest"
         ).cast(TIMESTAMP_TYPE)
+    columns["labels"] = labels_as_json(columns["labels"])
     extra = [name for name in names if name not in KNOWN_FIELDS]
     schema = pa.schema([*CDR_SCHEMA, *(pa.field(n, columns[n].type) for n in extra)])
     table = pa.Table.from_arrays([columns[f.name] for f in schema], schema=schema)
