@@ -15,7 +15,10 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import dlt
 
@@ -25,8 +28,17 @@ from pipelines.models import (
     ModelError,
     build_models,
     check_data_tests,
+    load_settings,
     run_data_tests,
 )
+from pipelines.report import (
+    DEFAULT_REPORT_NAME,
+    duckdb_path,
+    resolve_period,
+    with_timezone,
+    write_report,
+)
+from pipelines.report.publish import load_publish_settings, publish
 from pipelines.status import read_status
 from pipelines.sync import (
     DEFAULT_COMMIT_EVERY_ROWS,
@@ -107,6 +119,40 @@ def build_parser() -> argparse.ArgumentParser:
     )
     create.add_argument("--email", help="login email (default: sources.voipstudio.email)")
 
+    # --- dashboard and BI copy (pipelines/report) ---
+    report = commands.add_parser(
+        "report", help="write the dashboard: one self-contained HTML file (opens offline)"
+    )
+    report.add_argument(
+        "--from",
+        dest="date_from",
+        metavar="YYYY-MM-DD",
+        help="first day of the period (default: 30 days up to --to)",
+    )
+    report.add_argument(
+        "--to", dest="date_to", metavar="YYYY-MM-DD", help="last day, included (default today)"
+    )
+    report.add_argument(
+        "--output",
+        "-o",
+        help=f"HTML file to write (default {DEFAULT_REPORT_NAME} next to the database)",
+    )
+    report.add_argument(
+        "--timezone", help="reporting time zone (default [models] reporting_timezone)"
+    )
+    report.add_argument(
+        "--database",
+        help="DuckDB file to read (default the pipeline's, data/calls.duckdb; a published "
+        "snapshot works too)",
+    )
+    publish = commands.add_parser(
+        "publish", help="copy the data to a read-only snapshot and Parquet files for BI tools"
+    )
+    publish.add_argument(
+        "--directory", help="where to publish (default [publish] directory, data/published)"
+    )
+    # --- end dashboard and BI copy ---
+
     demo = commands.add_parser("demo", help="emulator + two syncs into data/demo.duckdb")
     demo.add_argument("--days", type=int, default=30, help="days of synthetic calls (default 30)")
     demo.add_argument("--users", type=int, default=25, help="users of the company (default 25)")
@@ -133,6 +179,7 @@ def _print_summary(summary: SyncSummary) -> None:
 
 def cmd_sync(args: argparse.Namespace) -> int:
     """``voipstudio sync``."""
+    publishing = load_publish_settings()  # a bad [publish] setting fails before the sync
     resources = tuple(r.strip() for r in args.resources.split(",") if r.strip())
     options = SyncOptions(
         start=args.start,
@@ -149,15 +196,25 @@ def cmd_sync(args: argparse.Namespace) -> int:
         finally:
             progress.finish()
     _print_summary(summary)
-    if not args.no_models:
+    if not args.no_models or publishing.after_sync:
         # Under the sync lock again: a sync starting meanwhile would fight over the database.
         try:
             with sync_lock(pipeline):
-                result = build_models(pipeline)
+                if not args.no_models:
+                    _print_models(build_models(pipeline))
+                # [publish] after_sync: only after the models built (a failed build exits 6
+                # and the BI tools keep the last good copy).
+                if publishing.after_sync:
+                    print(
+                        publish(duckdb_path(pipeline), pipeline.dataset_name, publishing).summary(),
+                        flush=True,
+                    )
         except LockedError:
-            print("models not rebuilt: another sync started and will rebuild them", flush=True)
+            print(
+                "models not rebuilt (nor published): another sync started and will do it",
+                flush=True,
+            )
             return 0
-        _print_models(result)
     return 0
 
 
@@ -192,6 +249,39 @@ def cmd_models(args: argparse.Namespace) -> int:
     skipped = len(results) - passed - failed
     print(f"data tests: {passed} passed, {failed} failed, {skipped} skipped", flush=True)
     check_data_tests(results)
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """``voipstudio report``: the dashboard as one HTML file."""
+    settings = with_timezone(load_settings(), args.timezone)
+    pipeline = make_pipeline(args.pipeline_name)
+    database = Path(args.database) if args.database else duckdb_path(pipeline)
+    today = datetime.now(ZoneInfo(settings.reporting_timezone)).date()
+    period = resolve_period(args.date_from, args.date_to, today)
+    output = Path(args.output) if args.output else database.parent / DEFAULT_REPORT_NAME
+    result = write_report(
+        database, output, dataset=pipeline.dataset_name, settings=settings, period=period
+    )
+    data = result.data
+    print(
+        f"report written: {result.path} ({result.size / 1e6:.1f} MB; {data.period.start} to "
+        f"{data.period.end}, {data.timezone}; {data.totals.calls:,} calls)",
+        flush=True,
+    )
+    print(f"open it: {result.path.resolve().as_uri()}", flush=True)
+    return 0
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    """``voipstudio publish``: the read-only copy for BI tools."""
+    settings = load_publish_settings(args.directory)
+    pipeline = make_pipeline(args.pipeline_name)
+    database = duckdb_path(pipeline)
+    # Under the sync lock: the copy is consistent, no sync writes the database meanwhile.
+    with sync_lock(pipeline):
+        result = publish(database, pipeline.dataset_name, settings)
+    print(result.summary(), flush=True)
     return 0
 
 
@@ -268,6 +358,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_token(args)
         if args.command == "models":
             return cmd_models(args)
+        if args.command == "report":
+            return cmd_report(args)
+        if args.command == "publish":
+            return cmd_publish(args)
         from pipelines.demo import run_demo
 
         return run_demo(days=args.days, users=args.users)

@@ -2,7 +2,8 @@
 
 Starts the emulator with a synthetic company, syncs it into a fresh ``data/demo.duckdb``, lets
 new and late calls arrive, syncs again to show the increment, says where the data is, then
-builds the reporting models, runs their data tests and ends with a few headline KPIs.
+builds the reporting models, runs their data tests, prints a few headline KPIs and ends by
+writing the dashboard (``data/demo-report.html``) and printing its path.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import os
 import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import dlt
 import duckdb
@@ -19,11 +21,13 @@ from pipelines.emulator.config import DEFAULT_API_KEY, EmulatorConfig
 from pipelines.emulator.server import EmulatorServer
 from pipelines.models import build_models, check_data_tests, load_settings, run_data_tests
 from pipelines.models.kpis import headline_kpis
+from pipelines.report import Period, write_report
 from pipelines.sync import SyncSummary, make_pipeline, run_sync
 
 DEMO_DIR = Path("data")
 DEMO_DB = DEMO_DIR / "demo.duckdb"
 DEMO_PIPELINES_DIR = DEMO_DIR / "demo-pipelines"
+DEMO_REPORT = DEMO_DIR / "demo-report.html"
 DEMO_PIPELINE = "voipstudio_demo"
 DATASET = "voipstudio"
 QUERY_HINT = (
@@ -116,4 +120,16 @@ def run_demo(days: int = 30, users: int = 25) -> int:
     )
     for line in headline_kpis(pipeline):
         _say(f"   {line}")
+    # The dashboard: the last full days (today is still going) against as many days before
+    # them, both inside the demo's data.
+    today = datetime.now(ZoneInfo(settings.reporting_timezone)).date()
+    span = max(1, (days - 2) // 2)
+    period = Period(today - timedelta(days=span), today - timedelta(days=1))
+    report = write_report(DEMO_DB, DEMO_REPORT, dataset=DATASET, settings=settings, period=period)
+    _say(
+        f"8. Dashboard of the last {span} full days against the {span} before them "
+        f"(`voipstudio report`; README, Dashboard and BI tools):"
+    )
+    _say(f"   {report.path}  ({report.size / 1e6:.1f} MB, self-contained: open it in a browser)")
+    _say(f"   {report.path.resolve().as_uri()}")
     return 0

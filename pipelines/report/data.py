@@ -1,0 +1,790 @@
+"""What the dashboard shows, read from the reporting models (the marts) for one period.
+
+Every figure comes from the marts ``voipstudio report`` is pointed at: KPI tiles from
+``agg_calls_daily`` and ``fct_missed_call_callbacks``, daily outcomes and destinations from
+``fct_calls`` (``agg_destination_monthly`` is monthly and cannot be cut to an arbitrary period),
+traffic from ``agg_traffic_hourly``, people from ``agg_user_daily``. Ratios are re-aggregated from
+their numerators and denominators summed over the period, never by averaging daily ratios.
+
+The database is opened read-only. When the marts were built for another reporting time zone than
+the one asked for, the models are rebuilt in an in-memory database from the file's raw tables
+(the same SQL, see :func:`open_marts`), so the file is never written.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+import duckdb
+
+from pipelines.models import ModelError, ModelSettings, load_project
+from pipelines.models.runner import build_statements
+from pipelines.voipstudio.errors import ConfigError, LockedError
+
+log = logging.getLogger("voipstudio.report")
+
+DEFAULT_PERIOD_DAYS = 30
+# Missed calls are judged against this callback window (a column of fct_missed_call_callbacks).
+CALLBACK_WINDOW_HOURS = 24
+TOP_DESTINATIONS = 10
+OPEN_MISSED_ROWS = 50
+# Outcomes of fct_calls in the order they are stacked and listed.
+OUTCOMES = ("answered", "no_answer", "busy", "failed", "other")
+# The marts each part of the dashboard reads.
+SECTION_MARTS: dict[str, tuple[str, ...]] = {
+    "kpis": ("agg_calls_daily", "fct_missed_call_callbacks"),
+    "daily": ("fct_calls",),
+    "heatmap": ("agg_traffic_hourly",),
+    "traffic": ("agg_traffic_hourly",),
+    "destinations": ("fct_calls",),
+    "users": ("agg_user_daily",),
+    "open_missed": ("fct_missed_call_callbacks",),
+}
+
+KpiKind = Literal["count", "ratio", "seconds", "money"]
+Better = Literal["higher", "lower", "neither"]
+
+
+@dataclass(frozen=True)
+class Period:
+    """Whole days of the reporting time zone, both ends included.
+
+    Attributes:
+        start: first day.
+        end: last day (included).
+    """
+
+    start: date
+    end: date
+
+    def __post_init__(self) -> None:
+        if self.start > self.end:
+            raise ConfigError(f"the period starts ({self.start}) after it ends ({self.end})")
+
+    @property
+    def days(self) -> int:
+        """Number of days in the period."""
+        return (self.end - self.start).days + 1
+
+    def previous(self) -> Period:
+        """The period of the same length that ends the day before this one starts."""
+        end = self.start - timedelta(days=1)
+        return Period(end - timedelta(days=self.days - 1), end)
+
+
+def parse_day(text: str, option: str) -> date:
+    """A ``YYYY-MM-DD`` date.
+
+    Raises:
+        ConfigError: the text is not such a date; the message names ``option``.
+    """
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise ConfigError(f"{option} {text!r} is not a date YYYY-MM-DD") from None
+
+
+def resolve_period(
+    start: str | None, end: str | None, today: date, days: int = DEFAULT_PERIOD_DAYS
+) -> Period:
+    """The period of ``--from`` / ``--to``: by default the last ``days`` days up to ``today``.
+
+    Only ``--from`` runs to today; only ``--to`` covers the ``days`` days ending there.
+
+    Raises:
+        ConfigError: a date is invalid, or the period would end before it starts.
+    """
+    last = parse_day(end, "--to") if end else today
+    first = parse_day(start, "--from") if start else last - timedelta(days=days - 1)
+    if first > last:
+        raise ConfigError(f"--from {first} is after --to {last}")
+    return Period(first, last)
+
+
+@dataclass(frozen=True)
+class Kpi:
+    """One KPI tile: its value in the period and in the previous period.
+
+    Attributes:
+        key: stable identifier (``calls``, ``asr``, ...).
+        label: tile title.
+        kind: how to format the value: a count, a ratio (0..1), seconds or money.
+        better: which way is good news (colours the change).
+        value: the value in the period; None when undefined (a ratio over 0).
+        previous: the same over the previous period.
+        detail: the numbers behind the value, one short line.
+    """
+
+    key: str
+    label: str
+    kind: KpiKind
+    better: Better
+    value: float | None
+    previous: float | None
+    detail: str
+
+    @property
+    def change(self) -> float | None:
+        """Ratios: the difference in points (0.02 = +2 pp); others: the relative change."""
+        if self.value is None or self.previous is None:
+            return None
+        if self.kind == "ratio":
+            return self.value - self.previous
+        if self.previous == 0:
+            return None
+        return (self.value - self.previous) / self.previous
+
+
+@dataclass(frozen=True)
+class Totals:
+    """Sums over a period, the numerators and denominators of every KPI."""
+
+    calls: int = 0
+    inbound_calls: int = 0
+    outbound_calls: int = 0
+    internal_calls: int = 0
+    answered_calls: int = 0
+    talk_seconds: int = 0
+    outbound_answered_calls: int = 0
+    outbound_talk_seconds: int = 0
+    offered_calls_excl_short: int = 0
+    answered_within_sl_calls: int = 0
+    abandoned_calls_excl_short: int = 0
+    cost: float = 0.0
+    missed_with_number: int = 0
+    callbacks_judged: int = 0
+    called_back_in_window: int = 0
+    callbacks_too_recent: int = 0
+
+    @staticmethod
+    def ratio(numerator: float, denominator: float) -> float | None:
+        """numerator / denominator, None over 0 (as the marts do)."""
+        return numerator / denominator if denominator else None
+
+    @property
+    def asr(self) -> float | None:
+        """Answer-seizure ratio of outbound calls."""
+        return self.ratio(self.outbound_answered_calls, self.outbound_calls)
+
+    @property
+    def acd_seconds(self) -> float | None:
+        """Average talk of an answered call, any direction."""
+        return self.ratio(self.talk_seconds, self.answered_calls)
+
+    @property
+    def service_level(self) -> float | None:
+        """Answered within the threshold / offered, short abandons left out of both."""
+        return self.ratio(self.answered_within_sl_calls, self.offered_calls_excl_short)
+
+    @property
+    def abandon_rate(self) -> float | None:
+        """Abandoned / offered, short abandons left out of both."""
+        return self.ratio(self.abandoned_calls_excl_short, self.offered_calls_excl_short)
+
+    @property
+    def callback_rate(self) -> float | None:
+        """Missed calls called back within the window / those whose window has passed."""
+        return self.ratio(self.called_back_in_window, self.callbacks_judged)
+
+
+@dataclass(frozen=True)
+class DailyOutcome:
+    """Calls started on a day with one outcome."""
+
+    call_date: date
+    outcome: str
+    calls: int
+
+
+@dataclass(frozen=True)
+class HeatCell:
+    """Calls started in one hour of the day on one weekday, over the period.
+
+    Attributes:
+        weekday: ISO weekday, 1 = Monday.
+        hour: hour of the day (reporting zone).
+        calls: calls started in that hour, summed over the period.
+        hours: how many such hours the period holds data for (the average's denominator).
+    """
+
+    weekday: int
+    hour: int
+    calls: int
+    hours: int
+
+    @property
+    def average(self) -> float:
+        """Calls started in that hour on an average such day."""
+        return self.calls / self.hours if self.hours else 0.0
+
+
+@dataclass(frozen=True)
+class TrafficHour:
+    """One row of ``agg_traffic_hourly``."""
+
+    hour_start_local: datetime
+    call_date: date
+    hour_of_day: int
+    erlangs: float
+    call_attempts: int
+    peak_concurrent_calls: int
+    is_busy_hour: bool
+
+
+@dataclass(frozen=True)
+class Destination:
+    """Outbound calls to one destination over the period."""
+
+    name: str
+    attempts: int
+    answered_calls: int
+    talk_seconds: int
+    cost: float
+
+    @property
+    def cost_per_minute(self) -> float | None:
+        """Cost / talk minutes; None without talk."""
+        return self.cost / (self.talk_seconds / 60) if self.talk_seconds else None
+
+
+@dataclass(frozen=True)
+class UserRow:
+    """One user's figures over the period (``agg_user_daily`` summed)."""
+
+    user_id: int
+    name: str
+    extension: str
+    handled_calls: int
+    inbound_handled_calls: int
+    outbound_calls: int
+    outbound_answered_calls: int
+    internal_calls: int
+    missed_calls: int
+    missed_unanswered_calls: int
+    talk_seconds: int
+    answered_ring_seconds: int
+    inbound_answered_legs: int
+    callbacks_made: int
+
+    @property
+    def avg_ring_seconds(self) -> float | None:
+        """Average ring before the user answered an inbound call."""
+        return Totals.ratio(self.answered_ring_seconds, self.inbound_answered_legs)
+
+
+@dataclass(frozen=True)
+class OpenMissed:
+    """An outside number whose missed calls in the period have had no callback yet."""
+
+    number: str
+    missed_calls: int
+    first_missed_at: datetime
+    last_missed_at: datetime
+    waiting_seconds: int
+    in_business_hours: bool
+
+
+@dataclass
+class ReportData:
+    """Everything the dashboard shows.
+
+    Attributes:
+        period: the reported days; ``previous`` the days it is compared with.
+        timezone: the reporting time zone of every day and hour.
+        dataset: the dataset (schema) read; ``source`` the database file's name.
+        first_day: the first day with calls in the whole database; ``newest_call`` the start of
+            the newest call (local), i.e. how far the data goes.
+        totals / previous_totals: sums over the period and the previous one.
+        kpis: the tiles.
+        missing: sections that cannot be shown, with the reason (a model not built).
+        notes: remarks shown under the header (partial comparison, rebuilt time zone).
+    """
+
+    period: Period
+    previous: Period
+    timezone: str
+    dataset: str
+    source: str
+    first_day: date | None = None
+    newest_call: datetime | None = None
+    totals: Totals = field(default_factory=Totals)
+    previous_totals: Totals | None = None
+    kpis: list[Kpi] = field(default_factory=list)
+    daily: list[DailyOutcome] = field(default_factory=list)
+    heatmap: list[HeatCell] = field(default_factory=list)
+    traffic: list[TrafficHour] = field(default_factory=list)
+    destinations: list[Destination] = field(default_factory=list)
+    users: list[UserRow] = field(default_factory=list)
+    open_missed: list[OpenMissed] = field(default_factory=list)
+    open_missed_numbers: int = 0
+    open_missed_calls: int = 0
+    service_level_seconds: int | None = None
+    missing: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def has_calls(self) -> bool:
+        """True when the period holds at least one call."""
+        return self.totals.calls > 0
+
+
+@dataclass
+class Marts:
+    """An open, read-only view of the marts.
+
+    Attributes:
+        connection: a DuckDB connection where ``<dataset>.<model>`` resolves.
+        dataset: the schema of the models.
+        relations: names of the tables and views in the dataset.
+        rebuilt_for: the time zone the models were rebuilt in memory for, if they were.
+    """
+
+    connection: duckdb.DuckDBPyConnection
+    dataset: str
+    relations: frozenset[str]
+    rebuilt_for: str | None = None
+
+    def rows(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        """Run ``sql`` (``{ds}`` stands for the quoted dataset) and return every row."""
+        return self.connection.execute(sql.format(ds=quote(self.dataset)), params or {}).fetchall()
+
+
+def quote(identifier: str) -> str:
+    """A DuckDB identifier, quoted."""
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _relations(connection: duckdb.DuckDBPyConnection, catalog: str, dataset: str) -> set[str]:
+    rows = connection.execute(
+        "select table_name from information_schema.tables "
+        "where table_catalog = $catalog and table_schema = $dataset",
+        {"catalog": catalog, "dataset": dataset},
+    ).fetchall()
+    return {str(name) for (name,) in rows}
+
+
+@contextmanager
+def _lock_errors(database: Path) -> Iterator[None]:
+    """Turn DuckDB's "could not set lock" into the error a scheduler understands (exit 75)."""
+    try:
+        yield
+    except duckdb.IOException as exc:
+        if "lock" not in str(exc).lower():
+            raise
+        # DuckDB allows one writing process and no reader beside it: a sync (or anything that
+        # opened the file for writing) is running now.
+        raise LockedError(
+            f"{database} is being written by another process (a sync?): retry when it is "
+            "done, or read the published snapshot (voipstudio publish; see docs/bi.md)"
+        ) from None
+
+
+def _open_read_only(database: Path) -> duckdb.DuckDBPyConnection:
+    if not database.is_file():
+        raise ConfigError(
+            f"no database at {database}: run `voipstudio sync` first, or give --database"
+        )
+    with _lock_errors(database):
+        return duckdb.connect(str(database), read_only=True)
+
+
+def _zone_matches(connection: duckdb.DuckDBPyConnection, dataset: str, timezone: str) -> bool:
+    """Whether ``fct_calls`` was built for ``timezone``: every call's local start is its UTC
+    instant on that zone's clock (zones that agree on every call are the same here)."""
+    sql = (
+        f"select count(*) from {quote(dataset)}.fct_calls "  # noqa: S608 - a quoted identifier
+        "where started_at_local <> to_timestamp(start_epoch) at time zone $tz"
+    )
+    row = connection.execute(sql, {"tz": timezone}).fetchone()
+    return row is not None and row[0] == 0
+
+
+def _rebuild_in_memory(
+    database: Path, dataset: str, settings: ModelSettings
+) -> tuple[duckdb.DuckDBPyConnection, set[str]]:
+    """Build every model from the file's raw tables into an in-memory database."""
+    memory = duckdb.connect(":memory:")
+    with _lock_errors(database):
+        memory.execute(f"attach {_literal(str(database))} as source_db (read_only)")
+    memory.execute(f"create schema {quote(dataset)}")
+    project = load_project(settings=settings)
+    raw = _relations(memory, "source_db", dataset)
+    for name in sorted({s for model in project.models for s in model.sources} & raw):
+        memory.execute(
+            f"create view {quote(dataset)}.{quote(name)} as "  # noqa: S608 - identifiers
+            f"select * from source_db.{quote(dataset)}.{quote(name)}"
+        )
+    built: set[str] = set()
+    for model in project.models:  # in dependency order
+        if not model.sources <= raw or not model.models <= built:
+            continue  # a raw table was never loaded: skipped, like the runner does
+        try:
+            for statement in build_statements(model, "duckdb", dataset):
+                memory.execute(statement)
+        except duckdb.Error as exc:
+            memory.close()
+            raise ModelError(
+                model.name, f"rebuilding it in memory for {settings.reporting_timezone}: {exc}"
+            ) from exc
+        built.add(model.name)
+    return memory, built
+
+
+@contextmanager
+def open_marts(database: Path, dataset: str, settings: ModelSettings) -> Iterator[Marts]:
+    """Open the marts of ``database`` read-only, in ``settings.reporting_timezone``.
+
+    When ``fct_calls`` was built for another zone, every model is rebuilt in memory from the
+    file's raw tables with ``settings`` (the file is not written).
+
+    Raises:
+        ConfigError: there is no database file.
+        LockedError: another process is writing the file.
+        ModelError: a model failed to rebuild for the time zone.
+    """
+    connection = _open_read_only(database)
+    catalog = str(connection.execute("select current_database()").fetchone()[0])  # type: ignore[index]
+    relations = _relations(connection, catalog, dataset)
+    rebuilt_for: str | None = None
+    if "fct_calls" in relations and not _zone_matches(
+        connection, dataset, settings.reporting_timezone
+    ):
+        connection.close()
+        log.info(
+            "the models in %s were built for another time zone: rebuilding them in memory for %s",
+            database,
+            settings.reporting_timezone,
+        )
+        connection, relations = _rebuild_in_memory(database, dataset, settings)
+        rebuilt_for = settings.reporting_timezone
+    try:
+        yield Marts(connection, dataset, frozenset(relations), rebuilt_for)
+    finally:
+        connection.close()
+
+
+_TOTALS_SQL = """
+select
+    coalesce(sum(attempts), 0),
+    coalesce(sum(case when direction = 'inbound' then attempts end), 0),
+    coalesce(sum(case when direction = 'outbound' then attempts end), 0),
+    coalesce(sum(case when direction = 'internal' then attempts end), 0),
+    coalesce(sum(answered_calls), 0),
+    coalesce(sum(talk_seconds), 0),
+    coalesce(sum(case when direction = 'outbound' then answered_calls end), 0),
+    coalesce(sum(case when direction = 'outbound' then talk_seconds end), 0),
+    coalesce(sum(case when direction = 'inbound' then offered_calls_excl_short end), 0),
+    coalesce(sum(case when direction = 'inbound' then answered_within_sl_calls end), 0),
+    coalesce(sum(case when direction = 'inbound' then abandoned_calls_excl_short end), 0),
+    coalesce(cast(sum(cost) as double), 0)
+from {ds}.agg_calls_daily
+where call_date between $start and $end
+"""
+
+# The same in every row: the threshold the marts were built with (known without calls too).
+_THRESHOLD_SQL = "select max(service_level_seconds) from {ds}.agg_calls_daily"
+
+# The Totals fields _TOTALS_SQL returns, in its order.
+_TOTALS_COLUMNS = (
+    "calls",
+    "inbound_calls",
+    "outbound_calls",
+    "internal_calls",
+    "answered_calls",
+    "talk_seconds",
+    "outbound_answered_calls",
+    "outbound_talk_seconds",
+    "offered_calls_excl_short",
+    "answered_within_sl_calls",
+    "abandoned_calls_excl_short",
+    "cost",
+)
+
+_CALLBACKS_SQL = """
+select
+    count(*),
+    count(called_back_within_{window}h),
+    count(case when called_back_within_{window}h then 1 end),
+    count(case when is_too_recent then 1 end)
+from {ds}.fct_missed_call_callbacks
+where missed_date between $start and $end
+""".replace("{window}", str(CALLBACK_WINDOW_HOURS))
+
+_DAILY_SQL = """
+select call_date, outcome, count(*)
+from {ds}.fct_calls
+where call_date between $start and $end
+group by call_date, outcome
+order by call_date, outcome
+"""
+
+# Hours of the day are averaged over the hours agg_traffic_hourly holds (every hour from the
+# first call to the last), so a period that starts before the data does not dilute them.
+_HEATMAP_SQL = """
+select isodow(call_date), hour_of_day, sum(call_attempts), count(*)
+from {ds}.agg_traffic_hourly
+where call_date between $start and $end
+group by isodow(call_date), hour_of_day
+order by 1, 2
+"""
+
+_TRAFFIC_SQL = """
+select
+    hour_start_local, call_date, hour_of_day, carried_erlangs, call_attempts,
+    peak_concurrent_calls, is_busy_hour
+from {ds}.agg_traffic_hourly
+where call_date between $start and $end
+order by hour_start_utc
+"""
+
+_DESTINATIONS_SQL = """
+select
+    coalesce(destination, 'unknown') as destination,
+    count(*),
+    count(case when is_answered then 1 end),
+    coalesce(sum(talk_seconds), 0),
+    coalesce(cast(sum(cost) as double), 0) as cost
+from {ds}.fct_calls
+where direction = 'outbound' and call_date between $start and $end
+group by coalesce(destination, 'unknown')
+order by cost desc, destination
+limit $limit
+"""
+
+_USERS_SQL = """
+select
+    user_id, max(user_name), max(extension),
+    sum(handled_calls), sum(inbound_handled_calls), sum(outbound_calls),
+    sum(outbound_answered_calls), sum(internal_calls), sum(missed_calls),
+    sum(missed_unanswered_calls), sum(talk_seconds), sum(answered_ring_seconds),
+    sum(inbound_answered_legs), sum(callbacks_made)
+from {ds}.agg_user_daily
+where call_date between $start and $end
+group by user_id
+order by sum(handled_calls) desc, sum(talk_seconds) desc, user_id
+"""
+
+# No callback yet: no contact at all with the number since the missed call, up to the newest
+# call loaded. One row per number, the most recent miss first.
+_OPEN_MISSED_SQL = """
+select
+    external_number,
+    count(*) as missed_calls,
+    min(missed_at_local),
+    max(missed_at_local) as last_missed_at,
+    greatest(max(data_horizon_epoch) - max(epoch(missed_ended_at_utc)), 0),
+    bool_or(is_business_hours)
+from {ds}.fct_missed_call_callbacks
+where callback_call_key is null and missed_date between $start and $end
+group by external_number
+order by last_missed_at desc, external_number
+"""
+
+_EXTENT_SQL = "select min(call_date), max(started_at_local) from {ds}.fct_calls"
+
+
+def _between(period: Period) -> dict[str, Any]:
+    return {"start": period.start, "end": period.end}
+
+
+def read_totals(marts: Marts, period: Period) -> tuple[Totals, int | None]:
+    """The KPI sums over ``period`` and the service-level threshold the marts were built with."""
+    values: dict[str, Any] = {}
+    threshold: int | None = None
+    if "agg_calls_daily" in marts.relations:
+        sums = marts.rows(_TOTALS_SQL, _between(period))[0]
+        values.update(zip(_TOTALS_COLUMNS, sums, strict=True))
+        values["cost"] = float(values["cost"])
+        sl_seconds = marts.rows(_THRESHOLD_SQL)[0][0]
+        threshold = None if sl_seconds is None else int(sl_seconds)
+    if "fct_missed_call_callbacks" in marts.relations:
+        missed, judged, within, recent = marts.rows(_CALLBACKS_SQL, _between(period))[0]
+        values.update(
+            missed_with_number=missed,
+            callbacks_judged=judged,
+            called_back_in_window=within,
+            callbacks_too_recent=recent,
+        )
+    return Totals(**values), threshold
+
+
+def _kpis(now: Totals, before: Totals | None, sl_seconds: int | None) -> list[Kpi]:
+    def prev(value: str) -> float | None:
+        return None if before is None else getattr(before, value)
+
+    outbound_minutes = now.outbound_talk_seconds / 60
+    cost_per_minute = f"{now.cost / outbound_minutes:,.4f}" if outbound_minutes else "n/a"
+    sl = f"{sl_seconds} s" if sl_seconds is not None else "the threshold"
+    return [
+        Kpi(
+            "calls",
+            "Calls",
+            "count",
+            "neither",
+            now.calls,
+            prev("calls"),
+            f"{now.inbound_calls:,} inbound · {now.outbound_calls:,} outbound · "
+            f"{now.internal_calls:,} internal",
+        ),
+        Kpi(
+            "asr",
+            "ASR (outbound)",
+            "ratio",
+            "higher",
+            now.asr,
+            prev("asr"),
+            f"{now.outbound_answered_calls:,} of {now.outbound_calls:,} outbound calls answered",
+        ),
+        Kpi(
+            "acd",
+            "ACD",
+            "seconds",
+            "neither",
+            now.acd_seconds,
+            prev("acd_seconds"),
+            f"{now.talk_seconds / 60:,.0f} min of talk over {now.answered_calls:,} answered calls",
+        ),
+        Kpi(
+            "service_level",
+            "Service level",
+            "ratio",
+            "higher",
+            now.service_level,
+            prev("service_level"),
+            f"{now.answered_within_sl_calls:,} of {now.offered_calls_excl_short:,} offered "
+            f"inbound calls answered within {sl}",
+        ),
+        Kpi(
+            "abandon_rate",
+            "Abandonment",
+            "ratio",
+            "lower",
+            now.abandon_rate,
+            prev("abandon_rate"),
+            f"{now.abandoned_calls_excl_short:,} of {now.offered_calls_excl_short:,} offered "
+            "inbound calls (short abandons left out)",
+        ),
+        Kpi(
+            "callback_rate",
+            "Callback rate",
+            "ratio",
+            "higher",
+            now.callback_rate,
+            prev("callback_rate"),
+            f"{now.called_back_in_window:,} of {now.callbacks_judged:,} missed calls called "
+            f"back within {CALLBACK_WINDOW_HOURS} h"
+            + (f" ({now.callbacks_too_recent:,} too recent)" if now.callbacks_too_recent else ""),
+        ),
+        Kpi(
+            "cost",
+            "Cost",
+            "money",
+            "lower",
+            now.cost,
+            prev("cost"),
+            f"{outbound_minutes:,.0f} outbound minutes · {cost_per_minute} per minute",
+        ),
+    ]
+
+
+def _users(marts: Marts, period: Period) -> list[UserRow]:
+    rows = marts.rows(_USERS_SQL, _between(period))
+    return [
+        UserRow(
+            user_id=int(row[0]),
+            name=str(row[1]) if row[1] else f"user {row[0]}",
+            extension=str(row[2] or ""),
+            handled_calls=int(row[3]),
+            inbound_handled_calls=int(row[4]),
+            outbound_calls=int(row[5]),
+            outbound_answered_calls=int(row[6]),
+            internal_calls=int(row[7]),
+            missed_calls=int(row[8]),
+            missed_unanswered_calls=int(row[9]),
+            talk_seconds=int(row[10]),
+            answered_ring_seconds=int(row[11]),
+            inbound_answered_legs=int(row[12]),
+            callbacks_made=int(row[13]),
+        )
+        for row in rows
+    ]
+
+
+def load_report(marts: Marts, period: Period, timezone: str, source: str) -> ReportData:
+    """Read everything the dashboard shows for ``period`` from open marts.
+
+    Args:
+        marts: see :func:`open_marts`.
+        period: the days to report on (reporting time zone).
+        timezone: the reporting time zone (shown; the marts are in it).
+        source: the database's name, shown as the source.
+    """
+    data = ReportData(period, period.previous(), timezone, marts.dataset, source)
+    for section, needed in SECTION_MARTS.items():
+        absent = [name for name in needed if name not in marts.relations]
+        if absent:
+            data.missing[section] = (
+                f"model {', '.join(absent)} is not built: run `voipstudio models` (or sync first)"
+            )
+    if marts.rebuilt_for:
+        data.notes.append(
+            f"The models in {source} were built for another time zone; this report rebuilt "
+            f"them in memory for {timezone}."
+        )
+    if "fct_calls" in marts.relations:
+        first_day, newest = marts.rows(_EXTENT_SQL)[0]
+        data.first_day, data.newest_call = first_day, newest
+    data.totals, data.service_level_seconds = read_totals(marts, period)
+    previous = data.previous
+    if data.first_day is not None and data.first_day <= previous.end:
+        data.previous_totals, _ = read_totals(marts, previous)
+        if data.first_day > previous.start:
+            data.notes.append(
+                f"The data starts on {data.first_day}: the comparison period "
+                f"({previous.start} to {previous.end}) is only partly covered."
+            )
+    data.kpis = _kpis(data.totals, data.previous_totals, data.service_level_seconds)
+    if "daily" not in data.missing:
+        data.daily = [
+            DailyOutcome(day, str(outcome), int(calls))
+            for day, outcome, calls in marts.rows(_DAILY_SQL, _between(period))
+        ]
+    if "heatmap" not in data.missing:
+        data.heatmap = [
+            HeatCell(int(weekday), int(hour), int(calls), int(hours))
+            for weekday, hour, calls, hours in marts.rows(_HEATMAP_SQL, _between(period))
+        ]
+        data.traffic = [
+            TrafficHour(
+                row[0], row[1], int(row[2]), float(row[3]), int(row[4]), int(row[5]), bool(row[6])
+            )
+            for row in marts.rows(_TRAFFIC_SQL, _between(period))
+        ]
+    if "destinations" not in data.missing:
+        data.destinations = [
+            Destination(str(name), int(attempts), int(answered), int(talk), float(cost))
+            for name, attempts, answered, talk, cost in marts.rows(
+                _DESTINATIONS_SQL, {**_between(period), "limit": TOP_DESTINATIONS}
+            )
+        ]
+    if "users" not in data.missing:
+        data.users = _users(marts, period)
+    if "open_missed" not in data.missing:
+        rows = marts.rows(_OPEN_MISSED_SQL, _between(period))
+        data.open_missed_numbers = len(rows)
+        data.open_missed_calls = sum(int(row[1]) for row in rows)
+        data.open_missed = [
+            OpenMissed(str(row[0]), int(row[1]), row[2], row[3], int(row[4]), bool(row[5]))
+            for row in rows[:OPEN_MISSED_ROWS]
+        ]
+    return data

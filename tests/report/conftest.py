@@ -1,0 +1,140 @@
+"""Fixtures of the dashboard and publish tests.
+
+``company``: one synthetic company for the session, served by the real emulator over HTTP,
+loaded by the real sync into a real DuckDB file, with the reporting models built (reporting time
+zone Europe/Madrid). Five weeks of calls: the reported fortnight and the fortnight before it are
+both fully covered. Tests must not write to it (copy the file first). The emulator is stopped
+once the data is loaded.
+
+``browser``: a headless Chromium (Debian's ``chromium`` + ``chromium-driver``). Without them the
+browser tests are skipped, except in CI, where that is a failure (``.ci/run`` installs them).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+# The reporting-model tests' harness: emulator + real sync + models, configured like a user.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "models"))
+
+from models_harness import DATASET, ModelsHarness, small_company
+from report_browser import Browser, chromium, find_browser
+
+from pipelines.emulator.server import EmulatorServer
+from pipelines.models import ModelSettings, build_models, load_settings
+from pipelines.report import Period
+
+REPO = Path(__file__).resolve().parents[2]
+# Git-ignored (/test-output/): screenshots of the browser tests, kept for people to look at.
+OUTPUT = REPO / "test-output"
+TIMEZONE = "Europe/Madrid"
+PERIOD = Period(date(2026, 2, 16), date(2026, 3, 1))  # previous: 2026-02-02 .. 2026-02-15
+# What the company's models are built with (models_harness's environment).
+SETTINGS = ModelSettings(reporting_timezone=TIMEZONE, default_country_code="34")
+
+
+@dataclass
+class Company:
+    """The session's loaded company: its DuckDB file and the settings it was built with."""
+
+    db_path: Path
+    env: dict[str, str]
+
+    def query(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        """Rows of ``sql`` on the file (read-only)."""
+        with duckdb.connect(str(self.db_path), read_only=True) as db:
+            return db.execute(sql, params or {}).fetchall()
+
+    def scalar(self, sql: str, params: dict[str, Any] | None = None) -> Any:
+        """The single value of ``sql``."""
+        [(value,)] = self.query(sql, params)
+        return value
+
+
+def between(period: Period) -> dict[str, Any]:
+    """The ``$start`` / ``$end`` parameters of a period."""
+    return {"start": period.start, "end": period.end}
+
+
+def expected_tiles(company: Company, period: Period) -> dict[str, float | None]:
+    """Every tile's value, re-aggregated from the marts' numerators and denominators."""
+    daily = company.query(
+        """
+        select
+            sum(attempts),
+            sum(answered_calls) filter (where direction = 'outbound')
+                / nullif(sum(attempts) filter (where direction = 'outbound'), 0),
+            sum(talk_seconds) / nullif(sum(answered_calls), 0),
+            sum(answered_within_sl_calls) / nullif(sum(offered_calls_excl_short), 0),
+            sum(abandoned_calls_excl_short) / nullif(sum(offered_calls_excl_short), 0),
+            sum(cost)
+        from voipstudio.agg_calls_daily
+        where call_date between $start and $end
+        """,
+        between(period),
+    )[0]
+    callback = company.scalar(
+        """
+        select count(*) filter (where called_back_within_24h)
+            / nullif(count(called_back_within_24h), 0)
+        from voipstudio.fct_missed_call_callbacks
+        where missed_date between $start and $end
+        """,
+        between(period),
+    )
+    keys = ("calls", "asr", "acd", "service_level", "abandon_rate", "cost")
+    values: dict[str, float | None] = {
+        key: None if value is None else float(value) for key, value in zip(keys, daily, strict=True)
+    }
+    values["callback_rate"] = None if callback is None else float(callback)
+    return values
+
+
+@pytest.fixture(scope="session")
+def company(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Company]:
+    tmp_path = tmp_path_factory.mktemp("report-company")
+    config = small_company(
+        rows=4000, start="2026-01-26", end="2026-03-02", now="2026-03-02 00:00:00"
+    )
+    # The settings live in the environment only while loading: nothing leaks into other tests.
+    with pytest.MonkeyPatch.context() as monkeypatch, EmulatorServer(config) as server:
+        harness = ModelsHarness(server, tmp_path, monkeypatch)
+        harness.sync()
+        build_models(harness.pipeline(), load_settings())
+        loaded = Company(harness.db_path, dict(harness.env))
+    yield loaded
+
+
+@pytest.fixture
+def company_env(company: Company, monkeypatch: pytest.MonkeyPatch) -> Company:
+    """``company`` with its settings in the environment (as the command line reads them)."""
+    for key, value in company.env.items():
+        monkeypatch.setenv(key, value)
+    return company
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    found = find_browser()
+    if found is None:
+        message = "chromium and chromedriver are not installed (apt-get install chromium "
+        message += "chromium-driver; .ci/run does it)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    with chromium(*found) as session:
+        yield session
+
+
+@pytest.fixture(scope="session")
+def dataset() -> str:
+    return DATASET

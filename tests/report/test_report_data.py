@@ -1,0 +1,318 @@
+"""The dashboard's numbers against direct SQL over the marts of a real loaded company.
+
+Every expected value here is computed by a query written for the test, over the marts (and,
+for the KPI tiles, over ``fct_calls`` too, independently of ``agg_calls_daily``), never by the
+report's own code.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import PERIOD, SETTINGS, Company, between, expected_tiles
+
+from pipelines.models import ModelSettings, build_models, load_settings
+from pipelines.report import Period, resolve_period, with_timezone
+from pipelines.report.data import (
+    OPEN_MISSED_ROWS,
+    Kpi,
+    ReportData,
+    load_report,
+    open_marts,
+)
+from pipelines.sync import make_pipeline
+from pipelines.voipstudio.errors import ConfigError, LockedError
+
+
+def report(company: Company, period: Period = PERIOD, settings: ModelSettings = SETTINGS) -> Any:
+    with open_marts(company.db_path, "voipstudio", settings) as marts:
+        return load_report(marts, period, settings.reporting_timezone, company.db_path.name)
+
+
+def tiles(data: ReportData) -> dict[str, Kpi]:
+    return {kpi.key: kpi for kpi in data.kpis}
+
+
+def test_kpi_tiles_match_direct_sql_over_the_marts(company: Company) -> None:
+    data = report(company)
+    got = tiles(data)
+    assert list(got) == [
+        "calls",
+        "asr",
+        "acd",
+        "service_level",
+        "abandon_rate",
+        "callback_rate",
+        "cost",
+    ]
+    for period, attribute in ((PERIOD, "value"), (PERIOD.previous(), "previous")):
+        expected = expected_tiles(company, period)
+        for key, value in expected.items():
+            assert value is not None and value > 0, (key, period)  # a dataset that tests them
+            assert getattr(got[key], attribute) == pytest.approx(value, rel=1e-12), (key, period)
+    assert data.previous == Period(date(2026, 2, 2), date(2026, 2, 15))
+    assert data.notes == []  # both periods fully covered by the data
+
+
+def test_kpi_tiles_also_agree_with_fct_calls(company: Company) -> None:
+    """The same figures straight from the calls (not the daily mart), by their definitions."""
+    row = company.query(
+        """
+        select
+            count(*),
+            count(*) filter (where direction = 'outbound' and is_answered)
+                / count(*) filter (where direction = 'outbound'),
+            sum(talk_seconds) / count(*) filter (where is_answered),
+            count(*) filter (where is_answered_within_sl)
+                / (count(*) filter (where is_offered) - count(*) filter (where is_short_abandon)),
+            (count(*) filter (where is_abandoned) - count(*) filter (where is_short_abandon))
+                / (count(*) filter (where is_offered) - count(*) filter (where is_short_abandon)),
+            sum(cost)
+        from voipstudio.fct_calls
+        where call_date between $start and $end
+        """,
+        between(PERIOD),
+    )[0]
+    got = tiles(report(company))
+    for key, value in zip(
+        ("calls", "asr", "acd", "service_level", "abandon_rate", "cost"), row, strict=True
+    ):
+        assert got[key].value == pytest.approx(float(value), rel=1e-12), key
+
+
+def test_ratios_are_summed_numerators_over_denominators_not_averaged(company: Company) -> None:
+    averaged = company.scalar(
+        "select avg(service_level) from voipstudio.agg_calls_daily "
+        "where direction = 'inbound' and call_date between $start and $end",
+        between(PERIOD),
+    )
+    service_level = tiles(report(company))["service_level"].value
+    assert service_level is not None
+    assert service_level != pytest.approx(float(averaged), abs=1e-9)
+
+
+def test_charts_and_tables_reconcile_with_the_marts(company: Company) -> None:
+    data = report(company)
+    # daily outcomes add up to each day's attempts
+    per_day: Counter[date] = Counter()
+    for row in data.daily:
+        per_day[row.call_date] += row.calls
+    expected_days = dict(
+        company.query(
+            "select call_date, sum(attempts) from voipstudio.agg_calls_daily "
+            "where call_date between $start and $end group by 1",
+            between(PERIOD),
+        )
+    )
+    assert dict(per_day) == expected_days
+    assert {row.outcome for row in data.daily} <= {
+        "answered",
+        "no_answer",
+        "busy",
+        "failed",
+        "other",
+    }
+    # the heatmap holds every call started in the period, once
+    assert sum(cell.calls for cell in data.heatmap) == data.totals.calls
+    assert {(c.weekday, c.hour) for c in data.heatmap} <= {
+        (d, h) for d in range(1, 8) for h in range(24)
+    }
+    # every hour of the period, one busy hour per day with talk
+    hours = company.scalar(
+        "select count(*) from voipstudio.agg_traffic_hourly "
+        "where call_date between $start and $end",
+        between(PERIOD),
+    )
+    assert len(data.traffic) == hours
+    busy_days = Counter(hour.call_date for hour in data.traffic if hour.is_busy_hour)
+    assert set(busy_days.values()) == {1}
+    # users: the per-user mart summed
+    users = company.query(
+        "select user_id, sum(handled_calls), sum(talk_seconds), sum(missed_calls) "
+        "from voipstudio.agg_user_daily where call_date between $start and $end group by 1",
+        between(PERIOD),
+    )
+    assert {(u.user_id, u.handled_calls, u.talk_seconds, u.missed_calls) for u in data.users} == {
+        tuple(int(v) for v in row) for row in users
+    }
+    handled = [user.handled_calls for user in data.users]
+    assert handled == sorted(handled, reverse=True)
+    # missed calls with no callback yet
+    numbers, calls = company.query(
+        "select count(distinct external_number), count(*) "
+        "from voipstudio.fct_missed_call_callbacks "
+        "where callback_call_key is null and missed_date between $start and $end",
+        between(PERIOD),
+    )[0]
+    assert (data.open_missed_numbers, data.open_missed_calls) == (numbers, calls)
+    assert len(data.open_missed) == min(numbers, OPEN_MISSED_ROWS)
+    last = [row.last_missed_at for row in data.open_missed]
+    assert last == sorted(last, reverse=True)
+
+
+def test_destinations_of_whole_months_equal_the_monthly_mart(company: Company) -> None:
+    february = Period(date(2026, 2, 1), date(2026, 2, 28))
+    data = report(company, february)
+    expected = company.query(
+        "select destination, attempts, answered_calls, talk_seconds, cast(cost as double) "
+        "from voipstudio.agg_destination_monthly "
+        "where month_start = date '2026-02-01' and direction = 'outbound' "
+        "order by cost desc, destination limit 10"
+    )
+    got = [
+        (d.name, d.attempts, d.answered_calls, d.talk_seconds, d.cost) for d in data.destinations
+    ]
+    assert got == [tuple(row) for row in expected]
+    cost_per_minute = company.query(
+        "select destination, cost_per_minute from voipstudio.agg_destination_monthly "
+        "where month_start = date '2026-02-01' and direction = 'outbound'"
+    )
+    by_name = dict(cost_per_minute)
+    for destination in data.destinations:
+        assert destination.cost_per_minute == pytest.approx(by_name[destination.name])
+
+
+def test_a_period_without_calls_is_empty_not_an_error(company: Company) -> None:
+    data = report(company, Period(date(2025, 6, 1), date(2025, 6, 30)))
+    assert not data.has_calls
+    assert data.daily == data.heatmap == data.traffic == data.destinations == []
+    assert data.users == data.open_missed == []
+    got = tiles(data)
+    assert got["calls"].value == 0 and got["cost"].value == 0
+    assert all(got[key].value is None for key in ("asr", "acd", "service_level"))
+    # the data starts after the comparison period: no comparison at all
+    assert data.previous_totals is None
+    assert all(kpi.previous is None and kpi.change is None for kpi in data.kpis)
+
+
+def test_a_comparison_period_only_partly_covered_says_so(company: Company) -> None:
+    data = report(company, Period(date(2026, 2, 1), date(2026, 2, 10)))
+    assert data.previous == Period(date(2026, 1, 22), date(2026, 1, 31))
+    assert data.first_day == date(2026, 1, 26)
+    assert data.previous_totals is not None and data.previous_totals.calls > 0
+    [note] = data.notes
+    assert "only partly covered" in note and "2026-01-26" in note
+
+
+def test_another_time_zone_rebuilds_the_models_in_memory_like_the_runner(
+    company: Company, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Asking for Tokyo on marts built for Madrid (8 hours apart: afternoon calls move to the
+    next day) gives what a real build for Tokyo gives, and the file is not touched."""
+    before = company.db_path.read_bytes()
+    tokyo = with_timezone(SETTINGS, "Asia/Tokyo")
+    data = report(company, PERIOD, tokyo)
+    assert company.db_path.read_bytes() == before
+    assert data.timezone == "Asia/Tokyo" and any("rebuilt" in note for note in data.notes)
+
+    # The reference: the real runner builds the models for Tokyo into a copy of the file.
+    copy = tmp_path / "tokyo.duckdb"
+    shutil.copy(company.db_path, copy)
+    for key, value in company.env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("DESTINATION__DUCKDB__CREDENTIALS", str(copy))
+    monkeypatch.setenv("MODELS__REPORTING_TIMEZONE", "Asia/Tokyo")
+    build_models(make_pipeline(), load_settings())
+    reference = report(Company(copy, {}), PERIOD, tokyo)
+    assert reference.notes == []  # built for Tokyo: read as they are
+    assert data.totals == reference.totals
+    assert data.previous_totals == reference.previous_totals
+    assert data.daily == reference.daily
+    assert data.traffic == reference.traffic
+    assert data.users == reference.users
+    assert data.heatmap == reference.heatmap
+    assert data.open_missed == reference.open_missed
+    # and Tokyo's days are not Madrid's
+    assert data.daily != report(company).daily
+
+
+def test_models_not_built_leave_sections_missing_with_the_reason(tmp_path: Path) -> None:
+    empty = tmp_path / "raw-only.duckdb"
+    import duckdb
+
+    with duckdb.connect(str(empty)) as db:
+        db.execute("create schema voipstudio; create table voipstudio.cdrs (id bigint)")
+    data = report(Company(empty, {}))
+    assert not data.has_calls
+    assert set(data.missing) == {
+        "kpis",
+        "daily",
+        "heatmap",
+        "traffic",
+        "destinations",
+        "users",
+        "open_missed",
+    }
+    assert all("voipstudio models" in reason for reason in data.missing.values())
+
+
+def test_no_database_file_and_a_database_being_written(tmp_path: Path, company: Company) -> None:
+    with pytest.raises(ConfigError, match="no database at"):
+        report(Company(tmp_path / "missing.duckdb", {}))
+    # DuckDB's single-writer rule: while another process has the file open for writing, it
+    # cannot even be read.
+    copy = tmp_path / "busy.duckdb"
+    shutil.copy(company.db_path, copy)
+    writer = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys; db = duckdb.connect(sys.argv[1]); print('open', flush=True); "
+            "sys.stdin.readline()",
+            str(copy),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert writer.stdout is not None and writer.stdout.readline().strip() == "open"
+        with pytest.raises(LockedError, match="being written by another process"):
+            report(Company(copy, {}))
+    finally:
+        assert writer.stdin is not None
+        writer.stdin.write("\n")
+        writer.stdin.close()
+        writer.wait(timeout=30)
+
+
+def test_periods() -> None:
+    today = date(2026, 3, 10)
+    assert resolve_period(None, None, today) == Period(date(2026, 2, 9), today)
+    assert resolve_period(None, None, today).days == 30
+    assert resolve_period("2026-03-01", None, today) == Period(date(2026, 3, 1), today)
+    assert resolve_period(None, "2026-01-31", today) == Period(date(2026, 1, 2), date(2026, 1, 31))
+    assert resolve_period("2026-03-04", "2026-03-04", today).days == 1
+    assert Period(date(2026, 3, 1), date(2026, 3, 31)).previous() == Period(
+        date(2026, 1, 29), date(2026, 2, 28)
+    )
+    with pytest.raises(ConfigError, match="--from 2026-03-05 is after --to 2026-03-04"):
+        resolve_period("2026-03-05", "2026-03-04", today)
+    with pytest.raises(ConfigError, match="--to '31/01/2026' is not a date"):
+        resolve_period(None, "31/01/2026", today)
+    with pytest.raises(ConfigError, match="--timezone 'Nowhere/Land'"):
+        with_timezone(SETTINGS, "Nowhere/Land")
+
+
+def test_changes_are_points_for_ratios_and_percent_for_the_rest() -> None:
+    from pipelines.report import fmt
+
+    ratio = Kpi("sl", "Service level", "ratio", "higher", 0.80, 0.75, "")
+    assert ratio.change == pytest.approx(0.05)
+    assert fmt.kpi_change(ratio) == ("▲ +5.0 pp", "good")
+    cost = Kpi("cost", "Cost", "money", "lower", 110.0, 100.0, "")
+    assert cost.change == pytest.approx(0.10)
+    assert fmt.kpi_change(cost) == ("▲ +10.0%", "bad")
+    calls = Kpi("calls", "Calls", "count", "neither", 90, 100, "")
+    assert fmt.kpi_change(calls) == ("▼ -10.0%", "flat")
+    assert fmt.kpi_change(Kpi("calls", "Calls", "count", "neither", 5, 0, ""))[1] == "flat"
+    assert Kpi("calls", "Calls", "count", "neither", 5, None, "").change is None
+    assert fmt.duration(3725) == "1h 02m" and fmt.duration(64) == "1m 04s"
+    assert fmt.duration(9.6) == "10s"
