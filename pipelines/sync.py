@@ -21,6 +21,8 @@ from zoneinfo import ZoneInfo
 
 import dlt
 from dlt.common.destination import TDestinationReferenceArg
+from dlt.common.destination.configuration import ParquetFormatConfiguration
+from dlt.destinations.exceptions import DatabaseUndefinedRelation
 
 from pipelines.voipstudio import settings, voipstudio_source
 from pipelines.voipstudio.errors import ConfigError, LockedError
@@ -31,6 +33,8 @@ PIPELINE_NAME = "voipstudio"
 # the dataset makes `voipstudio.cdrs` ambiguous to DuckDB's binder.
 DEFAULT_DUCKDB_PATH = "data/calls.duckdb"
 DEFAULT_COMMIT_EVERY_ROWS = 1_000_000
+# DuckDB's memory while a sync loads, unless configured (see `_duckdb_settings`).
+DUCKDB_MEMORY_LIMIT = "256MB"
 
 
 def make_pipeline(
@@ -50,9 +54,15 @@ def make_pipeline(
     if destination is None:
         configured: str | None = dlt.config.get(f"pipelines.{pipeline_name}.destination_type")
         credentials: object = dlt.secrets.get("destination.duckdb.credentials")
-        if (configured or "duckdb") == "duckdb" and not credentials:
-            Path(DEFAULT_DUCKDB_PATH).parent.mkdir(parents=True, exist_ok=True)
-            destination = dlt.destinations.duckdb(credentials=DEFAULT_DUCKDB_PATH)
+        if (configured or "duckdb") == "duckdb":
+            if not credentials:
+                Path(DEFAULT_DUCKDB_PATH).parent.mkdir(parents=True, exist_ok=True)
+                destination = dlt.destinations.duckdb(
+                    credentials=DEFAULT_DUCKDB_PATH, parquet_format=_duckdb_parquet_format()
+                )
+            elif configured == "duckdb":
+                # Credentials from the configuration, as with `destination_type` alone.
+                destination = dlt.destinations.duckdb(parquet_format=_duckdb_parquet_format())
     configured_dataset: str | None = dlt.config.get(f"pipelines.{pipeline_name}.dataset_name")
     return dlt.pipeline(
         pipeline_name=pipeline_name,
@@ -60,6 +70,50 @@ def make_pipeline(
         dataset_name=dataset_name or configured_dataset or settings.SOURCE_NAME,
         pipelines_dir=pipelines_dir,  # type: ignore[arg-type]  # None means dlt's default
     )
+
+
+@contextmanager
+def _duckdb_settings(pipeline: dlt.Pipeline) -> Iterator[None]:
+    """DuckDB settings for the duration of a sync, unless ``global_config`` is configured.
+
+    - ``memory_limit`` 256 MB. DuckDB keeps the blocks a load writes in its buffer pool up to
+      its own limit, 80% of the machine's RAM, so without a cap a sync's peak memory grows
+      with the size of the load (about 150 MB more for every 500,000 CDRs) on top of what the
+      scan used. Capped, DuckDB writes those blocks out and evicts them; a merge that needs
+      more spills to disk instead of failing.
+    - ``threads`` half the CPUs. During the load dlt's own threads run too; on 2 CPUs a
+      single DuckDB thread loads 1,000,000 CDRs 20% faster than two, with 50 MB less memory.
+
+    Only the sync is concerned: queries made with the pipeline afterwards (the models) get
+    DuckDB's defaults. Set ``[destination.duckdb.credentials] global_config`` (or
+    ``DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG``), e.g. ``{memory_limit = "2GB"}``,
+    to choose for yourself.
+    """
+    key = "destination.duckdb.credentials.global_config"
+    destination = pipeline.destination
+    if (
+        destination is None
+        or not destination.destination_type.endswith(".duckdb")
+        or dlt.config.get(key) is not None
+        or dlt.secrets.get(key) is not None
+    ):
+        yield
+        return
+    settings = {"memory_limit": DUCKDB_MEMORY_LIMIT, "threads": max(1, (os.cpu_count() or 2) // 2)}
+    # The in-memory layer of config.toml, restored on exit: environment variables and
+    # secrets.toml would still win, and nothing is written to disk.
+    with dlt.config.values({key: settings}):
+        yield
+
+
+def _duckdb_parquet_format() -> ParquetFormatConfiguration:
+    """How dlt writes the Parquet files DuckDB loads: LZ4 instead of dlt's default Snappy.
+
+    DuckDB decodes LZ4 pages faster (a 500,000-CDR load spends about a third less time
+    reading its files) and the files are as small. A ``[data_writer]`` compression set in the
+    configuration still wins: dlt applies explicit settings over the destination's.
+    """
+    return ParquetFormatConfiguration(compression="lz4")
 
 
 @contextmanager
@@ -108,18 +162,43 @@ def read_cursor(pipeline: dlt.Pipeline) -> str | None:
 
 def newest_loaded(pipeline: dlt.Pipeline, timezone: str) -> str:
     """The newest ``calldate`` in the destination as API wall time, ``""`` if there is none."""
+    return cdrs_loaded(pipeline, timezone)[1]
+
+
+def cdrs_loaded(pipeline: dlt.Pipeline, timezone: str) -> tuple[int, str]:
+    """How many CDRs the destination holds and the newest ``calldate`` as API wall time:
+    ``(0, "")`` when there are none. One query: each connection to the destination costs
+    time a sync that finds nothing new should not spend."""
     try:
         with pipeline.sql_client() as client:
             name = client.make_qualified_table_name("cdrs")
-            rows = client.execute_sql(f"SELECT max(calldate) FROM {name}")  # noqa: S608
+            sql = f"SELECT count(*), max(calldate) FROM {name}"  # noqa: S608 - our name
+            rows = client.execute_sql(sql)
     except Exception:  # no dataset or no table yet: nothing loaded
-        return ""
-    newest = rows[0][0] if rows else None
+        return 0, ""
+    count = int(rows[0][0]) if rows else 0
+    newest = rows[0][1] if rows else None
     if not isinstance(newest, datetime):
-        return ""
+        return count, ""
     if newest.tzinfo is None:
         newest = newest.replace(tzinfo=UTC)
-    return newest.astimezone(ZoneInfo(timezone)).strftime(settings.API_DATETIME_FORMAT)
+    return count, newest.astimezone(ZoneInfo(timezone)).strftime(settings.API_DATETIME_FORMAT)
+
+
+def cdrs_table_is_empty(pipeline: dlt.Pipeline) -> bool:
+    """True only when the destination certainly holds no CDR: the dataset or the table does
+    not exist, or the table has no row. Any other failure to tell answers False."""
+    try:
+        with pipeline.sql_client() as client:
+            if not client.has_dataset():
+                return True
+            name = client.make_qualified_table_name("cdrs")
+            rows = client.execute_sql(f"SELECT 1 FROM {name} LIMIT 1")  # noqa: S608
+    except DatabaseUndefinedRelation:
+        return True
+    except Exception:  # unreachable, locked, unknown: merge as usual, which is always right
+        return False
+    return not rows
 
 
 def count_rows(pipeline: dlt.Pipeline, table: str) -> int:
@@ -206,21 +285,42 @@ def run_sync(pipeline: dlt.Pipeline, options: SyncOptions | None = None) -> Sync
         raise ConfigError("commit_every_rows must be at least 1")
     started = time.perf_counter()
     summary = SyncSummary()
-    with sync_lock(pipeline):
+    with sync_lock(pipeline), _duckdb_settings(pipeline):
         explicit = options.start is not None or options.end is not None
         timezone = _source_timezone()
         run_end = options.end or api_time(wall_seconds(datetime.now(ZoneInfo(timezone))))
-        summary.cdrs_before = 0 if options.full_refresh else count_rows(pipeline, "cdrs")
+        loaded, newest = (0, "") if options.full_refresh else cdrs_loaded(pipeline, timezone)
+        summary.cdrs_before = loaded
         range_start = options.start
         resources = options.resources
+        # A first load into an empty table is appended instead of merged: the rows of one load
+        # are unique on `id` (the source de-duplicates them), so with nothing to merge with the
+        # result is the same, without the staging copy and the delete that double the time of
+        # a first sync. Only when no earlier load is pending (dlt loads those first, and their
+        # rows would then be in the table) and the table is certainly empty; a later part of a
+        # long backfill merges as usual.
+        append_first = (
+            "cdrs" in resources
+            and (options.full_refresh or summary.cdrs_before == 0)
+            and not pipeline.has_pending_data
+            and (options.full_refresh or cdrs_table_is_empty(pipeline))
+        )
         while True:
+            if options.full_refresh:
+                ceiling = ""
+            elif summary.loads:
+                ceiling = newest_loaded(pipeline, timezone)
+            else:
+                ceiling = newest  # read above, with the count
             source = voipstudio_source(
                 range_start=range_start,
                 range_end=run_end,
                 update_cursor=not explicit,
                 max_rows=None if explicit else options.commit_every_rows,
-                cursor_ceiling="" if options.full_refresh else newest_loaded(pipeline, timezone),
+                cursor_ceiling=ceiling,
             ).with_resources(*resources)
+            if append_first and summary.loads == 0:
+                source.resources["cdrs"].apply_hints(write_disposition="append")
             if options.full_refresh and summary.loads == 0:
                 pipeline.run(source, refresh="drop_sources")
             else:

@@ -21,6 +21,8 @@ RESOURCES = ("cdrs", "users", "queues")
 # A range is cut into windows of at most this many pages, so that pages are fetched in
 # parallel and a long backfill commits progress window by window.
 WINDOW_PAGES = 10
+# Pages are handed to dlt in tables of about this many rows (dlt's per-item cost is fixed).
+YIELD_ROWS = 50_000
 # How many windows' count probes run at once while planning a range.
 MAX_SPLIT = 64
 # A window whose pages do not add up to the reported `total` is fetched again this many times.
