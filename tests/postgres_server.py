@@ -51,12 +51,12 @@ class PostgresServer:
 
     def _run(self, *args: str) -> None:
         command = [str(self.binaries / args[0]), *args[1:]]
-        if self._user is not None:
-            command = ["runuser", "-u", self._user, "--", *command]
         # Output goes to files, never to pipes: the server pg_ctl starts would inherit a pipe
         # and keep it open, and waiting for its end would never return.
         with (self.folder / "commands.log").open("ab") as log:
-            subprocess.run(command, check=True, stdout=log, stderr=log, timeout=120)
+            subprocess.run(
+                command, check=True, stdout=log, stderr=log, timeout=120, user=self._user
+            )
 
     def start(self) -> PostgresServer:
         """Create the cluster and start it; returns once it accepts connections."""
