@@ -105,6 +105,14 @@ def serve_forever(config: EmulatorConfig, host: str, port: int) -> None:
     emulator = Emulator(config)
     sock = _bind(host, port)
     server = uvicorn.Server(
-        uvicorn.Config(emulator, log_level="info", access_log=False, lifespan="off")
+        uvicorn.Config(
+            emulator,
+            log_level="info",
+            access_log=False,
+            lifespan="off",
+            # On SIGTERM, uvicorn would otherwise wait for every kept-alive client connection to
+            # close, and a client paging through it would hang with it.
+            timeout_graceful_shutdown=5,
+        )
     )
     server.run(sockets=[sock])
