@@ -175,9 +175,6 @@ class VoipstudioClient:
         self._token_lock = threading.Lock()
         self._login_token: str | None = None
         self._login_generation = 0
-        self._stats_lock = threading.Lock()
-        self.requests = 0
-        self.retries = 0
         self._http = httpx.Client(
             base_url=self.base_url,
             verify=_ssl_context(),
@@ -333,8 +330,6 @@ class VoipstudioClient:
         policy = self.retry
         last_reason = ""
         for attempt in range(1, policy.max_attempts + 1):
-            with self._stats_lock:
-                self.requests += 1
             try:
                 status, body = self._attempt(method, path, params, json_body, headers)
                 if status in (202, 401):
@@ -351,8 +346,6 @@ class VoipstudioClient:
                 if attempt == policy.max_attempts:
                     break
                 delay = policy.delay(attempt, retry.retry_after, self._rng)
-                with self._stats_lock:
-                    self.retries += 1
                 log.warning(
                     "%s %s failed (%s); retry %d/%d in %.1fs",
                     method,
