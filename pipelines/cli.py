@@ -51,7 +51,7 @@ from pipelines.sync import (
 )
 from pipelines.voipstudio import parse_duration, settings
 from pipelines.voipstudio.client import Credentials, VoipstudioClient
-from pipelines.voipstudio.errors import ConfigError, LockedError
+from pipelines.voipstudio.errors import AccountsFailedError, ConfigError, LockedError
 from pipelines.voipstudio.progress import listening
 
 EXIT_STALE = 8
@@ -86,6 +86,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--resources",
         default=",".join(settings.RESOURCES),
         help="comma-separated subset of cdrs,users,queues (default all)",
+    )
+    sync.add_argument(
+        "--account",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="sync only this configured account (repeatable; default every account)",
     )
     sync.add_argument(
         "--commit-every-rows",
@@ -145,6 +152,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="DuckDB file to read (default the pipeline's, data/calls.duckdb; a published "
         "snapshot works too)",
     )
+    report.add_argument(
+        "--account",
+        dest="accounts",
+        action="append",
+        metavar="NAME",
+        help="report on this VoIPstudio account only; repeat for several (default: every "
+        "account, summed)",
+    )
     publish = commands.add_parser(
         "publish", help="copy the data to a read-only snapshot and Parquet files for BI tools"
     )
@@ -175,6 +190,14 @@ def _print_summary(summary: SyncSummary) -> None:
         f"{summary.cdrs_after:,} CDRs in the table; {summary.loads} load(s)",
         flush=True,
     )
+    if len(summary.accounts) > 1:
+        for name, result in summary.accounts.items():
+            outcome = f"FAILED: {result.error}" if result.error else f"cursor {result.cursor}"
+            print(
+                f"  account {name}: {result.cdrs_after:,} CDRs "
+                f"({result.cdrs_after - result.cdrs_before:+,}); {outcome}",
+                flush=True,
+            )
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
@@ -186,13 +209,21 @@ def cmd_sync(args: argparse.Namespace) -> int:
         end=args.end,
         full_refresh=args.full_refresh,
         resources=resources,
+        accounts=tuple(args.account),
         commit_every_rows=args.commit_every_rows,
     )
     pipeline = make_pipeline(args.pipeline_name)
     progress = Progress()
+    failed: AccountsFailedError | None = None
     with listening(progress):
         try:
             summary = run_sync(pipeline, options)
+        except AccountsFailedError as error:
+            # The other accounts were loaded: report them and build the models on what is
+            # there, then end with the failed account's exit code.
+            if not isinstance(error.summary, SyncSummary):
+                raise
+            failed, summary = error, error.summary
         finally:
             progress.finish()
     _print_summary(summary)
@@ -214,7 +245,8 @@ def cmd_sync(args: argparse.Namespace) -> int:
                 "models not rebuilt (nor published): another sync started and will do it",
                 flush=True,
             )
-            return 0
+    if failed is not None:
+        raise failed
     return 0
 
 
@@ -261,12 +293,18 @@ def cmd_report(args: argparse.Namespace) -> int:
     period = resolve_period(args.date_from, args.date_to, today)
     output = Path(args.output) if args.output else database.parent / DEFAULT_REPORT_NAME
     result = write_report(
-        database, output, dataset=pipeline.dataset_name, settings=settings, period=period
+        database,
+        output,
+        dataset=pipeline.dataset_name,
+        settings=settings,
+        period=period,
+        accounts=args.accounts,
     )
     data = result.data
     print(
         f"report written: {result.path} ({result.size / 1e6:.1f} MB; {data.period.start} to "
-        f"{data.period.end}, {data.timezone}; {data.totals.calls:,} calls)",
+        f"{data.period.end}, {data.timezone}; {data.totals.calls:,} calls; "
+        f"{data.accounts.label})",
         flush=True,
     )
     print(f"open it: {result.path.resolve().as_uri()}", flush=True)

@@ -17,16 +17,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import dlt
 from dlt.common.destination import TDestinationReferenceArg
 from dlt.common.destination.configuration import ParquetFormatConfiguration
 from dlt.destinations.exceptions import DatabaseUndefinedRelation
 
-from pipelines.voipstudio import settings, voipstudio_source
-from pipelines.voipstudio.errors import ConfigError, LockedError
-from pipelines.voipstudio.records import api_time, wall_seconds
+from pipelines.voipstudio import resource_name, settings, voipstudio_source
+from pipelines.voipstudio.accounts import account_names
+from pipelines.voipstudio.errors import AccountsFailedError, ConfigError, LockedError
 
 PIPELINE_NAME = "voipstudio"
 # Not data/voipstudio.duckdb: DuckDB names a file's catalog after it, and a catalog named like
@@ -147,42 +146,75 @@ def sync_lock(pipeline: dlt.Pipeline) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def read_cursor(pipeline: dlt.Pipeline) -> str | None:
-    """The ``cdrs`` cursor: every CDR with ``calldate`` up to it has been loaded (API wall time)."""
+def resource_states(pipeline: dlt.Pipeline) -> dict[str, dict[str, Any]]:
+    """The state of every resource of the source, by resource name."""
     state: Any = pipeline.state
-    cursor = (
-        state.get("sources", {})
-        .get(settings.SOURCE_NAME, {})
-        .get("resources", {})
-        .get("cdrs", {})
-        .get("cursor")
-    )
+    resources = state.get("sources", {}).get(settings.SOURCE_NAME, {}).get("resources", {})
+    return {str(name): dict(value) for name, value in resources.items()}
+
+
+def read_cursor(pipeline: dlt.Pipeline, account: str | None = None) -> str | None:
+    """A ``cdrs`` cursor: every CDR with ``calldate`` up to it has been loaded (API wall time).
+
+    Args:
+        pipeline: the pipeline.
+        account: a named account; None = the single account of ``[sources.voipstudio]``.
+    """
+    cursor = resource_states(pipeline).get(resource_name("cdrs", account), {}).get("cursor")
     return str(cursor) if cursor is not None else None
 
 
-def newest_loaded(pipeline: dlt.Pipeline, timezone: str) -> str:
-    """The newest ``calldate`` in the destination as API wall time, ``""`` if there is none."""
-    return cdrs_loaded(pipeline, timezone)[1]
+@dataclass(frozen=True)
+class Loaded:
+    """What the destination holds of one account's CDRs."""
+
+    rows: int
+    newest: datetime | None  # the newest calldate, UTC
 
 
-def cdrs_loaded(pipeline: dlt.Pipeline, timezone: str) -> tuple[int, str]:
-    """How many CDRs the destination holds and the newest ``calldate`` as API wall time:
-    ``(0, "")`` when there are none. One query: each connection to the destination costs
-    time a sync that finds nothing new should not spend."""
+def loaded_by_account(pipeline: dlt.Pipeline) -> dict[str, Loaded]:
+    """CDRs in the destination per account (accounts without any are absent).
+
+    One connection: each connection to the destination costs time a sync that finds nothing
+    new should not spend.
+
+    Raises:
+        ConfigError: a table was loaded by a version of this pipeline whose rows did not carry
+            their account; merging on ``(account, id)`` into it would duplicate every row.
+    """
     try:
         with pipeline.sql_client() as client:
+            for table in settings.RESOURCES:
+                name = client.make_qualified_table_name(table)
+                try:
+                    with client.execute_query(f"SELECT * FROM {name} WHERE 1 = 0") as cursor:  # noqa: S608
+                        columns = [str(column[0]) for column in cursor.description or ()]
+                except DatabaseUndefinedRelation:
+                    continue
+                if settings.ACCOUNT_COLUMN not in columns:
+                    raise ConfigError(
+                        f"table {table} of dataset {pipeline.dataset_name} was loaded before "
+                        "rows carried their account; run `voipstudio sync --full-refresh` once "
+                        "to load it again (it re-reads from start_date)"
+                    )
             name = client.make_qualified_table_name("cdrs")
-            sql = f"SELECT count(*), max(calldate) FROM {name}"  # noqa: S608 - our name
+            sql = (
+                f"SELECT {settings.ACCOUNT_COLUMN}, count(*), max(calldate) FROM {name} "  # noqa: S608
+                f"GROUP BY {settings.ACCOUNT_COLUMN}"
+            )
             rows = client.execute_sql(sql)
+    except ConfigError:
+        raise
     except Exception:  # no dataset or no table yet: nothing loaded
-        return 0, ""
-    count = int(rows[0][0]) if rows else 0
-    newest = rows[0][1] if rows else None
-    if not isinstance(newest, datetime):
-        return count, ""
-    if newest.tzinfo is None:
-        newest = newest.replace(tzinfo=UTC)
-    return count, newest.astimezone(ZoneInfo(timezone)).strftime(settings.API_DATETIME_FORMAT)
+        return {}
+    loaded = {}
+    for account, count, newest in rows or ():
+        if isinstance(newest, datetime) and newest.tzinfo is None:
+            newest = newest.replace(tzinfo=UTC)
+        loaded[str(account)] = Loaded(
+            int(count), newest.astimezone(UTC) if isinstance(newest, datetime) else None
+        )
+    return loaded
 
 
 def cdrs_table_is_empty(pipeline: dlt.Pipeline) -> bool:
@@ -221,6 +253,7 @@ class SyncOptions:
         end: read up to this instant instead of now.
         full_refresh: drop the source's tables and state first, then sync from ``start_date``.
         resources: which resources to load (default all).
+        accounts: which of the configured accounts to sync (default all).
         commit_every_rows: commit a long backfill every so many CDRs.
     """
 
@@ -228,7 +261,18 @@ class SyncOptions:
     end: str | None = None
     full_refresh: bool = False
     resources: tuple[str, ...] = settings.RESOURCES
+    accounts: tuple[str, ...] = ()
     commit_every_rows: int = DEFAULT_COMMIT_EVERY_ROWS
+
+
+@dataclass
+class AccountResult:
+    """What a sync did for one account."""
+
+    cdrs_before: int = 0
+    cdrs_after: int = 0
+    cursor: str | None = None
+    error: str | None = None
 
 
 @dataclass
@@ -236,11 +280,27 @@ class SyncSummary:
     """What a sync did."""
 
     rows_loaded: dict[str, int] = field(default_factory=dict)
-    cdrs_before: int = 0
-    cdrs_after: int = 0
+    accounts: dict[str, AccountResult] = field(default_factory=dict)
     loads: int = 0
-    cursor: str | None = None
     seconds: float = 0.0
+
+    @property
+    def cdrs_before(self) -> int:
+        """CDRs of the synced accounts in the table before the sync."""
+        return sum(result.cdrs_before for result in self.accounts.values())
+
+    @property
+    def cdrs_after(self) -> int:
+        """CDRs of the synced accounts in the table after the sync."""
+        return sum(result.cdrs_after for result in self.accounts.values())
+
+    @property
+    def cursor(self) -> str | None:
+        """The oldest cursor of the synced accounts: all of them are loaded up to it."""
+        cursors = [result.cursor for result in self.accounts.values()]
+        if not cursors or None in cursors:
+            return None
+        return min(c for c in cursors if c is not None)
 
     @property
     def cdrs_new(self) -> int:
@@ -258,74 +318,100 @@ class SyncSummary:
         return self.rows_loaded.get(settings.REJECTS_TABLE, 0)
 
 
-def _source_timezone() -> str:
-    configured: str | None = dlt.config.get("sources.voipstudio.timezone")
-    zone = configured or settings.DEFAULT_TIMEZONE
-    try:
-        ZoneInfo(str(zone))
-    except Exception:  # any failure means the same thing to the user
-        raise ConfigError(f"timezone = {zone!r} is not an IANA time zone") from None
-    return str(zone)
-
-
-def run_sync(pipeline: dlt.Pipeline, options: SyncOptions | None = None) -> SyncSummary:
-    """Bring the destination up to date (or load the range the options name).
+def _selection(
+    options: SyncOptions, configured: list[str], named: bool
+) -> dict[str, tuple[str, str]]:
+    """The resources a sync runs: resource name -> (kind, account).
 
     Raises:
-        LockedError: another sync of this pipeline is running.
-        VoipstudioError: (inside dlt's PipelineStepFailed) what stopped the sync.
+        ConfigError: an unknown resource or account, or a full refresh of some accounts only.
     """
-    options = options or SyncOptions()
     unknown = set(options.resources) - set(settings.RESOURCES)
     if unknown or not options.resources:
         raise ConfigError(
             f"unknown resources {sorted(unknown)}; choose from {', '.join(settings.RESOURCES)}"
         )
+    accounts = list(dict.fromkeys(options.accounts)) or configured
+    missing = [name for name in accounts if name not in configured]
+    if missing:
+        raise ConfigError(
+            f"unknown account(s) {', '.join(missing)}: the configured accounts are "
+            f"{', '.join(configured)} (sections [sources.voipstudio.accounts.<name>])"
+        )
+    if options.full_refresh and set(accounts) != set(configured):
+        raise ConfigError(
+            "--full-refresh drops every account's tables and state, so it cannot be limited to "
+            "some accounts; to load one account's range again use --account with --start"
+        )
+    return {
+        resource_name(kind, account if named else None): (kind, account)
+        for account in accounts
+        for kind in options.resources
+    }
+
+
+def run_sync(pipeline: dlt.Pipeline, options: SyncOptions | None = None) -> SyncSummary:
+    """Bring the destination up to date (or load the range the options name).
+
+    Named accounts are read in parallel in one run; one that fails does not stop the others.
+
+    Raises:
+        LockedError: another sync of this pipeline is running.
+        AccountsFailedError: some accounts failed (the others were loaded); it carries the
+            summary.
+        VoipstudioError: (inside dlt's PipelineStepFailed) what stopped the sync.
+    """
+    options = options or SyncOptions()
+    configured, named = account_names()
+    selection = _selection(options, configured, named)
     if options.commit_every_rows < 1:
         raise ConfigError("commit_every_rows must be at least 1")
     started = time.perf_counter()
     summary = SyncSummary()
+    accounts = sorted({account for _, account in selection.values()})
     with sync_lock(pipeline), _duckdb_settings(pipeline):
         explicit = options.start is not None or options.end is not None
-        timezone = _source_timezone()
-        run_end = options.end or api_time(wall_seconds(datetime.now(ZoneInfo(timezone))))
-        loaded, newest = (0, "") if options.full_refresh else cdrs_loaded(pipeline, timezone)
-        summary.cdrs_before = loaded
-        range_start = options.start
-        resources = options.resources
+        run_at = datetime.now(UTC).isoformat()
+        before = {} if options.full_refresh else loaded_by_account(pipeline)
+        for account in accounts:
+            loaded = before.get(account)
+            summary.accounts[account] = AccountResult(cdrs_before=loaded.rows if loaded else 0)
+        ceilings = {a: v.newest.isoformat() for a, v in before.items() if v.newest is not None}
         # A first load into an empty table is appended instead of merged: the rows of one load
-        # are unique on `id` (the source de-duplicates them), so with nothing to merge with the
-        # result is the same, without the staging copy and the delete that double the time of
-        # a first sync. Only when no earlier load is pending (dlt loads those first, and their
-        # rows would then be in the table) and the table is certainly empty; a later part of a
-        # long backfill merges as usual.
+        # are unique on (account, id) (the source de-duplicates them), so with nothing to merge
+        # with the result is the same, without the staging copy and the delete that double
+        # the time of a first sync. Only when no earlier load is pending (dlt loads those
+        # first, and their rows would then be in the table) and the table is certainly empty;
+        # a later part of a long backfill merges as usual.
         append_first = (
-            "cdrs" in resources
-            and (options.full_refresh or summary.cdrs_before == 0)
+            "cdrs" in options.resources
+            and (options.full_refresh or not before)
             and not pipeline.has_pending_data
             and (options.full_refresh or cdrs_table_is_empty(pipeline))
         )
+        part = list(selection)
+        ran: set[str] = set()
         while True:
-            if options.full_refresh:
-                ceiling = ""
-            elif summary.loads:
-                ceiling = newest_loaded(pipeline, timezone)
-            else:
-                ceiling = newest  # read above, with the count
             source = voipstudio_source(
-                range_start=range_start,
-                range_end=run_end,
+                range_start=options.start,
+                range_end=options.end,
+                run_at=run_at,
                 update_cursor=not explicit,
+                resume=summary.loads > 0,
                 max_rows=None if explicit else options.commit_every_rows,
-                cursor_ceiling=ceiling,
-            ).with_resources(*resources)
+                # The next parts continue at their cursors: the previous part loaded them.
+                cursor_ceiling=None if summary.loads else ceilings,
+            ).with_resources(*part)
             if append_first and summary.loads == 0:
-                source.resources["cdrs"].apply_hints(write_disposition="append")
+                for name in part:
+                    if selection[name][0] == "cdrs":
+                        source.resources[name].apply_hints(write_disposition="append")
             if options.full_refresh and summary.loads == 0:
                 pipeline.run(source, refresh="drop_sources")
             else:
                 pipeline.run(source)
             summary.loads += 1
+            ran.update(part)
             trace = pipeline.last_trace
             counts = (
                 trace.last_normalize_info.row_counts if trace and trace.last_normalize_info else {}
@@ -333,12 +419,34 @@ def run_sync(pipeline: dlt.Pipeline, options: SyncOptions | None = None) -> Sync
             for table, rows in counts.items():
                 if not table.startswith("_dlt"):
                     summary.rows_loaded[table] = summary.rows_loaded.get(table, 0) + rows
-            cursor = read_cursor(pipeline)
-            if explicit or "cdrs" not in resources or cursor is None or cursor >= run_end:
+            states = resource_states(pipeline)
+            part = [
+                name
+                for name in part
+                if selection[name][0] == "cdrs"
+                and states.get(name, {}).get("more")
+                and not states.get(name, {}).get("error")
+            ]
+            if explicit or not part:
                 break
-            # The next part continues exactly at the cursor: the lag was re-read already.
-            range_start, resources = cursor, ("cdrs",)
-        summary.cursor = read_cursor(pipeline)
-        summary.cdrs_after = count_rows(pipeline, "cdrs")
+        states = resource_states(pipeline)
+        after = loaded_by_account(pipeline)
+        failures: dict[str, tuple[int, str]] = {}
+        for name in sorted(ran):
+            kind, account = selection[name]
+            result = summary.accounts[account]
+            error = states.get(name, {}).get("error")
+            if error and account not in failures:
+                failures[account] = (int(error["exit_code"]), str(error["message"]))
+                result.error = str(error["message"])
+            if kind == "cdrs":
+                result.cursor = read_cursor(pipeline, account if named else None)
+        for account, result in summary.accounts.items():
+            loaded = after.get(account)
+            result.cdrs_after = loaded.rows if loaded else 0
     summary.seconds = time.perf_counter() - started
+    if failures:
+        error = AccountsFailedError(failures, [a for a in accounts if a not in failures])
+        error.summary = summary
+        raise error
     return summary

@@ -47,3 +47,26 @@ class LockedError(VoipstudioError):
     """Another sync of the same pipeline is running."""
 
     exit_code = 75
+
+
+class AccountsFailedError(VoipstudioError):
+    """Some of the named accounts failed; the others were loaded.
+
+    ``exit_code`` is the first failed account's (by name), so a scheduler sees the same code a
+    sync of that account alone would give; ``failures`` maps each failed account to its exit
+    code and message; ``summary`` is what the sync did (set by ``run_sync``).
+    """
+
+    def __init__(self, failures: dict[str, tuple[int, str]], loaded: list[str]) -> None:
+        self.failures = dict(sorted(failures.items()))
+        self.exit_code = next(iter(self.failures.values()))[0]
+        self.summary: object = None
+        parts = [
+            f"account '{name}' failed: {message}" for name, (_, message) in self.failures.items()
+        ]
+        tail = (
+            f"the other accounts were loaded ({', '.join(loaded)})"
+            if loaded
+            else "no account loaded"
+        )
+        super().__init__(f"{'; '.join(parts)}; {tail}")

@@ -17,6 +17,10 @@ DEFAULT_LAG = "6h"
 DEFAULT_START_DAYS_AGO = 30
 DEFAULT_TIMEZONE = "UTC"
 RESOURCES = ("cdrs", "users", "queues")
+# Every row names the account it came from in this column; the single account of
+# [sources.voipstudio] is called this unless its `account` key says otherwise.
+ACCOUNT_COLUMN = "account"
+DEFAULT_ACCOUNT = "default"
 
 # A range is cut into windows of at most this many pages, so that pages are fetched in
 # parallel and a long backfill commits progress window by window.

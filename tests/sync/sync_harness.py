@@ -104,7 +104,7 @@ class Harness:
         return self.admin.get("/cdrs").json()["data"]  # type: ignore[no-any-return]
 
     def loaded(self, table: str = "cdrs") -> list[dict[str, Any]]:
-        """The rows of a destination table ordered by its first column; [] if it is missing."""
+        """The rows of a destination table ordered by its key (account, id); [] if it is missing."""
         if self.postgres_dsn is not None:
             return self._loaded_postgres(table)
         if not self.db_path.exists():
@@ -116,7 +116,7 @@ class Harness:
             ).fetchall()
             if not exists[0][0]:
                 return []
-            relation = db.sql(f"select * from {self.dataset}.{table} order by 1")
+            relation = db.sql(f"select * from {self.dataset}.{table} order by 1, 2")
             names = relation.columns
             return [dict(zip(names, row, strict=True)) for row in relation.fetchall()]
 
@@ -126,7 +126,7 @@ class Harness:
             cursor.execute("select to_regclass(%s)", (f"{self.dataset}.{table}",))
             if cursor.fetchone()[0] is None:
                 return []
-            cursor.execute(f"select * from {self.dataset}.{table} order by 1")
+            cursor.execute(f"select * from {self.dataset}.{table} order by 1, 2")
             names = [column[0] for column in cursor.description]
             return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
