@@ -230,6 +230,7 @@ def _account_resources(account: Account, plan: _ReadPlan, *, named: bool) -> lis
             max_concurrency=account.max_concurrency,
             timeout=account.request_timeout,
             retry=account.retry,
+            section=account.section,
         )
 
     def guarded(

@@ -21,7 +21,7 @@ import dlt
 from dlt.common.configuration.providers import EnvironProvider
 
 from pipelines.voipstudio import settings
-from pipelines.voipstudio.client import Credentials, RetryPolicy
+from pipelines.voipstudio.client import SECTION, Credentials, RetryPolicy
 from pipelines.voipstudio.errors import ConfigError
 
 SECTIONS = ("sources", settings.SOURCE_NAME, "accounts")
@@ -139,6 +139,7 @@ class Account:
         timezone: the zone of its ``calldate`` texts.
         request_timeout: seconds before a request times out.
         retry: how failed requests are retried.
+        section: where it is configured (error messages name it).
     """
 
     name: str
@@ -151,6 +152,7 @@ class Account:
     timezone: str
     request_timeout: float
     retry: RetryPolicy
+    section: str = SECTION
 
 
 def build_account(name: str, values: Mapping[str, Any], *, named: bool) -> Account:
@@ -199,6 +201,7 @@ def build_account(name: str, values: Mapping[str, Any], *, named: bool) -> Accou
             max_attempts=check_range(values["max_attempts"], key("max_attempts"), 1, 100),
             backoff_base=float(backoff_base),
         ),
+        section=".".join((*SECTIONS, name)) if named else SECTION,
     )
 
 

@@ -33,11 +33,21 @@ from pipelines.voipstudio.errors import (
 
 log = logging.getLogger(__name__)
 
-FIX_API_KEY = (
-    "set a valid api_key in .dlt/secrets.toml [sources.voipstudio] or "
-    "SOURCES__VOIPSTUDIO__API_KEY (create one in the VoIPstudio admin panel, "
-    "or with `voipstudio token create`)"
-)
+SECTION = f"sources.{settings.SOURCE_NAME}"
+
+
+def _variable(section: str, key: str) -> str:
+    return f"{section}.{key}".replace(".", "__").upper()
+
+
+def fix_api_key(section: str = SECTION) -> str:
+    """How to fix a refused API key, for the account configured in ``section``."""
+    return (
+        f"set a valid api_key in .dlt/secrets.toml [{section}] or "
+        f"{_variable(section, 'api_key')} (create one in the VoIPstudio admin panel, "
+        "or with `voipstudio token create`)"
+    )
+
 
 Filter = dict[str, Any]
 T = TypeVar("T")
@@ -161,11 +171,14 @@ class VoipstudioClient:
         timeout: float = settings.TIMEOUT_SECONDS,
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        section: str = SECTION,
     ) -> None:
+        # Where the account is configured: error messages say what to fix there.
+        self.section = section
         if not base_url.startswith(("http://", "https://")):
             raise ConfigError(
                 f"base_url {base_url!r} is not an http(s) URL; set base_url in .dlt/config.toml "
-                "[sources.voipstudio] or SOURCES__VOIPSTUDIO__BASE_URL"
+                f"[{section}] or {_variable(section, 'base_url')}"
             )
         self.base_url = base_url.rstrip("/")
         self._credentials = credentials
@@ -235,12 +248,13 @@ class VoipstudioClient:
         if status == 202:
             raise AuthError(
                 f"The account {credentials.email} uses two-factor authentication, which a "
-                f"scheduled sync cannot answer: {FIX_API_KEY}"
+                f"scheduled sync cannot answer: {fix_api_key(self.section)}"
             )
         if status == 401 or payload is None:
             raise AuthError(
                 f"Login failed for {credentials.email} (HTTP 401): check email and password in "
-                ".dlt/secrets.toml [sources.voipstudio] or SOURCES__VOIPSTUDIO__EMAIL / PASSWORD"
+                f".dlt/secrets.toml [{self.section}] or {_variable(self.section, 'email')} / "
+                "PASSWORD"
             )
         token, user_id = payload.get("user_token"), payload.get("user_id")
         if not isinstance(token, str) or not token or not isinstance(user_id, int):
@@ -283,7 +297,9 @@ class VoipstudioClient:
                 relogged = True
                 continue
             if self._credentials.api_key and token is None:
-                raise AuthError(f"The API refused the API key (HTTP 401): {FIX_API_KEY}")
+                raise AuthError(
+                    f"The API refused the API key (HTTP 401): {fix_api_key(self.section)}"
+                )
             raise AuthError(
                 "The API refused the login token (HTTP 401) even after logging in again: check "
                 "email and password, or use an API key"

@@ -103,6 +103,18 @@ class Harness:
         """Every CDR the emulator holds now, as served."""
         return self.admin.get("/cdrs").json()["data"]  # type: ignore[no-any-return]
 
+    def add_account(self, name: str, server: EmulatorServer, **settings: str) -> None:
+        """Configure a named account reading ``server``, as a user would with environment
+        variables; ``settings`` are its own keys (``start_date="2026-02-25"``). The first
+        named account turns the single account of [sources.voipstudio] off: credentials are
+        never shared, so its key is removed."""
+        self.delenv("SOURCES__VOIPSTUDIO__API_KEY")
+        prefix = f"SOURCES__VOIPSTUDIO__ACCOUNTS__{name.upper()}__"
+        self.setenv(prefix + "BASE_URL", server.base_url)
+        self.setenv(prefix + "API_KEY", DEFAULT_API_KEY)
+        for key, value in settings.items():
+            self.setenv(prefix + key.upper(), value)
+
     def loaded(self, table: str = "cdrs") -> list[dict[str, Any]]:
         """The rows of a destination table ordered by its key (account, id); [] if it is missing."""
         if self.postgres_dsn is not None:
@@ -140,9 +152,14 @@ def as_loaded(record: dict[str, Any]) -> dict[str, Any]:
     return expected
 
 
-def assert_cdrs_equal(harness: Harness, expected_records: list[dict[str, Any]]) -> None:
-    """The cdrs table holds exactly these records, field for field, each id once."""
+def assert_cdrs_equal(
+    harness: Harness, expected_records: list[dict[str, Any]], account: str | None = None
+) -> None:
+    """The cdrs table holds exactly these records, field for field, each id once (of
+    ``account`` only, when given)."""
     loaded = harness.loaded()
+    if account is not None:
+        loaded = [row for row in loaded if row["account"] == account]
     ids = [row["id"] for row in loaded]
     assert len(ids) == len(set(ids)), "an id was loaded twice"
     by_id = {row["id"]: row for row in loaded}
