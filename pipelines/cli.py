@@ -339,9 +339,20 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"newest calldate: {status.newest_calldate or 'none'}")
         for table, count in status.rows.items():
             print(f"rows {table + ':':<12}{count:,}")
+        if len(status.accounts) > 1 or any(a.error for a in status.accounts.values()):
+            for name, account in status.accounts.items():
+                outcome = f"LAST SYNC FAILED: {account.error}" if account.error else "ok"
+                print(
+                    f"account {name}: {account.cdrs:,} CDRs, cursor {account.cursor or 'none'}, "
+                    f"synced {account.synced_at or 'never'}; {outcome}"
+                )
     if stale:
         when = "never" if age is None else f"{age / 3600:.1f} h ago"
-        print(f"STALE: last successful sync {when}, more than {args.max_age}", file=sys.stderr)
+        print(
+            f"STALE: last successful sync {when} (of the account synced longest ago), "
+            f"more than {args.max_age}",
+            file=sys.stderr,
+        )
         return EXIT_STALE
     return 0
 

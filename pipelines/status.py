@@ -9,10 +9,40 @@ from typing import Any
 
 import dlt
 
-from pipelines.sync import count_rows, read_cursor
-from pipelines.voipstudio import settings
+from pipelines.sync import count_rows, loaded_by_account, resource_states
+from pipelines.voipstudio import resource_name, settings
+from pipelines.voipstudio.accounts import account_names
 
 TABLES = ("cdrs", "users", "queues", settings.REJECTS_TABLE)
+
+
+@dataclass
+class AccountStatus:
+    """The state of one configured account's data.
+
+    Attributes:
+        cursor: every CDR up to it is loaded (API wall time).
+        synced_at: when its CDRs were last read to the end without an error.
+        error: why its last sync failed, if it did.
+        cdrs: its CDRs in the destination.
+        newest_calldate: its newest ``calldate`` in the destination.
+    """
+
+    cursor: str | None = None
+    synced_at: datetime | None = None
+    error: str | None = None
+    cdrs: int = 0
+    newest_calldate: datetime | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-friendly form."""
+        return {
+            "cursor": self.cursor,
+            "synced_at": _iso(self.synced_at),
+            "error": self.error,
+            "cdrs": self.cdrs,
+            "newest_calldate": _iso(self.newest_calldate),
+        }
 
 
 @dataclass
@@ -23,20 +53,31 @@ class Status:
     cursor: str | None = None
     newest_calldate: datetime | None = None
     rows: dict[str, int] = field(default_factory=dict)
+    accounts: dict[str, AccountStatus] = field(default_factory=dict)
 
     def age_seconds(self, now: datetime | None = None) -> float | None:
-        """Seconds since the last successful load, None if there was none."""
+        """Seconds since the data was last brought up to date, None if it never was.
+
+        With several accounts, the oldest account counts: an account whose syncs keep failing
+        makes the data stale even though the other accounts' loads succeed.
+        """
         if self.last_success is None:
             return None
-        return ((now or datetime.now(UTC)) - self.last_success).total_seconds()
+        times = [self.last_success]
+        for account in self.accounts.values():
+            if account.synced_at is None:  # an account never synced
+                return None
+            times.append(account.synced_at)
+        return ((now or datetime.now(UTC)) - min(times)).total_seconds()
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-friendly form."""
         return {
-            "last_success": self.last_success.isoformat() if self.last_success else None,
+            "last_success": _iso(self.last_success),
             "cursor": self.cursor,
-            "newest_calldate": self.newest_calldate.isoformat() if self.newest_calldate else None,
+            "newest_calldate": _iso(self.newest_calldate),
             "rows": self.rows,
+            "accounts": {name: account.as_dict() for name, account in self.accounts.items()},
         }
 
 
@@ -61,14 +102,46 @@ def read_status(pipeline: dlt.Pipeline) -> Status:
     # A destination that does not exist yet simply has no status.
     with contextlib.suppress(Exception):
         pipeline.sync_destination()
-    last = _query_one(pipeline, "SELECT max(inserted_at) FROM {loads} WHERE status = 0")
-    newest = _query_one(pipeline, "SELECT max(calldate) FROM {cdrs}")
+    last = _utc(_query_one(pipeline, "SELECT max(inserted_at) FROM {loads} WHERE status = 0"))
+    names, named = account_names()
+    states = resource_states(pipeline)
+    loaded = loaded_by_account(pipeline)
+    accounts: dict[str, AccountStatus] = {}
+    for name in names:
+        state = states.get(resource_name("cdrs", name if named else None), {})
+        errors = [
+            states.get(resource_name(kind, name if named else None), {}).get("error")
+            for kind in settings.RESOURCES
+        ]
+        error = next((str(e["message"]) for e in errors if e), None)
+        synced = state.get("synced_at")
+        # Loads of versions that did not record synced_at: the last successful load.
+        synced_at = (
+            datetime.fromisoformat(synced) if synced else (last if "cursor" in state else None)
+        )
+        accounts[name] = AccountStatus(
+            cursor=state.get("cursor"),
+            synced_at=synced_at,
+            error=error,
+            cdrs=loaded[name].rows if name in loaded else 0,
+            newest_calldate=loaded[name].newest if name in loaded else None,
+        )
+    cursors = [account.cursor for account in accounts.values()]
+    newest = [a.newest_calldate for a in accounts.values() if a.newest_calldate is not None]
     return Status(
-        last_success=_utc(last),
-        cursor=read_cursor(pipeline),
-        newest_calldate=_utc(newest),
+        last_success=last,
+        cursor=None if None in cursors else min(c for c in cursors if c is not None),
+        newest_calldate=max(newest) if newest else _utc(_query_one(pipeline, _NEWEST)),
         rows={table: count_rows(pipeline, table) for table in TABLES},
+        accounts=accounts,
     )
+
+
+_NEWEST = "SELECT max(calldate) FROM {cdrs}"
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
 
 
 def _utc(value: Any) -> datetime | None:

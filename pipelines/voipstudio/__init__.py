@@ -270,6 +270,8 @@ def _account_resources(account: Account, plan: _ReadPlan, *, named: bool) -> lis
                 api_time(start),
                 api_time(end),
             )
+            if plan.update_cursor:
+                state["synced_at"] = datetime.now(UTC).isoformat(timespec="seconds")
             return
         with make_client() as client:
             scanner = CdrScanner(
@@ -309,11 +311,12 @@ def _account_resources(account: Account, plan: _ReadPlan, *, named: bool) -> lis
             yield from batch.flush()
         # The scan's buffers are free now; give them back before dlt loads (see the function).
         release_free_memory()
-        state["synced_at"] = datetime.now(UTC).isoformat(timespec="seconds")
         # Windows cover the range in order: the last one ends at `end` unless max_rows cut it.
         if last_end is None or last_end >= end:
             if plan.update_cursor:
                 _advance(state, api_time(end))
+                # When the account was last brought up to date (`voipstudio status`).
+                state["synced_at"] = datetime.now(UTC).isoformat(timespec="seconds")
         else:
             state["more"] = True
 

@@ -4,6 +4,7 @@ holds back nor corrupts the others, and its error names it."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -181,7 +182,20 @@ def test_cli_names_the_failed_account_and_reports_the_others(
     assert "the other accounts were loaded (acme)" in err
     assert "wrong-key" not in out + err
     assert_cdrs_equal(two_duckdb, two_duckdb.emulator_cdrs(), account="acme")
+    # Monitoring sees it: beta never synced, so the data is stale as a whole.
+    assert main(["status", "--max-age", "1h", "--json"]) == 8
+    status = json.loads(capsys.readouterr().out)
+    assert status["stale"] is True
+    assert "SOURCES__VOIPSTUDIO__ACCOUNTS__BETA__API_KEY" in status["accounts"]["beta"]["error"]
+    assert status["accounts"]["acme"]["error"] is None
+    assert status["accounts"]["acme"]["cdrs"] == len(two_duckdb.emulator_cdrs())
     assert main(["sync", "--no-models", "--account", "acme"]) == 0
+    two_duckdb.setenv("SOURCES__VOIPSTUDIO__ACCOUNTS__BETA__API_KEY", DEFAULT_API_KEY)
+    assert main(["sync", "--no-models"]) == 0
+    capsys.readouterr()
+    assert main(["status", "--max-age", "1h"]) == 0
+    out = capsys.readouterr().out
+    assert "account beta: 2,000 CDRs" in out and "FAILED" not in out
 
 
 def test_an_account_without_credentials_is_named(
