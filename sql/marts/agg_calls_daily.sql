@@ -1,9 +1,11 @@
--- grain: one row per day (reporting time zone) and call direction; key: (call_date, direction)
+-- grain: one row per account, day (reporting time zone) and call direction;
+-- key: (account, call_date, direction)
 --
 -- Calls are counted on the day they started (fct_calls.call_date), including calls that end
--- the next day. Only days and directions with at least one call have a row. Every ratio keeps
--- its numerator and denominator as columns, so BI tools can re-aggregate over days; a ratio
--- whose denominator is 0 is null.
+-- the next day. Only accounts, days and directions with at least one call have a row. Every
+-- ratio keeps its numerator and denominator as columns, so BI tools can re-aggregate over days
+-- and over accounts (figures across accounts: sum the counts, then divide; never average the
+-- ratios); a ratio whose denominator is 0 is null.
 --
 --   attempts                 calls
 --   answered_calls           calls with is_answered
@@ -32,6 +34,7 @@ with calls as (
 
 daily as (
     select
+        account,
         call_date,
         direction,
         count(*) as attempts,
@@ -47,11 +50,12 @@ daily as (
         count(case when is_short_abandon then 1 end) as short_abandoned_calls,
         count(case when is_answered_within_sl then 1 end) as answered_within_sl_calls
     from calls
-    group by call_date, direction
+    group by account, call_date, direction
 ),
 
 final as (
     select
+        account,
         call_date,
         direction,
         attempts,

@@ -1,5 +1,5 @@
--- grain: one row per month (reporting time zone), call direction and destination;
--- key: (month_start, direction, destination)
+-- grain: one row per account, month (reporting time zone), call direction and destination;
+-- key: (account, month_start, direction, destination)
 --
 -- destination is fct_calls.destination, 'unknown' when null: for outbound calls the rated
 -- destination (e.g. 'Spain Mobile (Local)'), for other directions whatever the API puts there.
@@ -10,7 +10,8 @@
 --   asr               answered_calls / attempts
 --   talk_seconds      sum of talk_seconds; talk_minutes = talk_seconds / 60
 --   acd_seconds       talk_seconds / answered_calls
---   cost              sum of cost (the CDRs' charge, account currency)
+--   cost              sum of cost (the CDRs' charge, in the account's currency: summing it
+--                     across accounts assumes they are billed in one currency)
 --   cost_per_minute   cost / talk_minutes
 with calls as (
     select * from fct_calls
@@ -18,6 +19,7 @@ with calls as (
 
 monthly as (
     select
+        account,
         cast(date_trunc('month', call_date) as date) as month_start,
         direction,
         coalesce(destination, 'unknown') as destination,
@@ -27,6 +29,7 @@ monthly as (
         cast(sum(cost) as decimal(18, 6)) as cost
     from calls
     group by
+        account,
         cast(date_trunc('month', call_date) as date),
         direction,
         coalesce(destination, 'unknown')
@@ -34,6 +37,7 @@ monthly as (
 
 final as (
     select
+        account,
         month_start,
         direction,
         destination,

@@ -1,6 +1,11 @@
--- grain: one row per clock hour of the reporting time zone, from the hour in which the first
--- call starts to the hour in which the last call ends (hours without calls included);
--- key: hour_start_utc
+-- grain: one row per account and clock hour of the reporting time zone, from the hour in which
+-- the account's first call starts to the hour in which its last call ends (hours without calls
+-- included); key: (account, hour_start_utc)
+--
+-- Every figure is the account's own. Across accounts: talk_seconds, carried_erlangs and
+-- call_attempts add up (sum them per hour_start_utc); peak_concurrent_calls and is_busy_hour do
+-- not (the sum of the accounts' peaks is only an upper bound of the peak of their sum, and the
+-- busy hour of the sum is the hour with the most summed talk).
 --
 -- Hours are real hours of the reporting time zone: a day has 23 of them when the clocks go
 -- forward and 25 when they go back (two rows then share hour_of_day; hour_start_utc tells them
@@ -16,14 +21,15 @@
 --                          call is in progress from its first leg's start to its last leg's end
 --                          (ringing included, any direction); a call ending at the instant
 --                          another starts does not overlap it
---   is_busy_hour           the hour of its day (call_date) with the most talk_seconds (the
---                          earliest on a tie); no busy hour on a day without talk
+--   is_busy_hour           the hour of the account's day (call_date) with the most talk_seconds
+--                          (the earliest on a tie); no busy hour on a day without talk
 with calls as (
-    select start_epoch, end_epoch, started_at_local from fct_calls
+    select account, start_epoch, end_epoch, started_at_local from fct_calls
 ),
 
 talk as (
     select
+        account,
         start_epoch + ring_seconds as talk_start_epoch,
         start_epoch + ring_seconds + talk_seconds as talk_end_epoch
     from stg_voipstudio__cdrs
@@ -31,15 +37,15 @@ talk as (
 ),
 
 bounds as (
-    -- Hours start where the reporting time zone's clock shows minute 0, second 0.
+    -- Hours start where the reporting time zone's clock shows minute 0, second 0: the same
+    -- instants for every account, so one origin (the first hour of any account) numbers the
+    -- hours of all of them.
     select
         min(
             start_epoch - (
                 extract(minute from started_at_local) * 60 + extract(second from started_at_local)
             )
-        ) as first_hour_epoch,
-        max(case when end_epoch > start_epoch then end_epoch else start_epoch + 1 end)
-            as last_epoch
+        ) as first_hour_epoch
     from calls
 ),
 
@@ -60,24 +66,39 @@ numbers as (
     cross join digits as d6
 ),
 
-hours as (
-    -- hour_index counts hours from the first one
-    select
-        numbers.n as hour_index,
-        bounds.first_hour_epoch + 3600 * numbers.n as hour_start_epoch
-    from bounds
-    inner join numbers on bounds.first_hour_epoch + 3600 * numbers.n < bounds.last_epoch
-),
-
 call_hours as (
-    -- the hour a call starts in, and the hour holding its last second
+    -- the hour a call starts in, and the hour holding its last second (hour_index counts hours
+    -- from the origin)
     select
+        calls.account,
         cast(floor((calls.start_epoch - bounds.first_hour_epoch) / 3600.0) as bigint)
             as start_index,
         cast(floor((calls.end_epoch - 1 - bounds.first_hour_epoch) / 3600.0) as bigint)
             as last_index,
         calls.end_epoch > calls.start_epoch as has_duration
     from calls
+    cross join bounds
+),
+
+account_bounds as (
+    -- each account's first hour (its first call's) and last (its last call's last second; the
+    -- start hour of a call without duration)
+    select
+        account,
+        min(start_index) as first_index,
+        max(case when has_duration then last_index else start_index end) as last_index
+    from call_hours
+    group by account
+),
+
+hours as (
+    select
+        account_bounds.account,
+        account_bounds.first_index + numbers.n as hour_index,
+        bounds.first_hour_epoch + 3600 * (account_bounds.first_index + numbers.n)
+            as hour_start_epoch
+    from account_bounds
+    inner join numbers on numbers.n <= account_bounds.last_index - account_bounds.first_index
     cross join bounds
 ),
 
@@ -90,6 +111,7 @@ span_numbers as (
 
 talk_hours as (
     select
+        talk.account,
         talk.talk_start_epoch,
         talk.talk_end_epoch,
         cast(floor((talk.talk_start_epoch - bounds.first_hour_epoch) / 3600.0) as bigint)
@@ -103,6 +125,7 @@ talk_hours as (
 hourly_talk as (
     -- each talk interval, once per hour it touches, cut to that hour
     select
+        talk_hours.account,
         talk_hours.start_index + numbers.n as hour_index,
         sum(
             least(
@@ -118,30 +141,36 @@ hourly_talk as (
     inner join span_numbers as numbers
         on numbers.n <= talk_hours.last_index - talk_hours.start_index
     cross join bounds
-    group by talk_hours.start_index + numbers.n
+    group by talk_hours.account, talk_hours.start_index + numbers.n
 ),
 
 hourly_attempts as (
     select
+        account,
         start_index as hour_index,
         count(*) as call_attempts
     from call_hours
-    group by start_index
+    group by account, start_index
 ),
 
 events as (
-    select start_epoch as event_epoch, 1 as delta from calls where end_epoch > start_epoch
+    select account, start_epoch as event_epoch, 1 as delta
+    from calls where end_epoch > start_epoch
     union all
-    select end_epoch as event_epoch, -1 as delta from calls where end_epoch > start_epoch
+    select account, end_epoch as event_epoch, -1 as delta
+    from calls where end_epoch > start_epoch
 ),
 
 running as (
-    -- Ends sort before starts at the same second: intervals are half-open. (The keys are never
-    -- null; "nulls first" is spelled out so every dialect orders the frame the same way.)
+    -- Calls in progress in the account. Ends sort before starts at the same second: intervals
+    -- are half-open. (The keys are never null; "nulls first" is spelled out so every dialect
+    -- orders the frame the same way.)
     select
+        account,
         event_epoch,
         delta,
         sum(delta) over (
+            partition by account
             order by event_epoch nulls first, delta nulls first
             rows between unbounded preceding and current row
         ) as in_progress
@@ -151,30 +180,35 @@ running as (
 hourly_peak_at_starts as (
     -- the most calls in progress right after a call starts in the hour
     select
+        running.account,
         cast(floor((running.event_epoch - bounds.first_hour_epoch) / 3600.0) as bigint)
             as hour_index,
         max(running.in_progress) as peak_at_starts
     from running
     cross join bounds
     where running.delta = 1
-    group by cast(floor((running.event_epoch - bounds.first_hour_epoch) / 3600.0) as bigint)
+    group by
+        running.account,
+        cast(floor((running.event_epoch - bounds.first_hour_epoch) / 3600.0) as bigint)
 ),
 
 carried_in as (
     -- calls already in progress when the hour begins: every hour after the one a call starts
     -- in, up to the one holding its last second
     select
+        call_hours.account,
         call_hours.start_index + numbers.n as hour_index,
         count(*) as in_progress_at_start
     from call_hours
     inner join span_numbers as numbers
         on numbers.n >= 1 and numbers.n <= call_hours.last_index - call_hours.start_index
     where call_hours.has_duration
-    group by call_hours.start_index + numbers.n
+    group by call_hours.account, call_hours.start_index + numbers.n
 ),
 
 joined as (
     select
+        hours.account,
         hours.hour_start_epoch,
         to_timestamp(hours.hour_start_epoch) at time zone 'UTC' as hour_start_utc,
         to_timestamp(hours.hour_start_epoch) at time zone {{ reporting_timezone }}
@@ -188,10 +222,16 @@ joined as (
             ) as bigint
         ) as peak_concurrent_calls
     from hours
-    left join hourly_talk on hourly_talk.hour_index = hours.hour_index
-    left join hourly_attempts on hourly_attempts.hour_index = hours.hour_index
-    left join hourly_peak_at_starts on hourly_peak_at_starts.hour_index = hours.hour_index
-    left join carried_in on carried_in.hour_index = hours.hour_index
+    left join hourly_talk
+        on hourly_talk.account = hours.account and hourly_talk.hour_index = hours.hour_index
+    left join hourly_attempts
+        on hourly_attempts.account = hours.account
+        and hourly_attempts.hour_index = hours.hour_index
+    left join hourly_peak_at_starts
+        on hourly_peak_at_starts.account = hours.account
+        and hourly_peak_at_starts.hour_index = hours.hour_index
+    left join carried_in
+        on carried_in.account = hours.account and carried_in.hour_index = hours.hour_index
 ),
 
 ranked as (
@@ -200,7 +240,7 @@ ranked as (
         cast(hour_start_local as date) as call_date,
         cast(extract(hour from hour_start_local) as integer) as hour_of_day,
         row_number() over (
-            partition by cast(hour_start_local as date)
+            partition by account, cast(hour_start_local as date)
             order by talk_seconds desc, hour_start_epoch
         ) as traffic_rank
     from joined
@@ -208,6 +248,7 @@ ranked as (
 
 final as (
     select
+        account,
         hour_start_utc,
         hour_start_local,
         call_date,

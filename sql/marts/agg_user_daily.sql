@@ -1,8 +1,9 @@
--- grain: one row per day (reporting time zone) and user with at least one CDR leg that day;
--- key: (call_date, user_id)
+-- grain: one row per account, day (reporting time zone) and user of the account with at least
+-- one CDR leg that day; key: (account, call_date, user_id)
 --
 -- Built from each user's own legs (cdrs.user_id), counted on the day their call started. Counts
--- are of calls (a user with two legs in one call counts once) unless named *_legs.
+-- are of calls (a user with two legs in one call counts once) unless named *_legs. User ids are
+-- only unique within an account: legs, calls, names and callbacks are matched within it.
 --
 --   handled_calls              calls in which one of the user's legs was answered (talked),
 --                              any direction
@@ -35,14 +36,15 @@ users as (
 ),
 
 callback_calls as (
-    select distinct callback_call_key
+    select distinct account, callback_call_key
     from fct_missed_call_callbacks
     where callback_type = 'outbound'
 ),
 
 user_calls as (
-    -- one row per user and call: what the user did in it
+    -- one row per account, user and call: what the user did in it
     select
+        legs.account,
         legs.user_id,
         legs.call_key,
         calls.call_date,
@@ -63,12 +65,19 @@ user_calls as (
         count(case when legs.is_answered and legs.direction = 'inbound' then 1 end)
             as inbound_answered_legs
     from legs
-    inner join calls on calls.call_key = legs.call_key
-    group by legs.user_id, legs.call_key, calls.call_date, calls.direction, calls.is_answered
+    inner join calls on calls.account = legs.account and calls.call_key = legs.call_key
+    group by
+        legs.account,
+        legs.user_id,
+        legs.call_key,
+        calls.call_date,
+        calls.direction,
+        calls.is_answered
 ),
 
 daily as (
     select
+        user_calls.account,
         user_calls.call_date,
         user_calls.user_id,
         count(case when user_answered = 1 then 1 end) as handled_calls,
@@ -98,12 +107,15 @@ daily as (
             end
         ) as callbacks_made
     from user_calls
-    left join callback_calls on callback_calls.callback_call_key = user_calls.call_key
-    group by user_calls.call_date, user_calls.user_id
+    left join callback_calls
+        on callback_calls.account = user_calls.account
+        and callback_calls.callback_call_key = user_calls.call_key
+    group by user_calls.account, user_calls.call_date, user_calls.user_id
 ),
 
 final as (
     select
+        daily.account,
         daily.call_date,
         daily.user_id,
         users.full_name as user_name,
@@ -122,7 +134,7 @@ final as (
             as avg_ring_seconds,
         daily.callbacks_made
     from daily
-    left join users on users.user_id = daily.user_id
+    left join users on users.account = daily.account and users.user_id = daily.user_id
 )
 
 select * from final

@@ -1,6 +1,9 @@
--- grain: one row per call (all CDR legs sharing call_key); key: call_key
+-- grain: one row per account and call (all CDR legs of the account sharing call_key);
+-- key: (account, call_key)
 --
--- A call is every leg with the same call_id (a leg without call_id is a call of its own). It
+-- A call is every leg of one account with the same call_id (a leg without call_id is a call of
+-- its own). call_ids are only unique within an account: two accounts' legs with the same call_id
+-- are two calls, and so are their users (user ids below are ids of the call's account). It
 -- is attributed to the day of its start in the reporting time zone, even when it ends the next
 -- day (agg_traffic_hourly splits its traffic by the hours it actually covers).
 --
@@ -48,18 +51,18 @@ ranked as (
     select
         legs.*,
         row_number() over (
-            partition by call_key order by start_epoch, cdr_id
+            partition by account, call_key order by start_epoch, cdr_id
         ) as leg_number,
         row_number() over (
-            partition by call_key
+            partition by account, call_key
             order by case when is_answered then 0 else 1 end, answered_epoch, cdr_id
         ) as answer_rank,
         row_number() over (
-            partition by call_key
+            partition by account, call_key
             order by case when external_number is null then 1 else 0 end, start_epoch, cdr_id
         ) as number_rank,
         row_number() over (
-            partition by call_key
+            partition by account, call_key
             order by case when destination is null then 1 else 0 end, start_epoch, cdr_id
         ) as destination_rank
     from legs
@@ -68,6 +71,7 @@ ranked as (
 rolled_up as (
     -- one pass over the legs; "first_*" columns pick the value of the leg ranked first
     select
+        account,
         call_key,
         min(call_id) as call_id,
         count(*) as leg_count,
@@ -97,11 +101,12 @@ rolled_up as (
         max(case when number_rank = 1 then external_number end) as external_number,
         max(case when destination_rank = 1 then destination end) as destination
     from ranked
-    group by call_key
+    group by account, call_key
 ),
 
 calls as (
     select
+        account,
         call_key,
         call_id,
         case
@@ -173,6 +178,7 @@ flagged as (
 
 final as (
     select
+        account,
         call_key,
         call_id,
         direction,

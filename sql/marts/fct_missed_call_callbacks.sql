@@ -1,17 +1,21 @@
--- grain: one row per missed external inbound call (fct_calls.is_missed with an
--- external_number; anonymous callers cannot be called back); key: missed_call_key
+-- grain: one row per account and missed external inbound call (fct_calls.is_missed with an
+-- external_number; anonymous callers cannot be called back); key: (account, missed_call_key)
 --
--- The callback of a missed call is the first later contact with the same normalized number:
--- one of our outbound calls to it (answered or not: the attempt counts), or an answered inbound
--- call from it, starting at or after the missed call ended.
+-- The callback of a missed call is the first later contact of the same account with the same
+-- normalized number: one of its outbound calls to it (answered or not: the attempt counts), or
+-- an answered inbound call from it, starting at or after the missed call ended. A call of
+-- another account is not a callback: the customer called one company and heard from another.
+-- callback_call_key is a call of the missed call's account.
 --
 --   time_to_callback_seconds   callback start - missed call end (null without a callback)
 --   called_back_within_1h / _4h / _24h
 --                              true if time_to_callback_seconds <= 1 / 4 / 24 hours; false if
 --                              not and that window has fully passed by data_horizon; null while
 --                              the window is still open (it may yet be called back in time)
---   data_horizon_epoch         the start of the newest call loaded (max fct_calls.start_epoch):
---                              contacts are only known up to there
+--   data_horizon_epoch         the start of the account's newest call loaded (max
+--                              fct_calls.start_epoch of the account): its contacts are only
+--                              known up to there, and one account's rows never depend on
+--                              another's data
 --   is_too_recent              called_back_within_24h is null: the 24 h window is still open and
 --                              no callback happened yet, so the row cannot be judged
 --   callback_type              'outbound' (our call) or 'inbound_answered' (they called again and
@@ -24,6 +28,7 @@ with calls as (
 
 missed as (
     select
+        account,
         call_key,
         call_date,
         started_at_utc,
@@ -39,6 +44,7 @@ missed as (
 
 contacts as (
     select
+        account,
         call_key,
         call_date,
         started_at_utc,
@@ -55,28 +61,44 @@ contacts as (
 ),
 
 horizon as (
-    select max(start_epoch) as data_horizon_epoch from calls
+    select account, max(start_epoch) as data_horizon_epoch
+    from calls
+    group by account
 ),
 
 timeline as (
-    -- missed calls (at their end) and contacts (at their start), per number in time order; at
-    -- the same second a missed call sorts first, so a contact starting as it ends counts (no key
-    -- is null; "nulls first" is spelled out so every dialect orders the frame the same way)
-    select external_number, end_epoch as event_epoch, 0 as event_order, call_key, 'missed' as event
+    -- missed calls (at their end) and contacts (at their start), per account and number in
+    -- time order; at the same second a missed call sorts first, so a contact starting as it ends
+    -- counts (no key is null; "nulls first" is spelled out so every dialect orders the frame the
+    -- same way)
+    select
+        account,
+        external_number,
+        end_epoch as event_epoch,
+        0 as event_order,
+        call_key,
+        'missed' as event
     from missed
     union all
-    select external_number, start_epoch as event_epoch, 1 as event_order, call_key, 'contact'
+    select
+        account,
+        external_number,
+        start_epoch as event_epoch,
+        1 as event_order,
+        call_key,
+        'contact' as event
     from contacts
 ),
 
 next_contact as (
     select
+        account,
         call_key as missed_call_key,
         external_number,
         event,
         event_epoch as missed_end_epoch,
         min(case when event = 'contact' then event_epoch end) over (
-            partition by external_number
+            partition by account, external_number
             order by event_epoch nulls first, event_order nulls first, call_key nulls first
             rows between current row and unbounded following
         ) as callback_epoch
@@ -86,6 +108,7 @@ next_contact as (
 matched as (
     -- the contact at that second (the smallest call_key if several)
     select
+        next_contact.account,
         next_contact.missed_call_key,
         contacts.call_key as callback_call_key,
         contacts.call_date as callback_date,
@@ -96,17 +119,20 @@ matched as (
         contacts.is_answered as is_callback_answered,
         contacts.user_id as callback_user_id,
         row_number() over (
-            partition by next_contact.missed_call_key order by contacts.call_key
+            partition by next_contact.account, next_contact.missed_call_key
+            order by contacts.call_key
         ) as contact_rank
     from next_contact
     inner join contacts
-        on contacts.external_number = next_contact.external_number
+        on contacts.account = next_contact.account
+        and contacts.external_number = next_contact.external_number
         and contacts.start_epoch = next_contact.callback_epoch
     where next_contact.event = 'missed'
 ),
 
 final as (
     select
+        missed.account,
         missed.call_key as missed_call_key,
         missed.call_date as missed_date,
         missed.started_at_utc as missed_at_utc,
@@ -138,9 +164,11 @@ final as (
         and horizon.data_horizon_epoch - missed.end_epoch < 86400 as is_too_recent,
         horizon.data_horizon_epoch
     from missed
-    cross join horizon
+    inner join horizon on horizon.account = missed.account
     left join matched
-        on matched.missed_call_key = missed.call_key and matched.contact_rank = 1
+        on matched.account = missed.account
+        and matched.missed_call_key = missed.call_key
+        and matched.contact_rank = 1
 )
 
 select * from final

@@ -1,9 +1,12 @@
--- grain: one row per outside number that called in again within repeat_call_days
--- ({{ repeat_call_days }}) days of its previous inbound call; key: caller_number
+-- grain: one row per account and outside number that called the account again within
+-- repeat_call_days ({{ repeat_call_days }}) days of its previous inbound call;
+-- key: (account, caller_number)
 --
 -- Looks at inbound calls (answered or not) with an external_number, over all loaded history.
 -- A repeat call is an inbound call that started at most repeat_call_days days after the same
--- number's previous inbound call started.
+-- number's previous inbound call to the same account started: a number that called account a
+-- and then account b has not called back the same company, so it is no repeat. Across
+-- accounts, a number can have one row per account.
 --
 --   inbound_calls               the number's inbound calls
 --   repeat_calls                of those, repeat calls
@@ -16,6 +19,7 @@
 --   first_call_at_utc, last_call_at_utc
 with inbound as (
     select
+        account,
         call_key,
         external_number,
         start_epoch,
@@ -30,10 +34,10 @@ sequenced as (
     select
         inbound.*,
         lag(start_epoch) over (
-            partition by external_number order by start_epoch, call_key
+            partition by account, external_number order by start_epoch, call_key
         ) as previous_start_epoch,
         lag(is_answered) over (
-            partition by external_number order by start_epoch, call_key
+            partition by account, external_number order by start_epoch, call_key
         ) as previous_answered
     from inbound
 ),
@@ -49,6 +53,7 @@ flagged as (
 
 per_caller as (
     select
+        account,
         external_number as caller_number,
         count(*) as inbound_calls,
         count(case when is_repeat then 1 end) as repeat_calls,
@@ -60,11 +65,12 @@ per_caller as (
         min(started_at_utc) as first_call_at_utc,
         max(started_at_utc) as last_call_at_utc
     from flagged
-    group by external_number
+    group by account, external_number
 ),
 
 final as (
     select
+        account,
         caller_number,
         inbound_calls,
         repeat_calls,

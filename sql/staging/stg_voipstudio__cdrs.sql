@@ -1,9 +1,12 @@
--- grain: one row per CDR (one leg of a call); key: cdr_id
+-- grain: one row per account and CDR (one leg of a call); key: (account, cdr_id)
 --
 -- The loaded CDRs, typed and renamed; nothing is filtered out.
 --
---   call_key         call_id, or -id when call_id is null (the legs sharing a call_key are one
---                    call; a negative key can never collide with a real call_id)
+--   account          the VoIPstudio account the CDR was synced from. CDR ids, call ids and user
+--                    ids are only unique within one account, so every key, join and group by
+--                    downstream includes it.
+--   call_key         call_id, or -id when call_id is null (the legs of one account sharing a
+--                    call_key are one call; a negative key can never collide with a real call_id)
 --   calldate_utc     the leg's start as a wall-clock TIMESTAMP in UTC (no time zone attached)
 --   calldate_local   the same instant on the wall clock of the reporting time zone
 --   local_date       the date of calldate_local
@@ -42,6 +45,7 @@ cleaned as (
 
 renamed as (
     select
+        account,
         id as cdr_id,
         coalesce(call_id, -id) as call_key,
         call_id,

@@ -1,7 +1,9 @@
--- grain: one row per queue and member user; key: (queue_id, user_id)
+-- grain: one row per account, queue and member user; key: (account, queue_id, user_id)
 --
 -- The queues' member lists (dlt child table queues__users: value = user id, _dlt_parent_id =
 -- the queue row's _dlt_id). member_position is the user's place in the queue's list, from 0.
+-- The child table has no account column: the member takes its queue's account (user_id is a
+-- user of that same account).
 with queues as (
     select * from voipstudio.queues
 ),
@@ -12,6 +14,7 @@ members as (
 
 joined as (
     select
+        queues.account,
         queues.id as queue_id,
         members.value as user_id,
         members._dlt_list_idx as member_position

@@ -1,4 +1,4 @@
--- grain: one row per call queue; key: queue_id
+-- grain: one row per account and call queue; key: (account, queue_id)
 --
 -- The queues table as loaded (replaced in full by every sync), renamed. Members are in
 -- stg_voipstudio__queue_members.
@@ -8,6 +8,7 @@ with source as (
 
 renamed as (
     select
+        account,
         id as queue_id,
         name as queue_name,
         number as queue_number,

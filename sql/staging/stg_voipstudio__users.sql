@@ -1,8 +1,9 @@
--- grain: one row per VoIPstudio user; key: user_id
+-- grain: one row per account and VoIPstudio user; key: (account, user_id)
 --
 -- The users table as loaded (replaced in full by every sync), renamed. Only the fields known
 -- from the live API are used (id, first_name, last_name, email, ext, active, dnd), so the view
--- builds on any account; other fields stay in the raw table.
+-- builds on any account; other fields stay in the raw table. User ids are only unique within
+-- one account: two accounts can both have a user 100001.
 --   full_name   first_name and last_name joined by a space (either may be missing)
 with source as (
     select * from voipstudio.users
@@ -10,6 +11,7 @@ with source as (
 
 renamed as (
     select
+        account,
         id as user_id,
         first_name,
         last_name,

@@ -1,7 +1,7 @@
 -- test: the call flags imply each other as documented (short abandon => abandoned => missed =>
 -- inbound and not answered; answered within SL => answered inbound; offered = answered or
 -- abandoned inbound) and times are not negative
-select call_key, direction, outcome, is_answered, is_missed, is_abandoned, is_short_abandon
+select account, call_key, direction, outcome, is_answered, is_missed, is_abandoned, is_short_abandon
 from fct_calls
 where
     (is_short_abandon and not is_abandoned)

@@ -1,7 +1,8 @@
--- test: agg_calls_daily adds up to fct_calls, per day and direction (attempts, answered,
--- talk, wait, cost, inbound counts)
+-- test: agg_calls_daily adds up to fct_calls, per account, day and direction (attempts,
+-- answered, talk, wait, cost, inbound counts)
 with from_calls as (
     select
+        account,
         call_date,
         direction,
         count(*) as attempts,
@@ -12,17 +13,20 @@ with from_calls as (
         count(case when is_abandoned then 1 end) as abandoned_calls,
         count(case when is_answered_within_sl then 1 end) as answered_within_sl_calls
     from fct_calls
-    group by call_date, direction
+    group by account, call_date, direction
 )
 
 select
+    coalesce(daily.account, from_calls.account) as account,
     coalesce(daily.call_date, from_calls.call_date) as call_date,
     coalesce(daily.direction, from_calls.direction) as direction,
     daily.attempts as daily_attempts,
     from_calls.attempts as call_attempts
 from agg_calls_daily as daily
 full outer join from_calls
-    on from_calls.call_date = daily.call_date and from_calls.direction = daily.direction
+    on from_calls.account = daily.account
+    and from_calls.call_date = daily.call_date
+    and from_calls.direction = daily.direction
 where
     daily.call_date is null
     or from_calls.call_date is null

@@ -1,32 +1,37 @@
--- test: agg_destination_monthly adds up to fct_calls per month (attempts, answered, talk, cost)
+-- test: agg_destination_monthly adds up to fct_calls per account and month (attempts, answered,
+-- talk, cost)
 with from_calls as (
     select
+        account,
         cast(date_trunc('month', call_date) as date) as month_start,
         count(*) as attempts,
         count(case when is_answered then 1 end) as answered_calls,
         sum(talk_seconds) as talk_seconds,
         sum(cost) as cost
     from fct_calls
-    group by cast(date_trunc('month', call_date) as date)
+    group by account, cast(date_trunc('month', call_date) as date)
 ),
 
 monthly as (
     select
+        account,
         month_start,
         sum(attempts) as attempts,
         sum(answered_calls) as answered_calls,
         sum(talk_seconds) as talk_seconds,
         sum(cost) as cost
     from agg_destination_monthly
-    group by month_start
+    group by account, month_start
 )
 
 select
+    coalesce(monthly.account, from_calls.account) as account,
     coalesce(monthly.month_start, from_calls.month_start) as month_start,
     monthly.attempts as monthly_attempts,
     from_calls.attempts as call_attempts
 from monthly
-full outer join from_calls on from_calls.month_start = monthly.month_start
+full outer join from_calls
+    on from_calls.account = monthly.account and from_calls.month_start = monthly.month_start
 where
     monthly.month_start is null
     or from_calls.month_start is null

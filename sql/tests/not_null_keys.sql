@@ -1,39 +1,51 @@
--- test: key and grain columns are never null (rows: model, column, rows with a null)
-select 'stg_voipstudio__cdrs' as model, 'cdr_id, call_key, start_epoch, local_date' as key_columns,
+-- test: key and grain columns, account included, are never null (rows: model, column, rows
+-- with a null)
+select
+    'stg_voipstudio__cdrs' as model,
+    'account, cdr_id, call_key, start_epoch, local_date' as key_columns,
     count(*) as null_rows
 from stg_voipstudio__cdrs
-where cdr_id is null or call_key is null or start_epoch is null or local_date is null
+where
+    account is null or cdr_id is null or call_key is null or start_epoch is null
+    or local_date is null
 having count(*) > 0
 union all
-select 'fct_calls', 'call_key, call_date, direction, outcome, flags', count(*)
+select 'fct_calls', 'account, call_key, call_date, direction, outcome, flags', count(*)
 from fct_calls
 where
-    call_key is null or call_date is null or direction is null or outcome is null
+    account is null or call_key is null or call_date is null or direction is null
+    or outcome is null
     or is_answered is null or is_missed is null or is_abandoned is null
     or is_short_abandon is null or is_offered is null or is_answered_within_sl is null
     or talk_seconds is null or wait_seconds is null or cost is null
 having count(*) > 0
 union all
-select 'agg_calls_daily', 'call_date, direction', count(*)
-from agg_calls_daily where call_date is null or direction is null having count(*) > 0
+select 'agg_calls_daily', 'account, call_date, direction', count(*)
+from agg_calls_daily
+where account is null or call_date is null or direction is null
+having count(*) > 0
 union all
-select 'agg_traffic_hourly', 'hour_start_utc, call_date, hour_of_day', count(*)
+select 'agg_traffic_hourly', 'account, hour_start_utc, call_date, hour_of_day', count(*)
 from agg_traffic_hourly
-where hour_start_utc is null or call_date is null or hour_of_day is null
+where account is null or hour_start_utc is null or call_date is null or hour_of_day is null
 having count(*) > 0
 union all
-select 'agg_user_daily', 'call_date, user_id', count(*)
-from agg_user_daily where call_date is null or user_id is null having count(*) > 0
+select 'agg_user_daily', 'account, call_date, user_id', count(*)
+from agg_user_daily
+where account is null or call_date is null or user_id is null
+having count(*) > 0
 union all
-select 'agg_destination_monthly', 'month_start, direction, destination', count(*)
+select 'agg_destination_monthly', 'account, month_start, direction, destination', count(*)
 from agg_destination_monthly
-where month_start is null or direction is null or destination is null
+where account is null or month_start is null or direction is null or destination is null
 having count(*) > 0
 union all
-select 'fct_missed_call_callbacks', 'missed_call_key, external_number', count(*)
+select 'fct_missed_call_callbacks', 'account, missed_call_key, external_number', count(*)
 from fct_missed_call_callbacks
-where missed_call_key is null or external_number is null
+where account is null or missed_call_key is null or external_number is null
 having count(*) > 0
 union all
-select 'rpt_repeat_callers', 'caller_number', count(*)
-from rpt_repeat_callers where caller_number is null having count(*) > 0
+select 'rpt_repeat_callers', 'account, caller_number', count(*)
+from rpt_repeat_callers
+where account is null or caller_number is null
+having count(*) > 0

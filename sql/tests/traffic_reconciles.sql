@@ -1,39 +1,54 @@
--- test: agg_traffic_hourly splits every talked second into exactly one hour and counts every
--- call attempt once; each day with talk has exactly one busy hour, hours are consecutive
-with totals as (
-    select
-        (select sum(talk_seconds) from fct_calls) as call_talk_seconds,
-        (select sum(talk_seconds) from agg_traffic_hourly) as hourly_talk_seconds,
-        (select count(*) from fct_calls) as calls,
-        (select sum(call_attempts) from agg_traffic_hourly) as hourly_attempts
+-- test: agg_traffic_hourly splits every talked second of an account into exactly one of the
+-- account's hours and counts each of its call attempts once; each account's day with talk has
+-- exactly one busy hour; each account's hours are consecutive
+with call_totals as (
+    select account, sum(talk_seconds) as talk_seconds, count(*) as calls
+    from fct_calls
+    group by account
+),
+
+hourly_totals as (
+    select account, sum(talk_seconds) as talk_seconds, sum(call_attempts) as call_attempts
+    from agg_traffic_hourly
+    group by account
 ),
 
 days as (
     select
+        account,
         call_date,
         count(case when is_busy_hour then 1 end) as busy_hours,
         sum(talk_seconds) as talk_seconds
     from agg_traffic_hourly
-    group by call_date
+    group by account, call_date
 ),
 
 gaps as (
     select
+        account,
         hour_start_epoch,
-        hour_start_epoch - lag(hour_start_epoch) over (order by hour_start_epoch) as step
+        hour_start_epoch - lag(hour_start_epoch) over (
+            partition by account order by hour_start_epoch
+        ) as step
     from agg_traffic_hourly
 )
 
-select 'talk or attempts do not add up' as problem, cast(null as date) as call_date
-from totals
+select
+    coalesce(call_totals.account, hourly_totals.account) as account,
+    'talk or attempts do not add up' as problem,
+    cast(null as date) as call_date
+from call_totals
+full outer join hourly_totals on hourly_totals.account = call_totals.account
 where
-    coalesce(call_talk_seconds, 0) <> coalesce(hourly_talk_seconds, 0)
-    or coalesce(calls, 0) <> coalesce(hourly_attempts, 0)
+    call_totals.account is null
+    or hourly_totals.account is null
+    or coalesce(call_totals.talk_seconds, 0) <> coalesce(hourly_totals.talk_seconds, 0)
+    or call_totals.calls <> hourly_totals.call_attempts
 union all
-select 'not exactly one busy hour', call_date
+select account, 'not exactly one busy hour', call_date
 from days
 where (talk_seconds > 0 and busy_hours <> 1) or (talk_seconds = 0 and busy_hours <> 0)
 union all
-select 'hours not consecutive', cast(null as date)
+select account, 'hours not consecutive', cast(null as date)
 from gaps
 where step is not null and step <> 3600

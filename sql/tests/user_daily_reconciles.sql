@@ -1,33 +1,46 @@
--- test: agg_user_daily agrees with the legs and the callbacks: talk of users' legs, handled
--- and missed calls, callbacks made
+-- test: agg_user_daily agrees, per account, with the legs and the callbacks: talk of users'
+-- legs, callbacks made
 with legs as (
-    select sum(talk_seconds) as talk_seconds
+    select account, sum(talk_seconds) as talk_seconds
     from stg_voipstudio__cdrs
     where user_id is not null
+    group by account
 ),
 
 users as (
     select
+        account,
         sum(talk_seconds) as talk_seconds,
-        sum(callbacks_made) as callbacks_made,
-        sum(missed_unanswered_calls) as missed_unanswered_calls
+        sum(callbacks_made) as callbacks_made
     from agg_user_daily
+    group by account
 ),
 
 callbacks as (
-    select count(distinct callback_call_key) as callbacks
+    select account, count(distinct callback_call_key) as callbacks
     from fct_missed_call_callbacks
     where callback_type = 'outbound'
+    group by account
+),
+
+accounts as (
+    select account from legs
+    union
+    select account from users
+    union
+    select account from callbacks
 )
 
 select
+    accounts.account,
     legs.talk_seconds as leg_talk_seconds,
     users.talk_seconds as user_talk_seconds,
     callbacks.callbacks,
     users.callbacks_made
-from legs
-cross join users
-cross join callbacks
+from accounts
+left join legs on legs.account = accounts.account
+left join users on users.account = accounts.account
+left join callbacks on callbacks.account = accounts.account
 where
     coalesce(legs.talk_seconds, 0) <> coalesce(users.talk_seconds, 0)
     or coalesce(callbacks.callbacks, 0) <> coalesce(users.callbacks_made, 0)

@@ -179,3 +179,28 @@ RECORDS: list[dict[str, Any]] = [
          duration=65, billsec=60, disposition="CONNECTED",
          destination="United Kingdom Landline", rate=0.02, charge=0.02),
 ]  # fmt: skip
+
+# A second account whose ids collide with RECORDS' (the same CDR ids, call_ids and user ids,
+# the same outside numbers, at the same times) and mean other calls: the models must keep the
+# two accounts apart. Its users are another emulator company's (same ids, other names).
+SECOND_ACCOUNT_RECORDS: list[dict[str, Any]] = [
+    # call 1001: one leg (RECORDS' 1001 has two): X1 rings B directly; 6 s ring, 120 s talk.
+    _leg(1, 1001, "I", "2024-03-29 09:00:00", B, caller=X1,
+         duration=126, billsec=120, disposition="CONNECTED"),
+    # CDR 2 (RECORDS': a leg of 1001), call 1003 (RECORDS': A calling X2 back): B calls X4.
+    _leg(2, 1003, "O", "2024-03-29 10:00:00", B, called=X4,
+         duration=50, billsec=45, disposition="CONNECTED", destination="France Landline",
+         rate=0.02, charge=0.015),
+    # call 1002: the same miss as RECORDS' 1002 (X2 rings A at 09:02), but nobody of this
+    # account calls X2 back: the other account's call 1003 to X2 is no callback of it.
+    _leg(3, 1002, "M", "2024-03-29 09:02:00", A, caller=X2,
+         duration=25, billsec=0, disposition="NO ANSWER"),
+    # call 1004: X2 again a day later, missed again: a repeat call of this account only.
+    _leg(4, 1004, "M", "2024-03-30 10:00:00", A, caller=X2,
+         duration=20, billsec=0, disposition="NO ANSWER"),
+    # no call_id (key -10, as RECORDS' CDR 10): C calls X3 at 21:00 local, 10 s ring, 60 s
+    # talk. The account's newest call: its data horizon, seven months before RECORDS'.
+    _leg(10, None, "O", "2024-03-30 20:00:00", C, called=X3,
+         duration=70, billsec=60, disposition="CONNECTED",
+         destination="United Kingdom Landline", rate=0.02, charge=0.02),
+]  # fmt: skip

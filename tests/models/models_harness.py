@@ -3,6 +3,7 @@ DuckDB file, configured through environment variables the way a user would."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,14 @@ def small_company(**overrides: Any) -> EmulatorConfig:
     return EmulatorConfig(**settings)
 
 
+def add_cdrs(server: EmulatorServer, records: list[dict[str, Any]]) -> None:
+    """Hand-made CDRs, through an emulator's admin API."""
+    with httpx.Client(base_url=server.url + "/_emulator", timeout=30) as admin:
+        response = admin.post("/cdrs", json={"records": records})
+    assert response.status_code == 200, response.text
+    assert response.json()["added"] == len(records)
+
+
 class ModelsHarness:
     """One emulator, one pipeline writing to its own DuckDB file, settings in ``env``."""
 
@@ -92,9 +101,19 @@ class ModelsHarness:
 
     def add_cdrs(self, records: list[dict[str, Any]]) -> None:
         """Hand-made CDRs, through the emulator's admin API."""
-        response = self.admin.post("/cdrs", json={"records": records})
-        assert response.status_code == 200, response.text
-        assert response.json()["added"] == len(records)
+        add_cdrs(self.server, records)
+
+    def use_accounts(self, servers: Mapping[str, EmulatorServer]) -> None:
+        """Sync several accounts (name: its emulator) instead of the single one, configured as
+        ``[sources.voipstudio.accounts.<name>]`` through environment variables; every other
+        setting (start date, time zone, ...) is the accounts' shared default."""
+        for key in ("SOURCES__VOIPSTUDIO__BASE_URL", "SOURCES__VOIPSTUDIO__API_KEY"):
+            self.env.pop(key, None)
+            self.monkeypatch.delenv(key, raising=False)
+        for name, server in servers.items():
+            prefix = f"SOURCES__VOIPSTUDIO__ACCOUNTS__{name.upper()}__"
+            self.setenv(prefix + "API_KEY", DEFAULT_API_KEY)
+            self.setenv(prefix + "BASE_URL", server.base_url)
 
     def pipeline(self) -> Any:
         """The pipeline as the command line makes it (default name, folder under DLT_DATA_DIR)."""

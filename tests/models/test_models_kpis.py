@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from handmade_cdrs import N1, N2, N3, N4, RECORDS, A, B, C
-from models_harness import ModelsHarness, day, empty_company, epoch, utc
+from models_harness import DATASET, ModelsHarness, day, empty_company, epoch, utc
 
 from pipelines.emulator.server import EmulatorServer
 from pipelines.models import BuildResult, DataTestResult, build_models, run_data_tests
@@ -66,6 +66,12 @@ def test_everything_builds_and_every_data_test_passes(built: Built) -> None:
     assert {t.name: t.failures for t in built.tests} == {t.name: 0 for t in built.tests}
     assert len(built.tests) >= 12
     assert len(built.harness.table("cdrs")) == len(RECORDS)
+    # One account configured the simple way: every row of every model is account 'default'.
+    for model in built.build.built:
+        columns = built.harness.query(f"describe {DATASET}.{model.name}")
+        assert columns[0]["column_name"] == "account", model.name
+        accounts = built.harness.query(f"select distinct account from {DATASET}.{model.name}")
+        assert accounts == [{"account": "default"}], model.name
 
 
 def test_staging_types_directions_numbers_and_local_times(built: Built) -> None:

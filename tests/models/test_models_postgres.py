@@ -1,9 +1,10 @@
 """The same pipeline and models on another dlt destination: PostgreSQL.
 
-The hand-made CDRs are synced by the real pipeline twice: into DuckDB, and into a throwaway
-PostgreSQL server (the shared ``postgres_dsn`` fixture), where the models are built through
-sqlglot's transpilation. Every model must hold exactly the rows it holds on DuckDB, and every
-data test must pass there too.
+Two accounts whose ids collide (the hand-made CDRs, and the second account's that reuse their
+CDR, call and user ids) are synced by the real pipeline twice: into DuckDB, and into a
+throwaway PostgreSQL server (the shared ``postgres_dsn`` fixture), where the models are built
+through sqlglot's transpilation. Every model must hold exactly the rows it holds on DuckDB, and
+every data test must pass there too.
 """
 
 from __future__ import annotations
@@ -11,13 +12,15 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pytest
-from handmade_cdrs import RECORDS
-from models_harness import DATASET, ModelsHarness, empty_company
+from handmade_cdrs import RECORDS, SECOND_ACCOUNT_RECORDS
+from models_harness import DATASET, ModelsHarness, add_cdrs, empty_company
 
 from pipelines.emulator.server import EmulatorServer
 from pipelines.models import ModelSettings, build_models, load_project, run_data_tests
@@ -27,13 +30,25 @@ psycopg2 = pytest.importorskip("psycopg2")
 SETTINGS = ModelSettings(reporting_timezone="Europe/Madrid", default_country_code="34")
 
 
+@contextmanager
+def two_accounts() -> Iterator[dict[str, EmulatorServer]]:
+    """Two emulated companies (same user ids, other names) serving colliding hand-made CDRs."""
+    with (
+        EmulatorServer(empty_company()) as north,
+        EmulatorServer(empty_company(seed=4)) as south,
+    ):
+        add_cdrs(north, RECORDS)
+        add_cdrs(south, SECOND_ACCOUNT_RECORDS)
+        yield {"north": north, "south": south}
+
+
 @pytest.fixture(scope="module")
 def duckdb_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The hand-made CDRs loaded by the real sync, models built on DuckDB."""
+    """Both accounts loaded by the real sync, models built on DuckDB."""
     tmp_path = tmp_path_factory.mktemp("duck")
-    with pytest.MonkeyPatch.context() as monkeypatch, EmulatorServer(empty_company()) as server:
-        harness = ModelsHarness(server, tmp_path, monkeypatch)
-        harness.add_cdrs(RECORDS)
+    with pytest.MonkeyPatch.context() as monkeypatch, two_accounts() as servers:
+        harness = ModelsHarness(servers["north"], tmp_path, monkeypatch)
+        harness.use_accounts(servers)
         harness.sync()
         build_models(harness.pipeline(), SETTINGS)
     return harness.db_path
@@ -57,18 +72,18 @@ def test_models_on_postgres_match_duckdb(
     postgres_dsn: str, duckdb_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     dataset = f"models_{uuid.uuid4().hex[:10]}"
-    with EmulatorServer(empty_company()) as server:
+    with two_accounts() as servers:
         harness = ModelsHarness(
-            server,
+            servers["north"],
             tmp_path,
             monkeypatch,
             PIPELINES__VOIPSTUDIO__DESTINATION_TYPE="postgres",
             DESTINATION__POSTGRES__CREDENTIALS=postgres_dsn,
             PIPELINES__VOIPSTUDIO__DATASET_NAME=dataset,
         )
-        harness.add_cdrs(RECORDS)
+        harness.use_accounts(servers)
         summary = harness.sync()
-    assert summary.cdrs_new == len(RECORDS)
+    assert summary.cdrs_new == len(RECORDS) + len(SECOND_ACCOUNT_RECORDS)
     pipeline = harness.pipeline()
     result = build_models(pipeline, SETTINGS)
     assert result.dialect == "postgres" and not result.skipped
@@ -98,3 +113,7 @@ def test_models_on_postgres_match_duckdb(
             on_postgres = sorted(map(_row, cursor.fetchall()), key=repr)
             assert on_postgres == on_duckdb, model.name
             assert on_duckdb or model.name == "stg_voipstudio__queue_members", model.name
+            if on_duckdb:
+                assert columns[0] == "account", model.name
+                cursor.execute(f"select distinct account from {dataset}.{model.name}")
+                assert sorted(row[0] for row in cursor.fetchall()) == ["north", "south"]

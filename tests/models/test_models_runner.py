@@ -368,8 +368,11 @@ def test_failed_data_tests_are_reported_with_their_rows(db: tuple[Any, Path]) ->
     results = {r.name: r for r in run_data_tests(pipeline, SETTINGS)}
     failed = results["billsec_within_duration"]
     assert failed.failures == 1 and not failed.passed
-    assert failed.columns[:1] == ["cdr_id"] and failed.sample[0][0] == bad
-    assert f"FAIL billsec_within_duration: 1 rows, e.g. {{'cdr_id': {bad}" in failed.describe()
+    assert failed.columns[:2] == ["account", "cdr_id"] and failed.sample[0][1] == bad
+    assert (
+        f"FAIL billsec_within_duration: 1 rows, e.g. {{'account': 'default', 'cdr_id': {bad}"
+        in failed.describe()
+    )
     with pytest.raises(DataTestError) as raised:
         check_data_tests(list(results.values()))
     assert raised.value.exit_code == 7
