@@ -2,7 +2,8 @@
 publish``).
 
 ``write_report`` reads the reporting models of a DuckDB file read-only and writes one
-self-contained HTML page (plotly.js inlined: it opens offline, from disk, with no server).
+self-contained HTML page (plotly.js inlined: it opens offline, from disk, with no server), for
+every VoIPstudio account of the data or some of them.
 ``publish`` copies the pipeline's dataset to a snapshot file and Parquet files that BI tools can
 hold open without ever blocking a sync. See README, "Dashboard and BI tools", and docs/bi.md.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -19,7 +21,14 @@ from zoneinfo import ZoneInfo
 import dlt
 
 from pipelines.models import ModelSettings
-from pipelines.report.data import Period, ReportData, load_report, open_marts, resolve_period
+from pipelines.report.data import (
+    Accounts,
+    Period,
+    ReportData,
+    load_report,
+    open_marts,
+    resolve_period,
+)
 from pipelines.report.render import render_html
 from pipelines.voipstudio.errors import ConfigError
 
@@ -70,6 +79,7 @@ def write_report(
     dataset: str,
     settings: ModelSettings,
     period: Period | None = None,
+    accounts: Sequence[str] | None = None,
     now: datetime | None = None,
 ) -> ReportResult:
     """Write the dashboard of ``database`` to ``output``.
@@ -81,17 +91,21 @@ def write_report(
         settings: the models' settings; ``reporting_timezone`` is the report's time zone (the
             models are rebuilt in memory when the file's were built for another zone).
         period: the days to report on; by default the last 30 days up to today (in the zone).
+        accounts: the VoIPstudio accounts to report on; None: every account of the data (their
+            figures summed, ratios re-aggregated).
         now: the time of the report (tests); by default now.
 
     Raises:
-        ConfigError: no database file, or a bad period.
+        ConfigError: no database file, a bad period, or an account the data does not hold.
         LockedError: another process is writing the database.
     """
     zone = ZoneInfo(settings.reporting_timezone)
     generated = (now or datetime.now(zone)).astimezone(zone)
     chosen = period or resolve_period(None, None, generated.date())
     with open_marts(database, dataset, settings) as marts:
-        data = load_report(marts, chosen, settings.reporting_timezone, database.name)
+        data = load_report(
+            marts, chosen, settings.reporting_timezone, database.name, accounts=accounts
+        )
     page = render_html(data, generated)
     output.parent.mkdir(parents=True, exist_ok=True)
     # Written next to the target and renamed over it: a browser reloading the page never sees
@@ -120,6 +134,7 @@ def with_timezone(settings: ModelSettings, timezone: str | None) -> ModelSetting
 
 __all__ = [
     "DEFAULT_REPORT_NAME",
+    "Accounts",
     "Period",
     "ReportData",
     "ReportResult",

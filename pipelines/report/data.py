@@ -6,6 +6,14 @@ Every figure comes from the marts ``voipstudio report`` is pointed at: KPI tiles
 traffic from ``agg_traffic_hourly``, people from ``agg_user_daily``. Ratios are re-aggregated from
 their numerators and denominators summed over the period, never by averaging daily ratios.
 
+Accounts: every mart carries the VoIPstudio ``account`` of its rows, and a report covers some
+accounts (by default all of them; :func:`resolve_accounts`). Every query keeps the rows of those
+accounts only (``account in (...)``). Across several accounts counts, seconds and costs add up, and
+ratios are summed numerators over summed denominators, as across days. Users and missed-call
+numbers are told apart by (account, id): user ids repeat across accounts. Two hourly figures do
+not add up: the busy hour of the accounts together is the hour with the most talk summed over
+them, and their peak of concurrent calls is counted again from their calls (``fct_calls``).
+
 The database is opened read-only. When the marts were built for another reporting time zone than
 the one asked for, the models are rebuilt in an in-memory database from the file's raw tables
 (the same SQL, see :func:`open_marts`), so the file is never written.
@@ -14,9 +22,9 @@ the one asked for, the models are rebuilt in an in-memory database from the file
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -105,6 +113,36 @@ def resolve_period(
     if first > last:
         raise ConfigError(f"--from {first} is after --to {last}")
     return Period(first, last)
+
+
+@dataclass(frozen=True)
+class Accounts:
+    """The VoIPstudio accounts a report covers.
+
+    Attributes:
+        shown: the accounts reported on, sorted.
+        available: every account the data holds, sorted.
+    """
+
+    shown: tuple[str, ...] = ()
+    available: tuple[str, ...] = ()
+
+    @property
+    def several(self) -> bool:
+        """More than one account in the report: users and numbers are shown with theirs."""
+        return len(self.shown) > 1
+
+    @property
+    def label(self) -> str:
+        """``all accounts (acme, beta)``, ``account acme`` or ``accounts acme, beta``."""
+        names = ", ".join(self.shown)
+        if not self.shown:
+            return "no account loaded yet"
+        if len(self.shown) == 1:
+            return f"account {names}"
+        if self.shown == self.available:
+            return f"all accounts ({names})"
+        return f"accounts {names}"
 
 
 @dataclass(frozen=True)
@@ -255,8 +293,10 @@ class Destination:
 
 @dataclass(frozen=True)
 class UserRow:
-    """One user's figures over the period (``agg_user_daily`` summed)."""
+    """One user's figures over the period (``agg_user_daily`` summed); a user is an
+    (account, user_id): ids repeat across accounts."""
 
+    account: str
     user_id: int
     name: str
     extension: str
@@ -280,8 +320,10 @@ class UserRow:
 
 @dataclass(frozen=True)
 class OpenMissed:
-    """An outside number whose missed calls in the period have had no callback yet."""
+    """An outside number whose missed calls to an account in the period have had no callback
+    from that account yet."""
 
+    account: str
     number: str
     missed_calls: int
     first_missed_at: datetime
@@ -298,8 +340,9 @@ class ReportData:
         period: the reported days; ``previous`` the days it is compared with.
         timezone: the reporting time zone of every day and hour.
         dataset: the dataset (schema) read; ``source`` the database file's name.
-        first_day: the first day with calls in the whole database; ``newest_call`` the start of
-            the newest call (local), i.e. how far the data goes.
+        accounts: the accounts reported on (and every account of the data).
+        first_day: the first day with calls of those accounts; ``newest_call`` the start of
+            their newest call (local), i.e. how far the data goes.
         totals / previous_totals: sums over the period and the previous one.
         kpis: the tiles.
         missing: sections that cannot be shown, with the reason (a model not built).
@@ -311,6 +354,7 @@ class ReportData:
     timezone: str
     dataset: str
     source: str
+    accounts: Accounts = field(default_factory=Accounts)
     first_day: date | None = None
     newest_call: datetime | None = None
     totals: Totals = field(default_factory=Totals)
@@ -343,16 +387,39 @@ class Marts:
         dataset: the schema of the models.
         relations: names of the tables and views in the dataset.
         rebuilt_for: the time zone the models were rebuilt in memory for, if they were.
+        accounts: the accounts ``{accounts}`` in a query stands for (see :meth:`rows`).
     """
 
     connection: duckdb.DuckDBPyConnection
     dataset: str
     relations: frozenset[str]
     rebuilt_for: str | None = None
+    accounts: tuple[str, ...] = ()
 
     def rows(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
-        """Run ``sql`` (``{ds}`` stands for the quoted dataset) and return every row."""
-        return self.connection.execute(sql.format(ds=quote(self.dataset)), params or {}).fetchall()
+        """Run ``sql`` and return every row.
+
+        ``{ds}`` in ``sql`` stands for the quoted dataset, ``{accounts}`` for the list of
+        :attr:`accounts` as parameters (``account in ({accounts})``; no account matches none).
+        """
+        values = dict(params or {})
+        placeholders = "null"
+        if "{accounts}" in sql and self.accounts:
+            names = {f"account_{i}": name for i, name in enumerate(self.accounts)}
+            values.update(names)
+            placeholders = ", ".join(f"${name}" for name in names)
+        text = sql.format(ds=quote(self.dataset), accounts=placeholders)
+        return self.connection.execute(text, values).fetchall()
+
+    def columns(self, relation: str) -> set[str]:
+        """The column names of a relation of the dataset (empty when it does not exist)."""
+        rows = self.connection.execute(
+            "select column_name from information_schema.columns "
+            "where table_catalog = current_database() and table_schema = $dataset "
+            "and table_name = $name",
+            {"dataset": self.dataset, "name": relation},
+        ).fetchall()
+        return {str(name) for (name,) in rows}
 
 
 def quote(identifier: str) -> str:
@@ -473,6 +540,51 @@ def open_marts(database: Path, dataset: str, settings: ModelSettings) -> Iterato
         connection.close()
 
 
+# Where the accounts of the data are listed: every account with calls is in fct_calls (or, before
+# the models are built, in the raw cdrs); users adds an account that has no call yet.
+_ACCOUNT_SOURCES = (("fct_calls", "cdrs"), ("users",))
+
+
+def resolve_accounts(marts: Marts, requested: Sequence[str] | None, source: str) -> Accounts:
+    """The accounts to report on: ``requested`` (None or empty: every account of the data).
+
+    Args:
+        marts: see :func:`open_marts`.
+        requested: account names (``--account``); matched without regard to case.
+        source: the database's name, for messages.
+
+    Raises:
+        ConfigError: a requested account is not in the data (the message lists those that
+            are), or the marts were built before they carried their account.
+    """
+    if "fct_calls" in marts.relations and "account" not in marts.columns("fct_calls"):
+        raise ConfigError(
+            f"the models in {source} were built before they carried their account: run "
+            "`voipstudio models` (or sync) to rebuild them"
+        )
+    found: set[str] = set()
+    for candidates in _ACCOUNT_SOURCES:
+        table = next((name for name in candidates if name in marts.relations), None)
+        if table is not None and "account" in marts.columns(table):
+            rows = marts.rows(f"select distinct account from {{ds}}.{quote(table)}")  # noqa: S608
+            found.update(str(name) for (name,) in rows if name is not None)
+    available = tuple(sorted(found))
+    if not requested:
+        return Accounts(available, available)
+    wanted = {name.strip().lower() for name in requested}
+    unknown = sorted(wanted - found)
+    if unknown:
+        names = ", ".join(repr(name) for name in unknown)
+        holds = (
+            f"it holds {', '.join(available)}"
+            if available
+            else "it holds no account yet (run `voipstudio sync`)"
+        )
+        noun = "account" if len(unknown) == 1 else "accounts"
+        raise ConfigError(f"no {noun} {names} in {source}: {holds}")
+    return Accounts(tuple(sorted(wanted)), available)
+
+
 _TOTALS_SQL = """
 select
     coalesce(sum(attempts), 0),
@@ -488,10 +600,11 @@ select
     coalesce(sum(case when direction = 'inbound' then abandoned_calls_excl_short end), 0),
     coalesce(cast(sum(cost) as double), 0)
 from {ds}.agg_calls_daily
-where call_date between $start and $end
+where account in ({accounts}) and call_date between $start and $end
 """
 
-# The same in every row: the threshold the marts were built with (known without calls too).
+# The same in every row (of every account): the threshold the marts were built with (known
+# without calls too).
 _THRESHOLD_SQL = "select max(service_level_seconds) from {ds}.agg_calls_daily"
 
 # The Totals fields _TOTALS_SQL returns, in its order.
@@ -517,34 +630,119 @@ select
     count(case when called_back_within_{window}h then 1 end),
     count(case when is_too_recent then 1 end)
 from {ds}.fct_missed_call_callbacks
-where missed_date between $start and $end
+where account in ({accounts}) and missed_date between $start and $end
 """.replace("{window}", str(CALLBACK_WINDOW_HOURS))
 
 _DAILY_SQL = """
 select call_date, outcome, count(*)
 from {ds}.fct_calls
-where call_date between $start and $end
+where account in ({accounts}) and call_date between $start and $end
 group by call_date, outcome
 order by call_date, outcome
 """
 
-# Hours of the day are averaged over the hours agg_traffic_hourly holds (every hour from the
-# first call to the last), so a period that starts before the data does not dilute them.
+# Hours of the day are averaged over the hours agg_traffic_hourly holds (every hour from an
+# account's first call to its last), so a period that starts before the data does not dilute
+# them; an hour held by several accounts counts once.
 _HEATMAP_SQL = """
-select isodow(call_date), hour_of_day, sum(call_attempts), count(*)
+select isodow(call_date), hour_of_day, sum(call_attempts), count(distinct hour_start_utc)
 from {ds}.agg_traffic_hourly
-where call_date between $start and $end
+where account in ({accounts}) and call_date between $start and $end
 group by isodow(call_date), hour_of_day
 order by 1, 2
 """
 
+# The accounts' hours summed. The busy hour is ranked again over the summed talk (for one
+# account: the mart's own ranking, the same definition). max(peak_concurrent_calls) is the peak
+# of one account; several accounts' is counted again by _PEAKS_SQL.
 _TRAFFIC_SQL = """
+with hours as (
+    select
+        hour_start_utc,
+        min(hour_start_local) as hour_start_local,
+        min(call_date) as call_date,
+        min(hour_of_day) as hour_of_day,
+        min(hour_start_epoch) as hour_start_epoch,
+        sum(talk_seconds) as talk_seconds,
+        sum(call_attempts) as call_attempts,
+        max(peak_concurrent_calls) as peak_concurrent_calls
+    from {ds}.agg_traffic_hourly
+    where account in ({accounts}) and call_date between $start and $end
+    group by hour_start_utc
+)
 select
-    hour_start_local, call_date, hour_of_day, carried_erlangs, call_attempts,
-    peak_concurrent_calls, is_busy_hour
-from {ds}.agg_traffic_hourly
-where call_date between $start and $end
+    hour_start_local, call_date, hour_of_day, cast(talk_seconds as double) / 3600,
+    call_attempts, peak_concurrent_calls,
+    talk_seconds > 0 and row_number() over (
+        partition by call_date order by talk_seconds desc, hour_start_epoch
+    ) = 1,
+    hour_start_epoch
+from hours
 order by hour_start_utc
+"""
+
+# The most calls of the accounts in progress at one instant of each hour, as agg_traffic_hourly
+# counts them for one account: a call is in progress from start_epoch to end_epoch (half-open:
+# ends sort before starts at the same second); an hour's peak is the most in progress right
+# after a call starts in it, or at its start. Only calls overlapping the period's hours matter:
+# the others add as many ends as starts before them, or come after them.
+_PEAKS_SQL = """
+with hours as (
+    select distinct hour_start_epoch
+    from {ds}.agg_traffic_hourly
+    where account in ({accounts}) and call_date between $start and $end
+),
+bounds as (
+    select min(hour_start_epoch) as first_epoch, max(hour_start_epoch) + 3600 as last_epoch
+    from hours
+),
+calls as (
+    select calls.start_epoch, calls.end_epoch
+    from {ds}.fct_calls as calls
+    cross join bounds
+    where calls.account in ({accounts})
+        and calls.end_epoch > calls.start_epoch
+        and calls.end_epoch > bounds.first_epoch
+        and calls.start_epoch < bounds.last_epoch
+),
+events as (
+    select start_epoch as event_epoch, 1 as delta from calls
+    union all
+    select end_epoch as event_epoch, -1 as delta from calls
+),
+running as (
+    select
+        event_epoch,
+        delta,
+        sum(delta) over (
+            order by event_epoch, delta rows between unbounded preceding and current row
+        ) as in_progress
+    from events
+),
+at_starts as (
+    select
+        bounds.first_epoch
+            + 3600 * cast(floor((running.event_epoch - bounds.first_epoch) / 3600) as bigint)
+            as hour_start_epoch,
+        max(running.in_progress) as peak
+    from running
+    cross join bounds
+    where running.delta = 1
+    group by 1
+),
+carried_in as (
+    select hours.hour_start_epoch, count(*) as in_progress
+    from hours
+    inner join calls
+        on calls.start_epoch < hours.hour_start_epoch and calls.end_epoch > hours.hour_start_epoch
+    group by hours.hour_start_epoch
+)
+select
+    hours.hour_start_epoch,
+    greatest(coalesce(at_starts.peak, 0), coalesce(carried_in.in_progress, 0))
+from hours
+left join at_starts on at_starts.hour_start_epoch = hours.hour_start_epoch
+left join carried_in on carried_in.hour_start_epoch = hours.hour_start_epoch
 """
 
 _DESTINATIONS_SQL = """
@@ -555,29 +753,32 @@ select
     coalesce(sum(talk_seconds), 0),
     coalesce(cast(sum(cost) as double), 0) as cost
 from {ds}.fct_calls
-where direction = 'outbound' and call_date between $start and $end
+where account in ({accounts}) and direction = 'outbound' and call_date between $start and $end
 group by coalesce(destination, 'unknown')
 order by cost desc, destination
 limit $limit
 """
 
+# A user is an (account, user_id): user ids repeat across accounts.
 _USERS_SQL = """
 select
-    user_id, max(user_name), max(extension),
+    account, user_id, max(user_name), max(extension),
     sum(handled_calls), sum(inbound_handled_calls), sum(outbound_calls),
     sum(outbound_answered_calls), sum(internal_calls), sum(missed_calls),
     sum(missed_unanswered_calls), sum(talk_seconds), sum(answered_ring_seconds),
     sum(inbound_answered_legs), sum(callbacks_made)
 from {ds}.agg_user_daily
-where call_date between $start and $end
-group by user_id
-order by sum(handled_calls) desc, sum(talk_seconds) desc, user_id
+where account in ({accounts}) and call_date between $start and $end
+group by account, user_id
+order by sum(handled_calls) desc, sum(talk_seconds) desc, account, user_id
 """
 
-# No callback yet: no contact at all with the number since the missed call, up to the newest
-# call loaded. One row per number, the most recent miss first.
+# No callback yet: no contact at all between the account and the number since the missed call,
+# up to the account's newest call loaded. One row per account and number, the most recent miss
+# first.
 _OPEN_MISSED_SQL = """
 select
+    account,
     external_number,
     count(*) as missed_calls,
     min(missed_at_local),
@@ -585,12 +786,15 @@ select
     greatest(max(data_horizon_epoch) - max(epoch(missed_ended_at_utc)), 0),
     bool_or(is_business_hours)
 from {ds}.fct_missed_call_callbacks
-where callback_call_key is null and missed_date between $start and $end
-group by external_number
-order by last_missed_at desc, external_number
+where account in ({accounts}) and callback_call_key is null
+    and missed_date between $start and $end
+group by account, external_number
+order by last_missed_at desc, account, external_number
 """
 
-_EXTENT_SQL = "select min(call_date), max(started_at_local) from {ds}.fct_calls"
+_EXTENT_SQL = (
+    "select min(call_date), max(started_at_local) from {ds}.fct_calls where account in ({accounts})"
+)
 
 
 def _between(period: Period) -> dict[str, Any]:
@@ -701,26 +905,57 @@ def _users(marts: Marts, period: Period) -> list[UserRow]:
     rows = marts.rows(_USERS_SQL, _between(period))
     return [
         UserRow(
-            user_id=int(row[0]),
-            name=str(row[1]) if row[1] else f"user {row[0]}",
-            extension=str(row[2] or ""),
-            handled_calls=int(row[3]),
-            inbound_handled_calls=int(row[4]),
-            outbound_calls=int(row[5]),
-            outbound_answered_calls=int(row[6]),
-            internal_calls=int(row[7]),
-            missed_calls=int(row[8]),
-            missed_unanswered_calls=int(row[9]),
-            talk_seconds=int(row[10]),
-            answered_ring_seconds=int(row[11]),
-            inbound_answered_legs=int(row[12]),
-            callbacks_made=int(row[13]),
+            account=str(row[0]),
+            user_id=int(row[1]),
+            name=str(row[2]) if row[2] else f"user {row[1]}",
+            extension=str(row[3] or ""),
+            handled_calls=int(row[4]),
+            inbound_handled_calls=int(row[5]),
+            outbound_calls=int(row[6]),
+            outbound_answered_calls=int(row[7]),
+            internal_calls=int(row[8]),
+            missed_calls=int(row[9]),
+            missed_unanswered_calls=int(row[10]),
+            talk_seconds=int(row[11]),
+            answered_ring_seconds=int(row[12]),
+            inbound_answered_legs=int(row[13]),
+            callbacks_made=int(row[14]),
         )
         for row in rows
     ]
 
 
-def load_report(marts: Marts, period: Period, timezone: str, source: str) -> ReportData:
+def combined_peaks(marts: Marts, period: Period) -> dict[int, int]:
+    """The peak of concurrent calls of :attr:`Marts.accounts` together in each hour of
+    ``period``, by the hour's start (Unix seconds), counted from their calls."""
+    return {int(hour): int(peak) for hour, peak in marts.rows(_PEAKS_SQL, _between(period))}
+
+
+def _traffic(marts: Marts, period: Period) -> list[TrafficHour]:
+    rows = marts.rows(_TRAFFIC_SQL, _between(period))
+    # One account's peaks are the mart's; several accounts' peaks are not the sum of theirs.
+    peaks = combined_peaks(marts, period) if len(marts.accounts) > 1 else {}
+    return [
+        TrafficHour(
+            hour_start_local=row[0],
+            call_date=row[1],
+            hour_of_day=int(row[2]),
+            erlangs=float(row[3]),
+            call_attempts=int(row[4]),
+            peak_concurrent_calls=peaks.get(int(row[7]), int(row[5])),
+            is_busy_hour=bool(row[6]),
+        )
+        for row in rows
+    ]
+
+
+def load_report(
+    marts: Marts,
+    period: Period,
+    timezone: str,
+    source: str,
+    accounts: Sequence[str] | None = None,
+) -> ReportData:
     """Read everything the dashboard shows for ``period`` from open marts.
 
     Args:
@@ -728,8 +963,14 @@ def load_report(marts: Marts, period: Period, timezone: str, source: str) -> Rep
         period: the days to report on (reporting time zone).
         timezone: the reporting time zone (shown; the marts are in it).
         source: the database's name, shown as the source.
+        accounts: the accounts to report on; None (or empty): every account of the data.
+
+    Raises:
+        ConfigError: an account is not in the data (see :func:`resolve_accounts`).
     """
-    data = ReportData(period, period.previous(), timezone, marts.dataset, source)
+    chosen = resolve_accounts(marts, accounts, source)
+    marts = replace(marts, accounts=chosen.shown)
+    data = ReportData(period, period.previous(), timezone, marts.dataset, source, chosen)
     for section, needed in SECTION_MARTS.items():
         absent = [name for name in needed if name not in marts.relations]
         if absent:
@@ -764,12 +1005,7 @@ def load_report(marts: Marts, period: Period, timezone: str, source: str) -> Rep
             HeatCell(int(weekday), int(hour), int(calls), int(hours))
             for weekday, hour, calls, hours in marts.rows(_HEATMAP_SQL, _between(period))
         ]
-        data.traffic = [
-            TrafficHour(
-                row[0], row[1], int(row[2]), float(row[3]), int(row[4]), int(row[5]), bool(row[6])
-            )
-            for row in marts.rows(_TRAFFIC_SQL, _between(period))
-        ]
+        data.traffic = _traffic(marts, period)
     if "destinations" not in data.missing:
         data.destinations = [
             Destination(str(name), int(attempts), int(answered), int(talk), float(cost))
@@ -782,9 +1018,11 @@ def load_report(marts: Marts, period: Period, timezone: str, source: str) -> Rep
     if "open_missed" not in data.missing:
         rows = marts.rows(_OPEN_MISSED_SQL, _between(period))
         data.open_missed_numbers = len(rows)
-        data.open_missed_calls = sum(int(row[1]) for row in rows)
+        data.open_missed_calls = sum(int(row[2]) for row in rows)
         data.open_missed = [
-            OpenMissed(str(row[0]), int(row[1]), row[2], row[3], int(row[4]), bool(row[5]))
+            OpenMissed(
+                str(row[0]), str(row[1]), int(row[2]), row[3], row[4], int(row[5]), bool(row[6])
+            )
             for row in rows[:OPEN_MISSED_ROWS]
         ]
     return data

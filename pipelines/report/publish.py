@@ -12,7 +12,11 @@ tools read a published copy instead:
 * ``<directory>/parquet/<model>.parquet``: every reporting model as a Parquet file (each
   replaced atomically), for tools that read files, and for DuckDB sessions that should see new
   data on every query (a view over a Parquet file reads it each time).
-* ``<directory>/manifest.json``: when it was published, from what, row counts.
+* ``<directory>/manifest.json``: when it was published, from what, row counts, and the
+  VoIPstudio accounts in the copy with each one's row counts.
+
+Every account of the dataset is published: the tables carry each row's ``account``, and a BI
+tool filters or sums by it.
 
 The snapshot is written in DuckDB's ``v1.0.0`` storage format by default (``storage_version``):
 this project's DuckDB (2.x) writes a newer format that the DuckDB 1.x embedded in BI tools'
@@ -83,6 +87,7 @@ class PublishResult:
 
     snapshot: Path
     rows: dict[str, int] = field(default_factory=dict)
+    accounts: dict[str, dict[str, int]] = field(default_factory=dict)
     parquet: list[Path] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -93,9 +98,13 @@ class PublishResult:
             if self.parquet
             else ""
         )
+        accounts = ""
+        if self.accounts:
+            noun = "account" if len(self.accounts) == 1 else "accounts"
+            accounts = f", {noun} {', '.join(self.accounts)}"
         return (
             f"published in {self.seconds:.1f}s: {self.snapshot} "
-            f"({len(self.rows)} tables and views){files}"
+            f"({len(self.rows)} tables and views{accounts}){files}"
         )
 
 
@@ -230,6 +239,7 @@ def publish(database: Path, dataset: str, settings: PublishSettings) -> PublishR
             "storage_version": settings.storage_version,
             "parquet": [str(path.relative_to(directory)) for path in result.parquet],
             "rows": result.rows,
+            "accounts": result.accounts,
         },
     )
     return result
@@ -281,7 +291,30 @@ def _copy_dataset(
                 f"select count(*) from snapshot.{ds}.{quote(name)}"  # noqa: S608 - identifiers
             ).fetchone()
             result.rows[name] = int(counted[0]) if counted else 0
+    result.accounts = _account_rows(connection, dataset)
     connection.execute("detach snapshot")  # checkpoints: the file is complete on its own
+
+
+def _account_rows(connection: duckdb.DuckDBPyConnection, dataset: str) -> dict[str, dict[str, int]]:
+    """``{account: {table or view: rows}}`` over the snapshot's relations with an ``account``
+    column (child tables such as ``queues__users`` have none: they belong to their parent)."""
+    ds = quote(dataset)
+    with_account = connection.execute(
+        "select table_name from information_schema.columns where table_catalog = 'snapshot' "
+        "and table_schema = $ds and column_name = 'account' order by table_name",
+        {"ds": dataset},
+    ).fetchall()
+    accounts: dict[str, dict[str, int]] = {}
+    for (name,) in with_account:
+        if name in SKIPPED_TABLES:
+            continue
+        counted = connection.execute(
+            f"select account, count(*) from snapshot.{ds}.{quote(name)} "  # noqa: S608
+            "group by account order by account"
+        ).fetchall()
+        for account, rows in counted:
+            accounts.setdefault(str(account), {})[str(name)] = int(rows)
+    return dict(sorted(accounts.items()))
 
 
 def _write_parquet(

@@ -180,7 +180,11 @@ def _table(
 
 
 def _users_table(data: ReportData) -> str:
+    # User ids (and names) repeat across accounts: with several, each user shows theirs.
+    several = data.accounts.several
+    account_header = [("Account", "the VoIPstudio account of the user", True)] if several else []
     headers = [
+        *account_header,
         ("User", "", True),
         ("Ext.", "extension", True),
         ("Handled", "calls with an answered leg of the user, any direction", False),
@@ -196,6 +200,7 @@ def _users_table(data: ReportData) -> str:
     ]
     rows = [
         [
+            *([user.account] if several else []),
             user.name,
             user.extension,
             fmt.count(user.handled_calls),
@@ -216,7 +221,12 @@ def _users_table(data: ReportData) -> str:
         "users",
         "Per user",
         "Each user's calls in the period (agg_user_daily); a call counts once per user, however "
-        "many legs of theirs it had. Most handled calls first.",
+        "many legs of theirs it had. Most handled calls first."
+        + (
+            " A user belongs to one account: the same name in two accounts is two users."
+            if several
+            else ""
+        ),
         headers,
         rows,
         empty,
@@ -224,7 +234,10 @@ def _users_table(data: ReportData) -> str:
 
 
 def _missed_table(data: ReportData) -> str:
+    several = data.accounts.several
+    account_header = [("Account", "the VoIPstudio account that missed the calls", True)]
     headers = [
+        *(account_header if several else []),
         ("Number", "the caller's number, normalized", True),
         ("Missed calls", "missed calls from the number in the period with no callback yet", False),
         ("First missed", "", False),
@@ -234,6 +247,7 @@ def _missed_table(data: ReportData) -> str:
     ]
     rows = [
         [
+            *([missed.account] if several else []),
             missed.number,
             fmt.count(missed.missed_calls),
             f"{missed.first_missed_at:%a %d %b %H:%M}",
@@ -249,8 +263,10 @@ def _missed_table(data: ReportData) -> str:
             f"Showing the {len(rows)} most recent of {data.open_missed_numbers:,} numbers "
             f"({data.open_missed_calls:,} missed calls)."
         )
+    per_account = " (a number once per account it called)" if several else ""
     count = (
-        f"{data.open_missed_numbers:,} numbers, {data.open_missed_calls:,} missed calls. "
+        f"{data.open_missed_numbers:,} numbers{per_account}, {data.open_missed_calls:,} missed "
+        "calls. "
         if rows
         else ""
     )
@@ -261,8 +277,9 @@ def _missed_table(data: ReportData) -> str:
         "open_missed",
         "Missed calls not yet called back",
         f"{count}Inbound calls nobody answered, from a number with no contact since (no "
-        "outbound call to it, no answered call from it). Most recent first; times in "
-        f"{data.timezone}.",
+        "outbound call to it, no answered call from it"
+        + (", within the same account" if several else "")
+        + f"). Most recent first; times in {data.timezone}.",
         headers,
         rows[:OPEN_MISSED_ROWS],
         empty,
@@ -284,10 +301,14 @@ def _header(data: ReportData, generated_at: datetime) -> str:
     if data.newest_call is not None:
         newest = f"{data.newest_call:%Y-%m-%d %H:%M}"
     stamp = f"{generated_at:%Y-%m-%d %H:%M %Z}"
+    accounts = data.accounts
+    label = accounts.label
     return (
         "<header><div>"
         f"<h1>{_e(TITLE)} <span>dashboard</span></h1>"
-        f'<p class="meta">Period <b data-period-start="{period.start}" '
+        f'<p class="meta"><b data-accounts="{_e(",".join(accounts.shown))}">'
+        f"{_e(label[:1].upper() + label[1:])}</b> · "
+        f'Period <b data-period-start="{period.start}" '
         f'data-period-end="{period.end}">{_e(fmt.day_range(period.start, period.end))}</b> '
         f"({period.days} {'day' if period.days == 1 else 'days'}), compared with "
         f"{_e(fmt.day_range(previous.start, previous.end))} · Time zone "
@@ -323,6 +344,18 @@ def render_html(data: ReportData, generated_at: datetime) -> str:
     if data.service_level_seconds is not None:
         sl = f"{data.service_level_seconds} s"
     title = f"{TITLE} · {fmt.day_range(period.start, period.end)}"
+    if len(data.accounts.available) > 1:  # reports of different accounts told apart by tab
+        title = f"{TITLE} · {data.accounts.label} · {fmt.day_range(period.start, period.end)}"
+    across = ""
+    if data.accounts.several:
+        across = (
+            f" <b>Several accounts</b> ({_e(', '.join(data.accounts.shown))}): counts, times and "
+            "costs are summed over them (costs as charged: in one currency only if the accounts "
+            "share it), ratios are their summed numerators over their summed "
+            "denominators, destinations are summed by name; the busy hour and the peak of "
+            "concurrent calls are those of the accounts together; users and numbers are shown "
+            "with their account."
+        )
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -355,7 +388,8 @@ calls, any direction. <b>Service level</b>: inbound calls answered within {_e(sl
 short abandons left out. <b>Callback rate</b>: missed calls with a number contacted again within
 {CALLBACK_WINDOW_HOURS} h / those whose {CALLBACK_WINDOW_HOURS} h have passed. <b>Cost</b>: the
 CDRs' charges, account currency. Changes compare with the previous period of the same length:
-ratios in percentage points (pp), the rest in percent. Definitions: README, "Reporting models".
+ratios in percentage points (pp), the rest in percent.{across} Definitions: README, "Reporting
+models".
 </footer>
 </main>
 <script>{plotly.offline.get_plotlyjs()}</script>

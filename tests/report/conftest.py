@@ -6,6 +6,13 @@ zone Europe/Madrid). Five weeks of calls: the reported fortnight and the fortnig
 both fully covered. Tests must not write to it (copy the file first). The emulator is stopped
 once the data is loaded.
 
+``two_accounts``: two VoIPstudio accounts, ``acme`` and ``beta``, each its own emulator, loaded
+by one real sync into one DuckDB file (configured through the variables
+``SOURCES__VOIPSTUDIO__ACCOUNTS__<NAME>__*``, as a user would), models built. ``acme`` is the
+very company of ``company`` (same emulator settings, so the same data); ``beta`` is a smaller
+company of the same seed: the same users, ids and names (every user id and name exists in both
+accounts), different calls over the last three weeks only.
+
 ``browser``: a headless Chromium (Debian's ``chromium`` + ``chromium-driver``). Without them the
 browser tests are skipped, except in CI, where that is a failure (``.ci/run`` installs them).
 """
@@ -40,6 +47,11 @@ TIMEZONE = "Europe/Madrid"
 PERIOD = Period(date(2026, 2, 16), date(2026, 3, 1))  # previous: 2026-02-02 .. 2026-02-15
 # What the company's models are built with (models_harness's environment).
 SETTINGS = ModelSettings(reporting_timezone=TIMEZONE, default_country_code="34")
+# The company of ``company`` (and account acme of ``two_accounts``).
+COMPANY = {"rows": 4000, "start": "2026-01-26", "end": "2026-03-02", "now": "2026-03-02 00:00:00"}
+# Account beta of ``two_accounts``: same seed and users as COMPANY, other calls.
+BETA = {"rows": 1500, "start": "2026-02-09", "end": "2026-03-02", "now": "2026-03-02 00:00:00"}
+ACCOUNTS = ("acme", "beta")
 
 
 @dataclass
@@ -65,8 +77,12 @@ def between(period: Period) -> dict[str, Any]:
     return {"start": period.start, "end": period.end}
 
 
-def expected_tiles(company: Company, period: Period) -> dict[str, float | None]:
-    """Every tile's value, re-aggregated from the marts' numerators and denominators."""
+def expected_tiles(
+    company: Company, period: Period, account: str | None = None
+) -> dict[str, float | None]:
+    """Every tile's value, re-aggregated from the marts' numerators and denominators (of one
+    account, or of every account)."""
+    only = "" if account is None else f" and account = '{account}'"
     daily = company.query(
         """
         select
@@ -79,7 +95,8 @@ def expected_tiles(company: Company, period: Period) -> dict[str, float | None]:
             sum(cost)
         from voipstudio.agg_calls_daily
         where call_date between $start and $end
-        """,
+        """
+        + only,
         between(period),
     )[0]
     callback = company.scalar(
@@ -88,7 +105,8 @@ def expected_tiles(company: Company, period: Period) -> dict[str, float | None]:
             / nullif(count(called_back_within_24h), 0)
         from voipstudio.fct_missed_call_callbacks
         where missed_date between $start and $end
-        """,
+        """
+        + only,
         between(period),
     )
     keys = ("calls", "asr", "acd", "service_level", "abandon_rate", "cost")
@@ -102,9 +120,7 @@ def expected_tiles(company: Company, period: Period) -> dict[str, float | None]:
 @pytest.fixture(scope="session")
 def company(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Company]:
     tmp_path = tmp_path_factory.mktemp("report-company")
-    config = small_company(
-        rows=4000, start="2026-01-26", end="2026-03-02", now="2026-03-02 00:00:00"
-    )
+    config = small_company(**COMPANY)
     # The settings live in the environment only while loading: nothing leaks into other tests.
     with pytest.MonkeyPatch.context() as monkeypatch, EmulatorServer(config) as server:
         harness = ModelsHarness(server, tmp_path, monkeypatch)
@@ -112,6 +128,34 @@ def company(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Company]:
         build_models(harness.pipeline(), load_settings())
         loaded = Company(harness.db_path, dict(harness.env))
     yield loaded
+
+
+@pytest.fixture(scope="session")
+def two_accounts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Company]:
+    tmp_path = tmp_path_factory.mktemp("report-two-accounts")
+    with (
+        pytest.MonkeyPatch.context() as monkeypatch,
+        EmulatorServer(small_company(**COMPANY)) as acme,
+        EmulatorServer(small_company(**BETA)) as beta,
+    ):
+        # The harness's settings (dates, models, destination), with the two accounts instead of
+        # the single account it configures.
+        harness = ModelsHarness(acme, tmp_path, monkeypatch)
+        harness.use_accounts({"acme": acme, "beta": beta})
+        harness.sync()
+        build_models(harness.pipeline(), load_settings())
+        loaded = Company(harness.db_path, dict(harness.env))
+    yield loaded
+
+
+@pytest.fixture
+def two_accounts_env(two_accounts: Company, monkeypatch: pytest.MonkeyPatch) -> Company:
+    """``two_accounts`` with its settings in the environment (as the command line reads them)."""
+    for key in ("SOURCES__VOIPSTUDIO__API_KEY", "SOURCES__VOIPSTUDIO__BASE_URL"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in two_accounts.env.items():
+        monkeypatch.setenv(key, value)
+    return two_accounts
 
 
 @pytest.fixture

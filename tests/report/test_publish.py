@@ -126,6 +126,9 @@ def test_publish_copies_tables_views_and_parquet(live: Path, tmp_path: Path) -> 
     manifest = json.loads((target / "manifest.json").read_text())
     assert manifest["rows"] == result.rows and manifest["snapshot"] == "calls.duckdb"
     assert manifest["last_load_at"] and manifest["published_at"]
+    # one account configured the simple way: every row is account "default"'s
+    assert list(manifest["accounts"]) == ["default"]
+    assert manifest["accounts"]["default"]["fct_calls"] == result.rows["fct_calls"]
     assert not [p for p in target.rglob("*") if p.name.startswith(".")]  # no leftovers
 
 

@@ -209,3 +209,43 @@ def test_the_page_holds_no_secret_and_no_local_path(company: Company, tmp_path: 
     assert str(company.db_path.parent) not in page  # only the file's name is shown
     assert "calls.duckdb" in page
     assert "<script src" not in page and 'rel="stylesheet"' not in page
+
+
+def test_two_accounts_render_with_their_names(
+    two_accounts: Company, browser: Browser, tmp_path: Path
+) -> None:
+    page = write(two_accounts, tmp_path / "accounts.html")
+    browser.open(page)
+    assert severe(browser) == []
+    assert browser.js("return document.body.getAttribute('data-rendered')") == "true"
+    assert {chart["id"] for chart in browser.charts()} == CHARTS
+    header = browser.js("return document.querySelector('header').textContent")
+    assert "All accounts (acme, beta)" in header
+    accounts = browser.js(
+        "return Array.from(document.querySelectorAll('table[data-table=users] tbody tr'))"
+        ".map(row => row.cells[0].textContent)"
+    )
+    assert set(accounts) == {"acme", "beta"}
+    assert len(accounts) == two_accounts.scalar(
+        "select count(distinct (account, user_id)) from voipstudio.agg_user_daily "
+        "where call_date between $start and $end",
+        {"start": PERIOD.start, "end": PERIOD.end},
+    )
+    check_screenshot(browser, "report-two-accounts.png")
+    # one of them: its name in the header, no account column
+    one = write_report(
+        two_accounts.db_path,
+        tmp_path / "beta.html",
+        dataset="voipstudio",
+        settings=SETTINGS,
+        period=PERIOD,
+        accounts=["beta"],
+        now=NOW,
+    ).path
+    browser.open(one)
+    assert severe(browser) == []
+    assert "Account beta" in browser.js("return document.querySelector('header').textContent")
+    first = browser.js(
+        "return document.querySelector('table[data-table=users] thead th').textContent"
+    )
+    assert first == "User"

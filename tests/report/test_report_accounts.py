@@ -1,0 +1,382 @@
+"""The dashboard of several VoIPstudio accounts synced into one dataset (``two_accounts``):
+one account's report is that account's data and nothing else, the report of every account is
+the accounts summed (ratios from summed numerators and denominators, peaks counted again), users
+with the same id and name in two accounts stay two users, and an unknown account is a clear
+error. Expected values come from queries written for the test, or from the single-account
+``company`` (the same data as account acme), never from the report's own code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+from collections import Counter, defaultdict
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from conftest import ACCOUNTS, PERIOD, SETTINGS, TIMEZONE, Company, between, expected_tiles
+
+from pipelines.cli import main
+from pipelines.models import ModelSettings
+from pipelines.report import Period, with_timezone
+from pipelines.report.data import (
+    Accounts,
+    Kpi,
+    ReportData,
+    Totals,
+    combined_peaks,
+    load_report,
+    open_marts,
+)
+from pipelines.report.publish import PublishSettings, publish
+from pipelines.report.render import render_html
+from pipelines.voipstudio.errors import ConfigError
+
+NOW = datetime(2026, 3, 2, 9, 30, tzinfo=ZoneInfo(TIMEZONE))
+
+
+def error_lines(stderr: str) -> list[str]:
+    assert "Traceback" not in stderr
+    return [line for line in stderr.splitlines() if "error:" in line]
+
+
+def report(
+    company: Company,
+    accounts: list[str] | None = None,
+    period: Period = PERIOD,
+    settings: ModelSettings = SETTINGS,
+) -> ReportData:
+    with open_marts(company.db_path, "voipstudio", settings) as marts:
+        return load_report(
+            marts, period, settings.reporting_timezone, company.db_path.name, accounts=accounts
+        )
+
+
+def tiles(data: ReportData) -> dict[str, Kpi]:
+    return {kpi.key: kpi for kpi in data.kpis}
+
+
+def without_accounts(data: ReportData) -> dict[str, Any]:
+    """What a report shows, the accounts left out (to compare one account of two with the same
+    company synced alone, whose rows carry the account ``default``)."""
+    return {
+        "totals": data.totals,
+        "previous_totals": data.previous_totals,
+        "kpis": data.kpis,
+        "first_day": data.first_day,
+        "newest_call": data.newest_call,
+        "daily": data.daily,
+        "heatmap": data.heatmap,
+        "traffic": data.traffic,
+        "destinations": data.destinations,
+        "users": [dataclasses.replace(user, account="") for user in data.users],
+        "open_missed": [dataclasses.replace(row, account="") for row in data.open_missed],
+        "open_missed_counts": (data.open_missed_numbers, data.open_missed_calls),
+        "service_level_seconds": data.service_level_seconds,
+        "notes": data.notes,
+    }
+
+
+def test_the_accounts_of_the_data_and_the_header(two_accounts: Company, company: Company) -> None:
+    assert two_accounts.query(
+        "select account, count(*) > 0 from voipstudio.fct_calls group by 1 order by 1"
+    ) == [("acme", True), ("beta", True)]
+    everything = report(two_accounts)
+    assert everything.accounts == Accounts(ACCOUNTS, ACCOUNTS)
+    assert everything.accounts.label == "all accounts (acme, beta)"
+    # naming every account is every account; names are matched without regard to case
+    named = report(two_accounts, ["Beta ", "acme", "beta"])
+    assert named.accounts == everything.accounts
+    assert without_accounts(named) == without_accounts(everything)
+    beta = report(two_accounts, ["beta"])
+    assert beta.accounts == Accounts(("beta",), ACCOUNTS)
+    assert beta.accounts.label == "account beta" and not beta.accounts.several
+    # one account configured the simple way: its rows carry "default"
+    single = report(company)
+    assert single.accounts == Accounts(("default",), ("default",))
+    page = render_html(beta, NOW)
+    assert '<b data-accounts="beta">Account beta</b>' in page
+    assert "<title>VoIPstudio calls · account beta · " in page
+    page = render_html(everything, NOW)
+    assert '<b data-accounts="acme,beta">All accounts (acme, beta)</b>' in page
+    assert "<b>Several accounts</b> (acme, beta)" in page
+    page = render_html(single, NOW)
+    assert '<b data-accounts="default">Account default</b>' in page
+    assert "Several accounts" not in page and "<title>VoIPstudio calls · 16 Feb" in page
+
+
+def test_one_account_of_two_is_that_account_alone(two_accounts: Company, company: Company) -> None:
+    """Account acme is the company of ``company``, loaded next to beta: its report is exactly
+    the report of that company synced alone, beta's calls nowhere in it."""
+    acme = report(two_accounts, ["acme"])
+    assert acme.totals.calls > 0 and acme.previous_totals is not None
+    assert without_accounts(acme) == without_accounts(report(company))
+    assert {user.account for user in acme.users} == {"acme"}
+    assert {row.account for row in acme.open_missed} == {"acme"}
+    # beta, against SQL over the marts restricted to beta
+    beta = tiles(report(two_accounts, ["beta"]))
+    for period, attribute in ((PERIOD, "value"), (PERIOD.previous(), "previous")):
+        for key, value in expected_tiles(two_accounts, period, "beta").items():
+            got = getattr(beta[key], attribute)
+            assert (got is None) == (value is None), (key, period)
+            if value is not None:
+                assert got == pytest.approx(value, rel=1e-12), (key, period)
+
+
+def test_every_account_is_the_accounts_summed(two_accounts: Company) -> None:
+    everything = report(two_accounts)
+    acme, beta = report(two_accounts, ["acme"]), report(two_accounts, ["beta"])
+    assert acme.totals.calls > 0 and beta.totals.calls > 0
+    # every numerator and denominator adds up; the tiles are the sums' ratios
+    for name in (field.name for field in dataclasses.fields(Totals)):
+        expected = getattr(acme.totals, name) + getattr(beta.totals, name)
+        assert getattr(everything.totals, name) == pytest.approx(expected, rel=1e-12), name
+    got = tiles(everything)
+    for key, value in expected_tiles(two_accounts, PERIOD).items():  # every row of the marts
+        assert value is not None
+        assert got[key].value == pytest.approx(value, rel=1e-12), key
+    # never an average of the accounts' ratios
+    sl_acme, sl_beta = acme.totals.service_level, beta.totals.service_level
+    assert sl_acme is not None and sl_beta is not None and sl_acme != sl_beta
+    assert got["service_level"].value != pytest.approx((sl_acme + sl_beta) / 2, abs=1e-9)
+    assert everything.first_day == min(acme.first_day, beta.first_day)  # type: ignore[type-var]
+    assert everything.newest_call == max(acme.newest_call, beta.newest_call)  # type: ignore[type-var]
+
+    # daily outcomes, the heatmap's calls, hourly talk and attempts add up
+    def per_day(data: ReportData) -> Counter[tuple[date, str]]:
+        return Counter({(row.call_date, row.outcome): row.calls for row in data.daily})
+
+    assert per_day(everything) == per_day(acme) + per_day(beta)
+    heat = {(c.weekday, c.hour): c for c in everything.heatmap}
+    for cell in acme.heatmap + beta.heatmap:
+        assert heat[cell.weekday, cell.hour].hours >= cell.hours  # an hour of both counts once
+    assert sum(c.calls for c in everything.heatmap) == everything.totals.calls
+    hours = {hour.hour_start_local: hour for hour in everything.traffic}
+    summed: dict[datetime, list[float]] = defaultdict(lambda: [0.0, 0, 0, 0])
+    for hour in acme.traffic + beta.traffic:
+        sums = summed[hour.hour_start_local]
+        sums[0] += hour.erlangs
+        sums[1] += hour.call_attempts
+        sums[2] = max(sums[2], hour.peak_concurrent_calls)
+        sums[3] += hour.peak_concurrent_calls
+    assert set(hours) == set(summed)
+    for start, (erlangs, attempts, highest, total) in summed.items():
+        assert hours[start].erlangs == pytest.approx(erlangs, abs=1e-9)
+        assert hours[start].call_attempts == attempts
+        assert highest <= hours[start].peak_concurrent_calls <= total
+    # one busy hour a day: the hour with the most talk of the two accounts together
+    talk = two_accounts.query(
+        "select call_date, hour_start_local, sum(talk_seconds) from voipstudio.agg_traffic_hourly "
+        "where call_date between $start and $end group by 1, 2",
+        between(PERIOD),
+    )
+    busiest: dict[date, tuple[int, datetime]] = {}
+    for day, start, seconds in talk:
+        if seconds > 0 and (day not in busiest or (-seconds, start) < busiest[day]):
+            busiest[day] = (-seconds, start)
+    marked = {
+        hour.call_date: hour.hour_start_local for hour in everything.traffic if hour.is_busy_hour
+    }
+    assert marked == {day: start for day, (_, start) in busiest.items()}
+    # destinations summed by name (a whole month: the monthly mart, summed over the accounts)
+    february = report(two_accounts, period=Period(date(2026, 2, 1), date(2026, 2, 28)))
+    expected = two_accounts.query(
+        "select destination, sum(attempts), sum(answered_calls), sum(talk_seconds), "
+        "cast(sum(cost) as double) from voipstudio.agg_destination_monthly "
+        "where month_start = date '2026-02-01' and direction = 'outbound' "
+        "group by destination order by 5 desc, destination limit 10"
+    )
+    got_destinations = [
+        (d.name, d.attempts, d.answered_calls, d.talk_seconds, d.cost)
+        for d in february.destinations
+    ]
+    assert got_destinations == [
+        (name, int(a), int(b), int(c), pytest.approx(float(cost), rel=1e-12))
+        for name, a, b, c, cost in expected
+    ]
+    # users and open missed numbers: each account's, side by side
+    assert set(everything.users) == set(acme.users) | set(beta.users)
+    assert len(everything.users) == len(acme.users) + len(beta.users)
+    assert (everything.open_missed_numbers, everything.open_missed_calls) == (
+        acme.open_missed_numbers + beta.open_missed_numbers,
+        acme.open_missed_calls + beta.open_missed_calls,
+    )
+
+
+def test_the_peak_of_several_accounts_is_counted_from_their_calls(two_accounts: Company) -> None:
+    """Concurrent calls do not add up hour by hour (the accounts' peaks need not coincide):
+    the report counts them again from the calls; checked here by a plain sweep in Python."""
+    everything = report(two_accounts)
+    calls = two_accounts.query(
+        "select start_epoch, end_epoch from voipstudio.fct_calls where end_epoch > start_epoch"
+    )
+    zone = ZoneInfo(TIMEZONE)
+    starts = {
+        int(hour.hour_start_local.replace(tzinfo=zone).timestamp()): hour
+        for hour in everything.traffic
+    }
+    origin = min(starts)
+    peaks = dict.fromkeys(starts, 0)
+    in_progress = 0
+    for epoch, delta in sorted([(s, 1) for s, _ in calls] + [(e, -1) for _, e in calls]):
+        in_progress += delta
+        hour = origin + 3600 * ((epoch - origin) // 3600)
+        if delta == 1 and hour in peaks:
+            peaks[hour] = max(peaks[hour], in_progress)
+    for hour in peaks:
+        carried = sum(1 for s, e in calls if s < hour < e)
+        peaks[hour] = max(peaks[hour], carried)
+    assert {epoch: h.peak_concurrent_calls for epoch, h in starts.items()} == peaks
+    assert max(peaks.values()) > 1
+    # and for one account, the recount is the mart's own figure
+    with open_marts(two_accounts.db_path, "voipstudio", SETTINGS) as marts:
+        for account in ACCOUNTS:
+            mart = dict(
+                two_accounts.query(
+                    "select hour_start_epoch, peak_concurrent_calls "
+                    "from voipstudio.agg_traffic_hourly "
+                    "where account = $account and call_date between $start and $end",
+                    {"account": account, **between(PERIOD)},
+                )
+            )
+            one = dataclasses.replace(marts, accounts=(account,))
+            assert combined_peaks(one, PERIOD) == mart, account
+
+
+def test_users_with_the_same_id_and_name_in_two_accounts_stay_two_users(
+    two_accounts: Company,
+) -> None:
+    everything = report(two_accounts)
+    acme = {(u.user_id, u.name): u for u in report(two_accounts, ["acme"]).users}
+    beta = {(u.user_id, u.name): u for u in report(two_accounts, ["beta"]).users}
+    shared = set(acme) & set(beta)
+    assert shared, "the accounts should share user ids and names"
+    for key in shared:
+        rows = [u for u in everything.users if (u.user_id, u.name) == key]
+        # two rows, one per account, each with that account's own figures
+        assert sorted(rows, key=lambda u: u.account) == [acme[key], beta[key]]
+    ranked = [(u.handled_calls, u.talk_seconds) for u in everything.users]
+    assert ranked == sorted(ranked, reverse=True)
+    # shown with their account when the report holds several
+    page = render_html(everything, NOW)
+    table = page.split('data-table="users"', 1)[1].split("</table>", 1)[0]
+    assert '<th class="text" title="the VoIPstudio account of the user">Account</th>' in table
+    user = everything.users[0]
+    assert f'<td class="text">{user.account}</td><td class="text">{user.name}</td>' in table
+    missed = page.split('data-table="open_missed"', 1)[1].split("</table>", 1)[0]
+    assert ">Account</th>" in missed
+    # and without it for one account
+    page = render_html(report(two_accounts, ["acme"]), NOW)
+    assert ">Account</th>" not in page
+
+
+@pytest.mark.parametrize(
+    ("accounts", "message"),
+    [
+        (["gamma"], r"no account 'gamma' in calls\.duckdb: it holds acme, beta"),
+        (["acme", "zeta", "gamma"], r"no accounts 'gamma', 'zeta' in calls\.duckdb: it holds acme"),
+    ],
+)
+def test_an_unknown_account_is_an_error_naming_those_there_are(
+    two_accounts: Company, accounts: list[str], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        report(two_accounts, accounts)
+
+
+def test_an_unknown_account_of_one_account_and_of_no_data(company: Company, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"no account 'acme' in calls\.duckdb: it holds default"):
+        report(company, ["acme"])
+    import duckdb
+
+    empty = tmp_path / "raw-only.duckdb"
+    with duckdb.connect(str(empty)) as db:
+        db.execute("create schema voipstudio; create table voipstudio.cdrs (id bigint)")
+    assert report(Company(empty, {})).accounts == Accounts()
+    with pytest.raises(ConfigError, match="it holds no account yet"):
+        report(Company(empty, {}), ["acme"])
+
+
+def test_marts_built_before_accounts_say_to_rebuild(company: Company, tmp_path: Path) -> None:
+    import duckdb
+
+    old = tmp_path / "calls.duckdb"
+    shutil.copy(company.db_path, old)
+    with duckdb.connect(str(old)) as db:
+        db.execute("alter table voipstudio.fct_calls drop column account")
+    with pytest.raises(ConfigError, match="built before they carried their account"):
+        report(Company(old, {}))
+
+
+def test_another_time_zone_rebuilds_every_account_in_memory(two_accounts: Company) -> None:
+    tokyo = with_timezone(SETTINGS, "Asia/Tokyo")
+    everything = report(two_accounts, settings=tokyo)
+    assert any("rebuilt" in note for note in everything.notes)
+    acme = report(two_accounts, ["acme"], settings=tokyo)
+    beta = report(two_accounts, ["beta"], settings=tokyo)
+    assert everything.totals.calls == acme.totals.calls + beta.totals.calls
+    # Tokyo's days, counted from the instants the calls started
+    for data, account in ((acme, "acme"), (beta, "beta")):
+        expected = two_accounts.scalar(
+            "select count(*) from voipstudio.fct_calls where account = $account and "
+            "cast(to_timestamp(start_epoch) at time zone 'Asia/Tokyo' as date) "
+            "between $start and $end",
+            {"account": account, **between(PERIOD)},
+        )
+        assert data.totals.calls == expected > 0
+    assert report(two_accounts, ["acme"]).daily != acme.daily  # Tokyo's days are not Madrid's
+
+
+def test_report_command_with_accounts(
+    two_accounts_env: Company, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    period = ["--from", str(PERIOD.start), "--to", str(PERIOD.end)]
+    page = tmp_path / "beta.html"
+    assert main(["report", *period, "--account", "beta", "-o", str(page)]) == 0
+    beta_calls = two_accounts_env.scalar(
+        "select count(*) from voipstudio.fct_calls "
+        "where account = 'beta' and call_date between $start and $end",
+        between(PERIOD),
+    )
+    assert f"Europe/Madrid; {beta_calls:,} calls; account beta)" in capsys.readouterr().out
+    assert 'data-accounts="beta"' in page.read_text(encoding="utf-8")
+    page = tmp_path / "all.html"
+    assert main(["report", *period, "--account", "acme", "--account", "beta", "-o", str(page)]) == 0
+    all_calls = two_accounts_env.scalar(
+        "select count(*) from voipstudio.fct_calls where call_date between $start and $end",
+        between(PERIOD),
+    )
+    assert f"; {all_calls:,} calls; all accounts (acme, beta))" in capsys.readouterr().out
+    assert main(["report", *period, "-o", str(page)]) == 0
+    assert "all accounts (acme, beta))" in capsys.readouterr().out
+    # an unknown account: exit 2, the accounts there are named, nothing written
+    assert main(["report", "--account", "gamma", "-o", str(tmp_path / "none.html")]) == 2
+    [line] = error_lines(capsys.readouterr().err)
+    assert "no account 'gamma' in calls.duckdb: it holds acme, beta" in line
+    assert not (tmp_path / "none.html").exists()
+
+
+def test_publish_copies_every_account_and_lists_them(two_accounts: Company, tmp_path: Path) -> None:
+    live = tmp_path / "calls.duckdb"
+    shutil.copy(two_accounts.db_path, live)
+    target = tmp_path / "published"
+    result = publish(live, "voipstudio", PublishSettings(directory=target))
+    assert "accounts acme, beta)" in result.summary()
+    manifest = json.loads((target / "manifest.json").read_text())
+    assert list(manifest["accounts"]) == list(ACCOUNTS)
+    for table in ("cdrs", "users", "fct_calls", "agg_calls_daily", "agg_user_daily"):
+        per_account = dict(
+            two_accounts.query(f"select account, count(*) from voipstudio.{table} group by 1")
+        )
+        assert {a: manifest["accounts"][a][table] for a in ACCOUNTS} == per_account, table
+        assert sum(per_account.values()) == manifest["rows"][table]
+    assert "queues__users" not in manifest["accounts"]["acme"]  # a child table: no account
+    # the copy holds both accounts, and the dashboard reads it like the original
+    copy = target / "calls.duckdb"
+    from_copy = report(Company(copy, {}))
+    assert from_copy.accounts == Accounts(ACCOUNTS, ACCOUNTS)
+    assert from_copy.totals == report(two_accounts).totals
