@@ -184,7 +184,7 @@ def loaded_by_account(pipeline: dlt.Pipeline) -> dict[str, Loaded]:
     """
     try:
         with pipeline.sql_client() as client:
-            for table in settings.RESOURCES:
+            for table in (*settings.RESOURCES, settings.REJECTS_TABLE):
                 name = client.make_qualified_table_name(table)
                 try:
                     with client.execute_query(f"SELECT * FROM {name} WHERE 1 = 0") as cursor:  # noqa: S608
