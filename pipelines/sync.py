@@ -59,8 +59,9 @@ def make_pipeline(
                 destination = dlt.destinations.duckdb(
                     credentials=DEFAULT_DUCKDB_PATH, parquet_format=_duckdb_parquet_format()
                 )
-            elif configured == "duckdb":
-                # Credentials from the configuration, as with `destination_type` alone.
+            else:
+                # The file named by the configuration (DESTINATION__DUCKDB__CREDENTIALS or
+                # secrets.toml), also when no destination_type is configured at all.
                 destination = dlt.destinations.duckdb(parquet_format=_duckdb_parquet_format())
     configured_dataset: str | None = dlt.config.get(f"pipelines.{pipeline_name}.dataset_name")
     return dlt.pipeline(

@@ -5,7 +5,11 @@ holds back nor corrupts the others, and its error names it."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -18,6 +22,8 @@ from pipelines.emulator.config import DEFAULT_API_KEY
 from pipelines.emulator.server import EmulatorServer
 from pipelines.sync import read_cursor, resource_states
 from pipelines.voipstudio.errors import AccountsFailedError, ConfigError
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -234,3 +240,40 @@ def test_a_table_loaded_without_accounts_is_refused(duckdb_harness: Harness) -> 
     # The fix the message names works.
     duckdb_harness.sync(full_refresh=True)
     assert_cdrs_equal(duckdb_harness, duckdb_harness.emulator_cdrs(), account="default")
+
+
+def test_accounts_from_the_toml_files(
+    duckdb_harness: Harness, beta_server: EmulatorServer, tmp_path: Path
+) -> None:
+    # The documented way: URLs and settings in config.toml, keys in secrets.toml, for one
+    # account split across the two files; a separate process run from the project folder.
+    project = tmp_path / "project"
+    (project / ".dlt").mkdir(parents=True)
+    (project / ".dlt" / "config.toml").write_text(
+        "[sources.voipstudio]\n"
+        'start_date = "2026-02-01"\npage_size = 100\nbackoff_base = 0.01\n'
+        "[sources.voipstudio.accounts.acme]\n"
+        f'base_url = "{duckdb_harness.server.base_url}"\n'
+        "[sources.voipstudio.accounts.beta]\n"
+        f'base_url = "{beta_server.base_url}"\n'
+        'start_date = "2026-02-27"\n'
+    )
+    (project / ".dlt" / "secrets.toml").write_text(
+        f'[sources.voipstudio.accounts.acme]\napi_key = "{DEFAULT_API_KEY}"\n'
+        f'[sources.voipstudio.accounts.beta]\napi_key = "{DEFAULT_API_KEY}"\n'
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SOURCES__")}
+    env["PYTHONPATH"] = str(REPO)
+    done = subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", "sync", "--no-models"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "account acme: 3,000 CDRs" in done.stdout
+    assert_cdrs_equal(duckdb_harness, duckdb_harness.emulator_cdrs(), account="acme")
+    expected = [r for r in beta_cdrs(beta_server) if r["calldate"] > "2026-02-27 00:00:00"]
+    assert sum(row["account"] == "beta" for row in duckdb_harness.loaded()) == len(expected)
