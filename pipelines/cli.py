@@ -245,6 +245,11 @@ def cmd_sync(args: argparse.Namespace) -> int:
                 "models not rebuilt (nor published): another sync started and will do it",
                 flush=True,
             )
+        except Exception:
+            # The models' error ends the command; the accounts' must not go unsaid.
+            if failed is not None:
+                print(f"voipstudio: error: {failed}", file=sys.stderr, flush=True)
+            raise
     if failed is not None:
         raise failed
     return 0

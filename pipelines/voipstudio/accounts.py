@@ -29,6 +29,8 @@ _ENV_PREFIX = "__".join(SECTIONS).upper() + "__"
 # Names become part of resource names and of every row: kept to what every destination and
 # every environment variable can spell.
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+# An account's resources are named <table>_<account>: these would name a table of the source.
+_RESERVED = frozenset({settings.REJECTS_TABLE.removeprefix("cdrs_")})
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -116,10 +118,11 @@ def check_name(name: str, where: str) -> str:
     Raises:
         ConfigError: it cannot, saying where it was found.
     """
-    if not _NAME.match(name):
+    if not _NAME.match(name) or name in _RESERVED:
         raise ConfigError(
             f"account name {name!r} ({where}) is not allowed: use lowercase letters, digits and "
-            "underscores, starting with a letter, at most 40 characters (e.g. 'acme_es')"
+            "underscores, starting with a letter, at most 40 characters, not 'rejects' "
+            "(e.g. 'acme_es')"
         )
     return name
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ from sync_harness import Harness, assert_cdrs_equal, small_config
 from pipelines.cli import main
 from pipelines.emulator.config import DEFAULT_API_KEY
 from pipelines.emulator.server import EmulatorServer
+from pipelines.models.runner import SQL_DIR
 from pipelines.sync import read_cursor, resource_states
 from pipelines.voipstudio.errors import AccountsFailedError, ConfigError
 
@@ -214,8 +216,9 @@ def test_an_account_without_credentials_is_named(
     assert duckdb_harness.loaded() == []
 
 
-def test_a_bad_account_name_is_refused(duckdb_harness: Harness) -> None:
-    duckdb_harness.setenv("SOURCES__VOIPSTUDIO__ACCOUNTS__ACME-ES__API_KEY", "k")
+@pytest.mark.parametrize("name", ["ACME-ES", "REJECTS", "9LIVES"])
+def test_a_bad_account_name_is_refused(duckdb_harness: Harness, name: str) -> None:
+    duckdb_harness.setenv(f"SOURCES__VOIPSTUDIO__ACCOUNTS__{name}__API_KEY", "k")
     with pytest.raises(ConfigError, match="lowercase letters, digits and underscores"):
         duckdb_harness.sync()
 
@@ -277,3 +280,21 @@ def test_accounts_from_the_toml_files(
     assert_cdrs_equal(duckdb_harness, duckdb_harness.emulator_cdrs(), account="acme")
     expected = [r for r in beta_cdrs(beta_server) if r["calldate"] > "2026-02-27 00:00:00"]
     assert sum(row["account"] == "beta" for row in duckdb_harness.loaded()) == len(expected)
+
+
+def test_a_failed_account_is_reported_when_the_models_fail_too(
+    two_duckdb: Harness,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    broken = tmp_path / "sql"
+    shutil.copytree(SQL_DIR, broken)
+    model = broken / "marts" / "fct_calls.sql"
+    model.write_text(model.read_text().replace("min(call_id) as call_id", "min(nothing)"))
+    monkeypatch.setattr("pipelines.models.runner.SQL_DIR", broken)
+    two_duckdb.setenv("SOURCES__VOIPSTUDIO__ACCOUNTS__BETA__API_KEY", "wrong-key")
+    assert main(["sync"]) == 6  # the models' error ends the command...
+    err = capsys.readouterr().err
+    assert "account 'beta' failed" in err  # ...and the account's is said as well
+    assert_cdrs_equal(two_duckdb, two_duckdb.emulator_cdrs(), account="acme")
