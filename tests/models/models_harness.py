@@ -3,7 +3,6 @@ DuckDB file, configured through environment variables the way a user would."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -11,10 +10,10 @@ from typing import Any
 import duckdb
 import httpx
 import pytest
+from pipeline_harness import PipelineHarness  # tests/, on sys.path through its conftest
 
-from pipelines.emulator.config import DEFAULT_API_KEY, EmulatorConfig
+from pipelines.emulator.config import EmulatorConfig
 from pipelines.emulator.server import EmulatorServer
-from pipelines.sync import SyncOptions, SyncSummary, make_pipeline, run_sync
 
 DATASET = "voipstudio"
 REPO = Path(__file__).resolve().parents[2]
@@ -58,8 +57,9 @@ def add_cdrs(server: EmulatorServer, records: list[dict[str, Any]]) -> None:
     assert response.json()["added"] == len(records)
 
 
-class ModelsHarness:
-    """One emulator, one pipeline writing to its own DuckDB file, settings in ``env``."""
+class ModelsHarness(PipelineHarness):
+    """One emulator, one pipeline writing to its own DuckDB file, the models' settings of the
+    hand-computed tests (Europe/Madrid, country code 34); every setting in ``env``."""
 
     def __init__(
         self,
@@ -68,60 +68,29 @@ class ModelsHarness:
         monkeypatch: pytest.MonkeyPatch,
         **extra_env: str,
     ) -> None:
-        self.server = server
-        self.db_path = tmp_path / "calls.duckdb"
-        self.admin = httpx.Client(base_url=server.url + "/_emulator", timeout=30)
-        self.env = {
-            "SOURCES__VOIPSTUDIO__BASE_URL": server.base_url,
-            "SOURCES__VOIPSTUDIO__API_KEY": DEFAULT_API_KEY,
-            "SOURCES__VOIPSTUDIO__START_DATE": "2024-01-01",
-            "SOURCES__VOIPSTUDIO__TIMEZONE": "UTC",
-            "SOURCES__VOIPSTUDIO__BACKOFF_BASE": "0.02",
-            "DESTINATION__DUCKDB__CREDENTIALS": str(self.db_path),
-            "DLT_DATA_DIR": str(tmp_path / "dlt"),
-            "MODELS__REPORTING_TIMEZONE": "Europe/Madrid",
-            "MODELS__SERVICE_LEVEL_SECONDS": "20",
-            "MODELS__SHORT_ABANDON_SECONDS": "5",
-            "MODELS__BUSINESS_HOURS_START": "09:00",
-            "MODELS__BUSINESS_HOURS_END": "18:00",
-            "MODELS__BUSINESS_DAYS": "1-5",
-            "MODELS__REPEAT_CALL_DAYS": "7",
-            "MODELS__DEFAULT_COUNTRY_CODE": "34",
-            "MODELS__TRUNK_PREFIX": "0",
-            **extra_env,
-        }
-        self.monkeypatch = monkeypatch
-        for key, value in self.env.items():
-            monkeypatch.setenv(key, value)
-
-    def setenv(self, key: str, value: str) -> None:
-        """Change one setting, as a user would with an environment variable."""
-        self.env[key] = value
-        self.monkeypatch.setenv(key, value)
+        super().__init__(
+            server,
+            tmp_path,
+            monkeypatch,
+            {
+                "SOURCES__VOIPSTUDIO__START_DATE": "2024-01-01",
+                "SOURCES__VOIPSTUDIO__BACKOFF_BASE": "0.02",
+                "MODELS__REPORTING_TIMEZONE": "Europe/Madrid",
+                "MODELS__SERVICE_LEVEL_SECONDS": "20",
+                "MODELS__SHORT_ABANDON_SECONDS": "5",
+                "MODELS__BUSINESS_HOURS_START": "09:00",
+                "MODELS__BUSINESS_HOURS_END": "18:00",
+                "MODELS__BUSINESS_DAYS": "1-5",
+                "MODELS__REPEAT_CALL_DAYS": "7",
+                "MODELS__DEFAULT_COUNTRY_CODE": "34",
+                "MODELS__TRUNK_PREFIX": "0",
+                **extra_env,
+            },
+        )
 
     def add_cdrs(self, records: list[dict[str, Any]]) -> None:
         """Hand-made CDRs, through the emulator's admin API."""
         add_cdrs(self.server, records)
-
-    def use_accounts(self, servers: Mapping[str, EmulatorServer]) -> None:
-        """Sync several accounts (name: its emulator) instead of the single one, configured as
-        ``[sources.voipstudio.accounts.<name>]`` through environment variables; every other
-        setting (start date, time zone, ...) is the accounts' shared default."""
-        for key in ("SOURCES__VOIPSTUDIO__BASE_URL", "SOURCES__VOIPSTUDIO__API_KEY"):
-            self.env.pop(key, None)
-            self.monkeypatch.delenv(key, raising=False)
-        for name, server in servers.items():
-            prefix = f"SOURCES__VOIPSTUDIO__ACCOUNTS__{name.upper()}__"
-            self.setenv(prefix + "API_KEY", DEFAULT_API_KEY)
-            self.setenv(prefix + "BASE_URL", server.base_url)
-
-    def pipeline(self) -> Any:
-        """The pipeline as the command line makes it (default name, folder under DLT_DATA_DIR)."""
-        return make_pipeline()
-
-    def sync(self, **options: Any) -> SyncSummary:
-        """The real sync."""
-        return run_sync(self.pipeline(), SyncOptions(**options))
 
     def query(self, sql: str) -> list[dict[str, Any]]:
         """Rows of a query on the DuckDB file, as dicts."""

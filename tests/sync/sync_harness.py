@@ -10,13 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import httpx
 import psycopg2
 import pytest
+from pipeline_harness import PipelineHarness  # tests/, on sys.path through its conftest
 
-from pipelines.emulator.config import DEFAULT_API_KEY, EmulatorConfig
+from pipelines.emulator.config import EmulatorConfig
 from pipelines.emulator.server import EmulatorServer
-from pipelines.sync import SyncOptions, SyncSummary, make_pipeline, run_sync
 
 DATASET = "voipstudio"
 # The emulator's clock starts here; the data ends a little before it.
@@ -38,7 +37,7 @@ def small_config(**overrides: Any) -> EmulatorConfig:
     return EmulatorConfig(**settings)
 
 
-class Harness:
+class Harness(PipelineHarness):
     """One emulator plus one pipeline writing to its own DuckDB file, or to its own dataset of
     a PostgreSQL server when ``postgres_dsn`` is given."""
 
@@ -49,47 +48,20 @@ class Harness:
         monkeypatch: pytest.MonkeyPatch,
         postgres_dsn: str | None = None,
     ):
-        self.server = server
-        self.tmp_path = tmp_path
-        self.db_path = tmp_path / "calls.duckdb"
         self.postgres_dsn = postgres_dsn
         self.dataset = DATASET if postgres_dsn is None else f"test_{uuid.uuid4().hex[:12]}"
-        self.admin = httpx.Client(base_url=server.url + "/_emulator", timeout=30)
-        self.env = {
-            "SOURCES__VOIPSTUDIO__BASE_URL": server.base_url,
-            "SOURCES__VOIPSTUDIO__API_KEY": DEFAULT_API_KEY,
+        settings = {
             "SOURCES__VOIPSTUDIO__START_DATE": "2026-02-01",
             "SOURCES__VOIPSTUDIO__PAGE_SIZE": "100",
             "SOURCES__VOIPSTUDIO__MAX_CONCURRENCY": "4",
             "SOURCES__VOIPSTUDIO__MAX_ATTEMPTS": "12",
             "SOURCES__VOIPSTUDIO__BACKOFF_BASE": "0.02",
-            "SOURCES__VOIPSTUDIO__TIMEZONE": "UTC",
-            "DESTINATION__DUCKDB__CREDENTIALS": str(self.db_path),
-            "DLT_DATA_DIR": str(tmp_path / "dlt"),
         }
         if postgres_dsn is not None:
-            self.env["PIPELINES__VOIPSTUDIO__DESTINATION_TYPE"] = "postgres"
-            self.env["DESTINATION__POSTGRES__CREDENTIALS"] = postgres_dsn
-            self.env["PIPELINES__VOIPSTUDIO__DATASET_NAME"] = self.dataset
-        self.monkeypatch = monkeypatch
-        for key, value in self.env.items():
-            monkeypatch.setenv(key, value)
-
-    def setenv(self, key: str, value: str) -> None:
-        """Change one setting, as a user would with an environment variable."""
-        self.env[key] = value
-        self.monkeypatch.setenv(key, value)
-
-    def delenv(self, key: str) -> None:
-        self.env.pop(key, None)
-        self.monkeypatch.delenv(key, raising=False)
-
-    def pipeline(self) -> Any:
-        # The default pipelines folder, under DLT_DATA_DIR, as the command line uses it.
-        return make_pipeline()
-
-    def sync(self, **options: Any) -> SyncSummary:
-        return run_sync(self.pipeline(), SyncOptions(**options))
+            settings["PIPELINES__VOIPSTUDIO__DESTINATION_TYPE"] = "postgres"
+            settings["DESTINATION__POSTGRES__CREDENTIALS"] = postgres_dsn
+            settings["PIPELINES__VOIPSTUDIO__DATASET_NAME"] = self.dataset
+        super().__init__(server, tmp_path, monkeypatch, settings)
 
     def configure(self, **changes: Any) -> dict[str, Any]:
         response = self.admin.patch("/config", json=changes)
@@ -102,18 +74,6 @@ class Harness:
     def emulator_cdrs(self) -> list[dict[str, Any]]:
         """Every CDR the emulator holds now, as served."""
         return self.admin.get("/cdrs").json()["data"]  # type: ignore[no-any-return]
-
-    def add_account(self, name: str, server: EmulatorServer, **settings: str) -> None:
-        """Configure a named account reading ``server``, as a user would with environment
-        variables; ``settings`` are its own keys (``start_date="2026-02-25"``). The first
-        named account turns the single account of [sources.voipstudio] off: credentials are
-        never shared, so its key is removed."""
-        self.delenv("SOURCES__VOIPSTUDIO__API_KEY")
-        prefix = f"SOURCES__VOIPSTUDIO__ACCOUNTS__{name.upper()}__"
-        self.setenv(prefix + "BASE_URL", server.base_url)
-        self.setenv(prefix + "API_KEY", DEFAULT_API_KEY)
-        for key, value in settings.items():
-            self.setenv(prefix + key.upper(), value)
 
     def loaded(self, table: str = "cdrs") -> list[dict[str, Any]]:
         """The rows of a destination table ordered by its key (account, id); [] if it is missing."""
