@@ -271,8 +271,7 @@ def cmd_models(args: argparse.Namespace) -> int:
         if not result.built:
             raise ModelError(
                 None,
-                f"no model could be built ({'; '.join(sorted(set(result.skipped.values())))}): "
-                "run `voipstudio sync` first",
+                f"no model could be built ({result.skip_reasons()}): run `voipstudio sync` first",
             )
         _print_models(result)
         if not args.test:

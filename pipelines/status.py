@@ -9,7 +9,7 @@ from typing import Any
 
 import dlt
 
-from pipelines.sync import count_rows, loaded_by_account, resource_states
+from pipelines.sync import count_rows, loaded_by_account, oldest_cursor, resource_states
 from pipelines.voipstudio import resource_name, settings
 from pipelines.voipstudio.accounts import account_names
 
@@ -84,17 +84,11 @@ class Status:
 def _query_one(pipeline: dlt.Pipeline, sql: str) -> Any:
     try:
         with pipeline.sql_client() as client:
-            rows = client.execute_sql(sql.format(**_names(client)))
+            loads = client.make_qualified_table_name("_dlt_loads")
+            rows = client.execute_sql(sql.format(loads=loads))
     except Exception:  # a missing dataset or table just means "nothing yet"
         return None
     return rows[0][0] if rows else None
-
-
-def _names(client: Any) -> dict[str, str]:
-    return {
-        "loads": client.make_qualified_table_name("_dlt_loads"),
-        "cdrs": client.make_qualified_table_name("cdrs"),
-    }
 
 
 def read_status(pipeline: dlt.Pipeline) -> Status:
@@ -115,7 +109,8 @@ def read_status(pipeline: dlt.Pipeline) -> Status:
         ]
         error = next((str(e["message"]) for e in errors if e), None)
         synced = state.get("synced_at")
-        # Loads of versions that did not record synced_at: the last successful load.
+        # Read but never to the end yet (a first sync committed in parts and stopped): the
+        # last successful load.
         synced_at = (
             datetime.fromisoformat(synced) if synced else (last if "cursor" in state else None)
         )
@@ -126,18 +121,14 @@ def read_status(pipeline: dlt.Pipeline) -> Status:
             cdrs=loaded[name].rows if name in loaded else 0,
             newest_calldate=loaded[name].newest if name in loaded else None,
         )
-    cursors = [account.cursor for account in accounts.values()]
-    newest = [a.newest_calldate for a in accounts.values() if a.newest_calldate is not None]
+    newest = [v.newest for v in loaded.values() if v.newest is not None]
     return Status(
         last_success=last,
-        cursor=None if None in cursors else min(c for c in cursors if c is not None),
-        newest_calldate=max(newest) if newest else _utc(_query_one(pipeline, _NEWEST)),
+        cursor=oldest_cursor([account.cursor for account in accounts.values()]),
+        newest_calldate=max(newest, default=None),
         rows={table: count_rows(pipeline, table) for table in TABLES},
         accounts=accounts,
     )
-
-
-_NEWEST = "SELECT max(calldate) FROM {cdrs}"
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -165,6 +165,13 @@ def read_cursor(pipeline: dlt.Pipeline, account: str | None = None) -> str | Non
     return str(cursor) if cursor is not None else None
 
 
+def oldest_cursor(cursors: list[str | None]) -> str | None:
+    """The cursor every account has reached: None when one has none (or there are none)."""
+    if not cursors or None in cursors:
+        return None
+    return min(cursor for cursor in cursors if cursor is not None)
+
+
 @dataclass(frozen=True)
 class Loaded:
     """What the destination holds of one account's CDRs."""
@@ -298,10 +305,7 @@ class SyncSummary:
     @property
     def cursor(self) -> str | None:
         """The oldest cursor of the synced accounts: all of them are loaded up to it."""
-        cursors = [result.cursor for result in self.accounts.values()]
-        if not cursors or None in cursors:
-            return None
-        return min(c for c in cursors if c is not None)
+        return oldest_cursor([result.cursor for result in self.accounts.values()])
 
     @property
     def cdrs_new(self) -> int:
@@ -430,7 +434,6 @@ def run_sync(pipeline: dlt.Pipeline, options: SyncOptions | None = None) -> Sync
             ]
             if explicit or not part:
                 break
-        states = resource_states(pipeline)
         after = loaded_by_account(pipeline)
         failures: dict[str, tuple[int, str]] = {}
         for name in sorted(ran):
@@ -441,7 +444,8 @@ def run_sync(pipeline: dlt.Pipeline, options: SyncOptions | None = None) -> Sync
                 failures[account] = (int(error["exit_code"]), str(error["message"]))
                 result.error = str(error["message"])
             if kind == "cdrs":
-                result.cursor = read_cursor(pipeline, account if named else None)
+                cursor = states.get(name, {}).get("cursor")
+                result.cursor = str(cursor) if cursor is not None else None
         for account, result in summary.accounts.items():
             loaded = after.get(account)
             result.cdrs_after = loaded.rows if loaded else 0

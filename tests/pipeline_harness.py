@@ -3,6 +3,7 @@ destination, and the pipeline configured the way a user would, through environme
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,20 @@ import pytest
 
 from pipelines.emulator.config import DEFAULT_API_KEY
 from pipelines.emulator.server import EmulatorServer
+from pipelines.models import SQL_DIR
 from pipelines.sync import SyncOptions, SyncSummary, make_pipeline, run_sync
+
+
+def edited_sql(root: Path, edits: Mapping[str, tuple[str, str]]) -> Path:
+    """A copy of the project's ``sql/`` at ``root`` with ``{file: (old, new)}`` text replaced
+    (files named relative to ``sql/``, e.g. ``marts/fct_calls.sql``)."""
+    shutil.copytree(SQL_DIR, root)
+    for name, (old, new) in edits.items():
+        path = root / name
+        text = path.read_text()
+        assert old in text, (name, old)
+        path.write_text(text.replace(old, new))
+    return root
 
 
 class PipelineHarness:

@@ -19,9 +19,13 @@ SYNC = re.compile(r"\.venv/bin/voipstudio sync\b")
 
 def test_readme_documents_the_same_command() -> None:
     readme = (REPO / "README.md").read_text()
-    assert "voipstudio sync" in readme
-    for name in ("github-actions-sync.yml", "airflow_voipstudio_dag.py", "crontab"):
-        assert f"docs/scheduling/{name}" in readme or name in readme
+    for path in FOLDER.iterdir():  # every example is linked
+        assert f"(docs/scheduling/{path.name})" in readme, path.name
+    # the README's cron line is the example's
+    [block] = re.findall(r"```cron\n(.*?)```", readme, flags=re.DOTALL)
+    crontab = (FOLDER / "crontab").read_text().splitlines()
+    for line in block.splitlines():
+        assert SYNC.search(line) and line in crontab, line
 
 
 def test_github_actions_workflow_parses_and_syncs() -> None:
@@ -45,12 +49,10 @@ def test_airflow_dag_parses_and_syncs() -> None:
         for node in ast.walk(tree)
         if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "BashOperator"
     ]
-    commands = {
-        kw.arg: kw.value for op in operators for kw in op.keywords if kw.arg == "bash_command"
-    }
-    assert commands, "no BashOperator with a bash_command"
-    sources = [ast.unparse(op) for op in operators]
-    assert any(SYNC.search(text) for text in sources)
+    commands = [
+        ast.unparse(kw.value) for op in operators for kw in op.keywords if kw.arg == "bash_command"
+    ]
+    assert any(SYNC.search(command) for command in commands), commands
     skip = [
         kw.value.value
         for op in operators

@@ -7,7 +7,7 @@ obvious alternative and the floor"):
 2. dlt's ``rest_api`` source configured as its documentation suggests (the baseline);
 3. the floor: plain httpx at the same concurrency, JSON decoded, bulk-inserted into DuckDB;
 4. an incremental sync with nothing new, and one with 1% new rows (some late);
-5. the SQL models on the loaded data (when ``pipelines.models`` exists);
+5. the SQL models on the loaded data;
 6. the full sync with the emulator's latency on, against the floor without concurrency;
 
 plus full syncs of a smaller and a larger dataset, to show that memory stays flat.
@@ -41,7 +41,7 @@ from pipelines.benchmark.measure import (
     kill_running,
     run_job,
 )
-from pipelines.benchmark.results import Row, new_rows
+from pipelines.benchmark.results import Row, Status, new_rows
 
 DEFAULT_OUTPUT = "docs/benchmarks.md"
 
@@ -184,14 +184,16 @@ class Bench:
         target: str,
         args: dict[str, Any],
         *,
-        server: EmulatorProcess,
+        server: EmulatorProcess | None,
         settings: dict[str, str] | None = None,
         timeout: float | None = None,
         run_dir: Path | None = None,
     ) -> Run | None:
-        """One run of one job into row ``key``; a failure is recorded, not raised."""
+        """One run of one job into row ``key`` (``server``: the emulator it reads, if any); a
+        failure is recorded, not raised."""
         row = self.rows[key]
-        row.data_rows = row.data_rows or server.rows
+        if server is not None:
+            row.data_rows = row.data_rows or server.rows
         if row.status == "failed":
             return None
         run_dir = run_dir or self._run_dir(key)
@@ -203,16 +205,12 @@ class Bench:
                 run_dir=run_dir,
                 env=env,
                 timeout=timeout or self.options.job_timeout,
-                server_pid=server.pid,
+                server_pid=server.pid if server is not None else None,
             )
         except JobError as exc:
             self.failures += 1
             row.status, row.note = "failed", str(exc).splitlines()[0]
             _log(f"  {row.label}: FAILED\n{exc}")
-            return None
-        if run.detail.get("available") is False:
-            row.status, row.note = "unavailable", str(run.detail.get("reason", ""))[:120]
-            _log(f"  {row.label}: not available ({row.note})")
             return None
         row.runs.append(run)
         _log(
@@ -322,12 +320,8 @@ class Bench:
         for number in range(options.runs):
             _log(f"full syncs, run {number + 1}/{options.runs}")
             data_dir = self.workdir / "data" / f"full-{number}"
-            if self.project_sync("full.project", server, data_dir) is not None:
-                if base is not None:
-                    _remove(base)
-                base = data_dir
-            else:
-                _remove(data_dir)
+            run = self.project_sync("full.project", server, data_dir)
+            base = _keep_latest(run, data_dir, base)
             self.floor("full.floor", server, options.concurrency)
             if number < options.baseline_runs:
                 self.baseline(server)
@@ -372,12 +366,8 @@ class Bench:
             _log(f"incremental, first after the full sync, run {number + 1}/{options.runs}")
             data_dir = self.workdir / "data" / f"first-{number}"
             shutil.copytree(full, data_dir)
-            if self.project_sync("incremental.first", server, data_dir) is not None:
-                if base is not None:
-                    _remove(base)
-                base = data_dir
-            else:
-                _remove(data_dir)
+            run = self.project_sync("incremental.first", server, data_dir)
+            base = _keep_latest(run, data_dir, base)
         self.rows["incremental.first"].note = "DuckDB rewrites what the first merge touched"
         if base is None:
             for key in ("incremental.none", "incremental.delta"):
@@ -415,10 +405,8 @@ class Bench:
                     for number in range(self.options.runs):
                         data_dir = self.workdir / "data" / f"{key}-{number}"
                         run = self.project_sync(key, server, data_dir)
-                        if run is not None and key == "scale.large":
-                            if kept is not None:
-                                _remove(kept)
-                            kept = data_dir
+                        if key == "scale.large":  # the models run on it
+                            kept = _keep_latest(run, data_dir, kept)
                         else:
                             _remove(data_dir)
                     self._check_rows(key, server.cdr_count())
@@ -441,30 +429,15 @@ class Bench:
         }
         _log(f"models on {rows:,} CDRs")
         for _ in range(self.options.runs):
-            run_dir = self._run_dir("models")
-            try:
-                run = run_job(
-                    "jobs_dlt:build_models",
-                    {},
-                    run_dir=run_dir,
-                    env=dict(self.env, **settings),
-                    timeout=self.options.job_timeout,
-                )
-            except JobError as exc:
-                self.failures += 1
-                row.status, row.note = "failed", str(exc).splitlines()[0]
-                _log(f"  models: FAILED\n{exc}")
-                break
-            if run.detail.get("available") is False:
-                row.status = "unavailable"
-                row.note = "pipelines.models is not in this checkout"
+            run = self.measure(
+                "models", "jobs_dlt:build_models", {}, server=None, settings=settings
+            )
+            if run is None:
                 break
             row.data_rows = run.rows
-            row.runs.append(run)
-            _log(f"  models: {run.seconds:.2f} s, {run.peak_rss_mb:.0f} MB peak")
         _remove(data_dir)
 
-    def _missing(self, key: str, status: Any, note: str, data_rows: int = 0) -> None:
+    def _missing(self, key: str, status: Status, note: str, data_rows: int = 0) -> None:
         row = self.rows[key]
         if not row.runs:
             row.status, row.note, row.data_rows = status, note, data_rows or row.data_rows
@@ -479,6 +452,17 @@ class Bench:
             self.failures += 1
             row.note = f"rows in table {wrong} != {served:,} served"
             _log(f"  {row.label}: {row.note}")
+
+
+def _keep_latest(run: Run | None, data_dir: Path, kept: Path | None) -> Path | None:
+    """The data folder to keep after a run into ``data_dir``: ``data_dir`` when the run
+    succeeded (the one kept before is removed), else ``kept`` (``data_dir`` is removed)."""
+    if run is None:
+        _remove(data_dir)
+        return kept
+    if kept is not None:
+        _remove(kept)
+    return data_dir
 
 
 def _remove(*paths: Path) -> None:

@@ -52,10 +52,8 @@ _FIELDS: list[tuple[str, pa.DataType]] = [
     ("nb_notes", _INT),
 ]
 _PAGE = pa.schema([("data", pa.list_(pa.struct(_FIELDS))), ("total", _INT)])
-_INSERT = (
-    "INSERT INTO cdrs SELECT * REPLACE "
-    "(strptime(calldate, '%Y-%m-%d %H:%M:%S') AS calldate) FROM page"
-)
+# The registered page, with calldate as a timestamp.
+_PAGE_ROWS = "SELECT * REPLACE (strptime(calldate, '%Y-%m-%d %H:%M:%S') AS calldate) FROM page"
 
 
 def _decode(body: bytes) -> tuple[pa.Table, int]:
@@ -100,15 +98,12 @@ def floor(
         try:
             connection.execute("BEGIN")
             connection.register("page", first)
-            connection.execute(
-                "CREATE TABLE cdrs AS SELECT * REPLACE "
-                "(strptime(calldate, '%Y-%m-%d %H:%M:%S') AS calldate) FROM page"
-            )
+            connection.execute(f"CREATE TABLE cdrs AS {_PAGE_ROWS}")
             connection.unregister("page")
             rows = first.num_rows
             for table in _fetch_all(page, range(2, pages + 1), concurrency):
                 connection.register("page", table)
-                connection.execute(_INSERT)
+                connection.execute(f"INSERT INTO cdrs {_PAGE_ROWS}")
                 connection.unregister("page")
                 rows += table.num_rows
             connection.execute("COMMIT")

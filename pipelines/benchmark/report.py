@@ -131,8 +131,7 @@ def table(rows: dict[str, Row]) -> str:
     for row in rows.values():
         served = _count(row.data_rows) if row.data_rows else "—"
         if not row.measured:
-            why = {"failed": "FAILED", "skipped": "skipped", "unavailable": "not available yet"}
-            text = why.get(row.status, row.status)
+            text: str = "FAILED" if row.status == "failed" else row.status
             if row.note:
                 text += f": {row.note}"
             lines.append(
@@ -161,8 +160,8 @@ def details(rows: dict[str, Row]) -> str:
     for row in rows.values():
         if not row.measured:
             continue
-        steps = [row.runs[-1].detail.get("steps", {}).get(s) for s in ("extract", "normalize")]
-        steps.append(row.runs[-1].detail.get("steps", {}).get("load"))
+        last_steps = row.runs[-1].detail.get("steps", {})
+        steps = [last_steps.get(s) for s in ("extract", "normalize", "load")]
         step_text = " / ".join(f"{s:.2f}" for s in steps) if all(steps) else "—"
         if len(row.runs) > 1 and all(steps):
             step_text += " (last run)"

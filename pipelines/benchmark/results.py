@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pipelines.benchmark.measure import Run
 
-Status = Literal["ok", "failed", "skipped", "unavailable"]
+Status = Literal["ok", "failed", "skipped"]
 
 # The lines of the table, in order: key, the item number, label.
 ROWS: list[tuple[str, str, str]] = [

@@ -233,8 +233,7 @@ class Emulator:
             try:
                 response = self.admin(method, path[len(ADMIN_PREFIX) :], body)
             except Exception:
-                log.exception("emulator bug answering %s %s", method, path)
-                response = _internal_error()
+                response = _internal_error(method, path)
             await _send(send, response)
             return
 
@@ -259,10 +258,7 @@ class Emulator:
         except AuthError as exc:
             response = error_response(401, "Unauthorized", [str(exc)])
         except Exception:
-            # A bug of the emulator: still answer in the API's JSON error envelope (a client
-            # under test must see a 500 it can retry, not a dropped connection), and log it.
-            log.exception("emulator bug answering %s %s", method, path)
-            response = _internal_error()
+            response = _internal_error(method, path)
         delay = self.latency.seconds(response.rows) + (fault.seconds if fault else 0.0)
         if delay > 0:
             await asyncio.sleep(delay)
@@ -594,7 +590,11 @@ def _json_object(body: bytes) -> dict[str, Any]:
     return payload
 
 
-def _internal_error() -> Response:
+def _internal_error(method: str, path: str) -> Response:
+    """A bug of the emulator, while an exception is handled: log it, and still answer in the
+    API's JSON error envelope (a client under test must see a 500 it can retry, not a dropped
+    connection)."""
+    log.exception("emulator bug answering %s %s", method, path)
     return error_response(500, "Internal Server Error", ["unexpected error in the emulator"])
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import dlt
 import sqlglot
 
-from pipelines.models.runner import RAW_SCHEMA, SOURCE_DIALECT
+from pipelines.models.runner import SOURCE_DIALECT, point_at_dataset
 
 _INBOUND = """
 select
@@ -131,10 +131,8 @@ def headline_kpis(pipeline: dlt.Pipeline, accounts: Sequence[str] | None = None)
         dataset = str(client.dataset_name)
 
         def fetch_all(sql: str) -> list[Any]:
-            query = sqlglot.parse_one(sql.format(accounts=condition), read=SOURCE_DIALECT)
-            for table in query.find_all(sqlglot.exp.Table):
-                if table.db == RAW_SCHEMA:
-                    table.set("db", sqlglot.exp.to_identifier(dataset))
+            parsed = sqlglot.parse_one(sql.format(accounts=condition), read=SOURCE_DIALECT)
+            query = point_at_dataset(parsed, dataset)
             return list(client.execute_sql(query.sql(dialect=dialect)) or [])
 
         def fetch(sql: str) -> list[Any]:

@@ -25,7 +25,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import dlt
 import sqlglot
@@ -53,6 +53,7 @@ SAMPLE_ROWS = 5
 _VARIABLE = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 
 Kind = Literal["view", "table", "test"]
+_E = TypeVar("_E", bound=exp.Expr)
 
 
 class ModelError(VoipstudioError):
@@ -139,8 +140,12 @@ class BuildResult:
         if self.skipped:
             names = sorted(self.skipped)
             which = ", ".join(names) if len(names) <= 4 else _plural(len(names), "model")
-            line += f"; skipped {which} ({_skip_reasons(self.skipped)})"
+            line += f"; skipped {which} ({self.skip_reasons()})"
         return line
+
+    def skip_reasons(self) -> str:
+        """Why models were skipped, each reason once."""
+        return "; ".join(sorted(set(self.skipped.values())))
 
 
 @dataclass
@@ -170,10 +175,6 @@ class DataTestResult:
 
 def _plural(count: int, noun: str) -> str:
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
-
-
-def _skip_reasons(skipped: dict[str, str]) -> str:
-    return "; ".join(sorted(set(skipped.values())))
 
 
 def render(text: str, variables: dict[str, str], name: str) -> str:
@@ -282,14 +283,20 @@ def load_project(sql_dir: Path | None = None, settings: ModelSettings | None = N
     return Project([found[name] for name in order], tests)
 
 
-def compile_query(item: SqlFile, dataset: str) -> exp.Query:
-    """The item's query with raw tables and models pointed at ``dataset``."""
-    query = item.query.copy()
+def point_at_dataset(query: _E, dataset: str) -> _E:
+    """A copy of ``query`` with its raw tables (``voipstudio.<table>``) and models pointed at
+    ``dataset``."""
+    query = query.copy()
     for table, refers_to in _references(query):
         if refers_to in ("source", "model"):
             table.set("db", exp.to_identifier(dataset))
             table.set("this", exp.to_identifier(table.name.lower()))
     return query
+
+
+def compile_query(item: SqlFile, dataset: str) -> exp.Query:
+    """The item's query with raw tables and models pointed at ``dataset``."""
+    return point_at_dataset(item.query, dataset)
 
 
 def to_sql(expression: exp.Expr, dialect: str, name: str) -> str:
@@ -324,8 +331,13 @@ def build_statements(
     return [to_sql(statement, dialect, item.name) for statement in statements]
 
 
+def _lines(text: str) -> list[str]:
+    """The text's non-blank lines, stripped."""
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
 def _first_line(text: str) -> str:
-    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    lines = _lines(text)
     return lines[0] if lines else text
 
 
@@ -338,7 +350,7 @@ def _database_message(exc: BaseException) -> str:
         seen.add(id(current))
         innermost = current
         current = current.__cause__ or current.__context__
-    lines = [line.strip() for line in str(innermost).strip().splitlines() if line.strip()]
+    lines = _lines(str(innermost))
     if not lines:
         return type(innermost).__name__
     return " ".join(lines[:2]) if len(lines[0]) < 40 and len(lines) > 1 else lines[0]
@@ -371,7 +383,9 @@ def _existing_kinds(client: Any, dialect: str, dataset: str) -> dict[str, str]:
     }
 
 
-def _skipped_models(project: Project, missing_sources: set[str]) -> dict[str, str]:
+def skipped_models(project: Project, missing_sources: set[str]) -> dict[str, str]:
+    """The models that cannot be built, with why: those reading a raw table in
+    ``missing_sources`` (never loaded), and everything downstream of them."""
     skipped: dict[str, str] = {}
     for model in project.models:  # build order: dependencies come first
         missing = sorted(model.sources & missing_sources)
@@ -415,7 +429,7 @@ def build_models(
         result = BuildResult(dataset=dataset, dialect=dialect)
         sources = sorted({s for model in project.models for s in model.sources})
         missing = {s for s in sources if not _relation_exists(client, dialect, dataset, s)}
-        result.skipped = _skipped_models(project, missing)
+        result.skipped = skipped_models(project, missing)
         to_build = [m for m in project.models if m.name not in result.skipped]
         existing = _existing_kinds(client, dialect, dataset)
         # Compile everything before touching the database: a model that cannot be expressed

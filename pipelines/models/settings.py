@@ -23,7 +23,7 @@ DEFAULT_SERVICE_LEVEL_SECONDS = 20
 DEFAULT_SHORT_ABANDON_SECONDS = 5
 DEFAULT_BUSINESS_HOURS_START = "09:00"
 DEFAULT_BUSINESS_HOURS_END = "18:00"
-DEFAULT_BUSINESS_DAYS = "1-5"
+DEFAULT_BUSINESS_DAYS = (1, 2, 3, 4, 5)
 DEFAULT_REPEAT_CALL_DAYS = 7
 DEFAULT_COUNTRY_CODE = ""
 DEFAULT_TRUNK_PREFIX = "0"
@@ -62,7 +62,7 @@ class ModelSettings:
     short_abandon_seconds: int = DEFAULT_SHORT_ABANDON_SECONDS
     business_hours_start: str = DEFAULT_BUSINESS_HOURS_START
     business_hours_end: str = DEFAULT_BUSINESS_HOURS_END
-    business_days: tuple[int, ...] = (1, 2, 3, 4, 5)
+    business_days: tuple[int, ...] = DEFAULT_BUSINESS_DAYS
     repeat_call_days: int = DEFAULT_REPEAT_CALL_DAYS
     default_country_code: str = DEFAULT_COUNTRY_CODE
     trunk_prefix: str = DEFAULT_TRUNK_PREFIX
@@ -171,7 +171,6 @@ def load_settings() -> ModelSettings:
     def get(key: str) -> Any:
         return dlt.config.get(f"{SECTION}.{key}")
 
-    defaults = ModelSettings()
     values: dict[str, Any] = {}
     for key in ("reporting_timezone", "business_hours_start", "business_hours_end"):
         value = get(key)
@@ -187,5 +186,6 @@ def load_settings() -> ModelSettings:
         if value is not None:
             values[key] = _integer(key, value)
     days = get("business_days")
-    values["business_days"] = parse_days(days) if days is not None else defaults.business_days
+    if days is not None:
+        values["business_days"] = parse_days(days)
     return ModelSettings(**values)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from pipelines.report.data import OUTCOMES, ReportData
+from pipelines.report.data import OUTCOMES, ReportData, TrafficHour
 
 FONT = '-apple-system, BlinkMacSystemFont, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif'
 TEXT = "#1f2933"
@@ -216,6 +216,15 @@ def busy_hour_summary(data: ReportData) -> str:
     )
 
 
+def _hour_points(hours: list[TrafficHour]) -> dict[str, Any]:
+    """A trace's points, one per hour: its start, its Erlangs, and what the hover shows."""
+    return {
+        "x": [hour.hour_start_local.isoformat(sep=" ") for hour in hours],
+        "y": [round(hour.erlangs, 4) for hour in hours],
+        "customdata": [[hour.call_attempts, hour.peak_concurrent_calls] for hour in hours],
+    }
+
+
 def erlangs(data: ReportData) -> Chart:
     """Carried traffic per hour, each day's busy hour marked."""
     title = "Carried traffic per hour"
@@ -238,9 +247,7 @@ def erlangs(data: ReportData) -> Chart:
             "type": "scatter",
             "mode": "lines",
             "name": "Carried traffic (Erlangs)",
-            "x": [hour.hour_start_local.isoformat(sep=" ") for hour in hours],
-            "y": [round(hour.erlangs, 4) for hour in hours],
-            "customdata": [[hour.call_attempts, hour.peak_concurrent_calls] for hour in hours],
+            **_hour_points(hours),
             "line": {"color": TRAFFIC_COLOR, "width": 1.5},
             "fill": "tozeroy",
             "fillcolor": "rgba(0, 114, 178, 0.12)",
@@ -250,9 +257,7 @@ def erlangs(data: ReportData) -> Chart:
             "type": "scatter",
             "mode": "markers",
             "name": "Busy hour of the day",
-            "x": [hour.hour_start_local.isoformat(sep=" ") for hour in busy],
-            "y": [round(hour.erlangs, 4) for hour in busy],
-            "customdata": [[hour.call_attempts, hour.peak_concurrent_calls] for hour in busy],
+            **_hour_points(busy),
             "marker": {
                 "color": BUSY_HOUR_COLOR,
                 "size": 8,

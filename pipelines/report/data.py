@@ -32,7 +32,7 @@ from typing import Any, Literal
 import duckdb
 
 from pipelines.models import ModelError, ModelSettings, load_project
-from pipelines.models.runner import build_statements
+from pipelines.models.runner import build_statements, skipped_models
 from pipelines.voipstudio.errors import ConfigError, LockedError
 
 log = logging.getLogger("voipstudio.report")
@@ -427,7 +427,8 @@ def quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
 
-def _literal(text: str) -> str:
+def literal(text: str) -> str:
+    """A DuckDB string literal, quoted."""
     return "'" + text.replace("'", "''") + "'"
 
 
@@ -482,19 +483,21 @@ def _rebuild_in_memory(
     """Build every model from the file's raw tables into an in-memory database."""
     memory = duckdb.connect(":memory:")
     with _lock_errors(database):
-        memory.execute(f"attach {_literal(str(database))} as source_db (read_only)")
+        memory.execute(f"attach {literal(str(database))} as source_db (read_only)")
     memory.execute(f"create schema {quote(dataset)}")
     project = load_project(settings=settings)
     raw = _relations(memory, "source_db", dataset)
-    for name in sorted({s for model in project.models for s in model.sources} & raw):
+    sources = {s for model in project.models for s in model.sources}
+    skipped = skipped_models(project, sources - raw)
+    for name in sorted(sources & raw):
         memory.execute(
             f"create view {quote(dataset)}.{quote(name)} as "  # noqa: S608 - identifiers
             f"select * from source_db.{quote(dataset)}.{quote(name)}"
         )
     built: set[str] = set()
     for model in project.models:  # in dependency order
-        if not model.sources <= raw or not model.models <= built:
-            continue  # a raw table was never loaded: skipped, like the runner does
+        if model.name in skipped:
+            continue
         try:
             for statement in build_statements(model, "duckdb", dataset):
                 memory.execute(statement)
@@ -801,16 +804,13 @@ def _between(period: Period) -> dict[str, Any]:
     return {"start": period.start, "end": period.end}
 
 
-def read_totals(marts: Marts, period: Period) -> tuple[Totals, int | None]:
-    """The KPI sums over ``period`` and the service-level threshold the marts were built with."""
+def read_totals(marts: Marts, period: Period) -> Totals:
+    """The KPI sums over ``period``."""
     values: dict[str, Any] = {}
-    threshold: int | None = None
     if "agg_calls_daily" in marts.relations:
         sums = marts.rows(_TOTALS_SQL, _between(period))[0]
         values.update(zip(_TOTALS_COLUMNS, sums, strict=True))
         values["cost"] = float(values["cost"])
-        sl_seconds = marts.rows(_THRESHOLD_SQL)[0][0]
-        threshold = None if sl_seconds is None else int(sl_seconds)
     if "fct_missed_call_callbacks" in marts.relations:
         missed, judged, within, recent = marts.rows(_CALLBACKS_SQL, _between(period))[0]
         values.update(
@@ -819,7 +819,15 @@ def read_totals(marts: Marts, period: Period) -> tuple[Totals, int | None]:
             called_back_in_window=within,
             callbacks_too_recent=recent,
         )
-    return Totals(**values), threshold
+    return Totals(**values)
+
+
+def _service_level_seconds(marts: Marts) -> int | None:
+    """The service-level threshold the marts were built with (None before they are)."""
+    if "agg_calls_daily" not in marts.relations:
+        return None
+    sl_seconds = marts.rows(_THRESHOLD_SQL)[0][0]
+    return None if sl_seconds is None else int(sl_seconds)
 
 
 def _kpis(now: Totals, before: Totals | None, sl_seconds: int | None) -> list[Kpi]:
@@ -985,10 +993,11 @@ def load_report(
     if "fct_calls" in marts.relations:
         first_day, newest = marts.rows(_EXTENT_SQL)[0]
         data.first_day, data.newest_call = first_day, newest
-    data.totals, data.service_level_seconds = read_totals(marts, period)
+    data.totals = read_totals(marts, period)
+    data.service_level_seconds = _service_level_seconds(marts)
     previous = data.previous
     if data.first_day is not None and data.first_day <= previous.end:
-        data.previous_totals, _ = read_totals(marts, previous)
+        data.previous_totals = read_totals(marts, previous)
         if data.first_day > previous.start:
             data.notes.append(
                 f"The data starts on {data.first_day}: the comparison period "

@@ -41,7 +41,7 @@ import dlt
 import duckdb
 
 from pipelines.models import load_project
-from pipelines.report.data import quote
+from pipelines.report.data import literal, quote
 from pipelines.voipstudio.errors import ConfigError, VoipstudioError
 
 SECTION = "publish"
@@ -146,10 +146,6 @@ def load_publish_settings(directory: str | None = None) -> PublishSettings:
     )
 
 
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def _remove(path: Path) -> None:
     for leftover in (path, path.with_name(path.name + ".wal")):
         leftover.unlink(missing_ok=True)
@@ -204,7 +200,7 @@ def publish(database: Path, dataset: str, settings: PublishSettings) -> PublishR
     _remove(renames[0][0])
     connection = duckdb.connect(":memory:")
     try:
-        connection.execute(f"attach {_literal(str(database))} as source_db (read_only)")
+        connection.execute(f"attach {literal(str(database))} as source_db (read_only)")
         relations = _relations(connection, dataset)
         if not relations:
             raise ConfigError(f"{database} has no dataset {dataset!r}: run `voipstudio sync`")
@@ -271,7 +267,7 @@ def _copy_dataset(
         {"ds": dataset},
     ).fetchall()
     connection.execute(
-        f"attach {_literal(str(target))} as snapshot (storage_version {_literal(storage_version)})"
+        f"attach {literal(str(target))} as snapshot (storage_version {literal(storage_version)})"
     )
     connection.execute(f"create schema snapshot.{ds}")
     for name, kind in relations.items():
@@ -330,7 +326,7 @@ def _write_parquet(
         written.append((partial, folder / f"{model.name}.parquet"))
         connection.execute(
             f"copy (select * from source_db.{quote(dataset)}.{quote(model.name)}) "  # noqa: S608
-            f"to {_literal(str(partial))} (format parquet, compression zstd)"
+            f"to {literal(str(partial))} (format parquet, compression zstd)"
         )
     return written
 

@@ -18,7 +18,7 @@ import plotly.offline
 
 from pipelines.report import fmt
 from pipelines.report.charts import FONT, Chart, build_charts
-from pipelines.report.data import CALLBACK_WINDOW_HOURS, OPEN_MISSED_ROWS, Kpi, ReportData
+from pipelines.report.data import CALLBACK_WINDOW_HOURS, Kpi, ReportData
 
 TITLE = "VoIPstudio calls"
 
@@ -281,7 +281,7 @@ def _missed_table(data: ReportData) -> str:
         + (", within the same account" if several else "")
         + f"). Most recent first; times in {data.timezone}.",
         headers,
-        rows[:OPEN_MISSED_ROWS],
+        rows,
         empty,
         more,
     )

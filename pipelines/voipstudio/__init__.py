@@ -421,27 +421,15 @@ class _Batch:
             yield tables[0] if len(tables) == 1 else pa.concat_tables(tables)
 
 
-def unique_rows(table: pa.Table, seen: set[int] | IdSet) -> pa.Table:
+def unique_rows(table: pa.Table, seen: IdSet) -> pa.Table:
     """Drop rows whose id was already handed on in this load (a window read again, a page of an
     abandoned read arriving late), and record the ids kept.
 
-    A load must not hold one id twice: the merge is told the data is de-duplicated.
+    A load must not hold one id twice: the merge is told the data is de-duplicated. Ids are
+    never null (``CDR_SCHEMA``): a record without one is a reject.
     """
-    column = table.column("id")
-    if isinstance(seen, IdSet) and column.null_count == 0:
-        keep_mask = seen.add_page(column.to_numpy())
-        return table if keep_mask is None else table.filter(pa.array(keep_mask))
-    ids = column.to_pylist()
-    if seen.isdisjoint(ids) and len(set(ids)) == len(ids):
-        seen.update(ids)
-        return table
-    keep = []
-    in_page: set[int] = set()
-    for record_id in ids:
-        keep.append(record_id not in seen and record_id not in in_page)
-        in_page.add(record_id)
-    seen.update(in_page)
-    return table.filter(pa.array(keep, type=pa.bool_()))
+    keep_mask = seen.add_page(table.column("id").to_numpy())
+    return table if keep_mask is None else table.filter(pa.array(keep_mask))
 
 
 def _advance(state: dict[str, Any], value: str) -> None:

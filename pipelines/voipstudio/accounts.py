@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,7 +21,7 @@ import dlt
 from dlt.common.configuration.providers import EnvironProvider
 
 from pipelines.voipstudio import settings
-from pipelines.voipstudio.client import SECTION, Credentials, RetryPolicy
+from pipelines.voipstudio.client import SECTION, Credentials, RetryPolicy, env_variable
 from pipelines.voipstudio.errors import ConfigError
 
 SECTIONS = ("sources", settings.SOURCE_NAME, "accounts")
@@ -170,7 +170,12 @@ def build_account(name: str, values: Mapping[str, Any], *, named: bool) -> Accou
     Raises:
         ConfigError: a missing or invalid setting, naming the key.
     """
-    key = account_key(name if named else None)
+    section = ".".join((*SECTIONS, name)) if named else SECTION
+
+    def key(setting: str) -> str:
+        # How messages spell a key: where the user sets it.
+        return f"{section}.{setting}" if named else setting
+
     try:
         credentials = Credentials(
             api_key=values.get("api_key"),
@@ -183,7 +188,7 @@ def build_account(name: str, values: Mapping[str, Any], *, named: bool) -> Accou
         raise ConfigError(
             f"No VoIPstudio credentials for account '{name}': set {key('api_key')} (recommended) "
             f"or {key('email')} and {key('password')} in .dlt/secrets.toml, or the environment "
-            f"variable {env_name(key('api_key'))}"
+            f"variable {env_variable(section, 'api_key')}"
         ) from None
     backoff_base = values["backoff_base"]
     if not isinstance(backoff_base, (int, float)) or not backoff_base >= 0:
@@ -204,13 +209,8 @@ def build_account(name: str, values: Mapping[str, Any], *, named: bool) -> Accou
             max_attempts=check_range(values["max_attempts"], key("max_attempts"), 1, 100),
             backoff_base=float(backoff_base),
         ),
-        section=".".join((*SECTIONS, name)) if named else SECTION,
+        section=section,
     )
-
-
-def env_name(key: str) -> str:
-    """The environment variable of a configuration key (``a.b.c`` -> ``A__B__C``)."""
-    return key.replace(".", "__").upper()
 
 
 def configured_account_names() -> list[str]:
@@ -278,10 +278,3 @@ def account_values(name: str, defaults: Mapping[str, Any]) -> dict[str, Any]:
             ) from None
         values[key] = defaults.get(key) if value is None else value
     return values
-
-
-def account_key(name: str | None) -> Callable[[str], str]:
-    """How error messages spell a key of an account (None = the single account)."""
-    if name is None:
-        return lambda key: key
-    return lambda key: ".".join((*SECTIONS, name, key))

@@ -36,7 +36,8 @@ log = logging.getLogger(__name__)
 SECTION = f"sources.{settings.SOURCE_NAME}"
 
 
-def _variable(section: str, key: str) -> str:
+def env_variable(section: str, key: str) -> str:
+    """The environment variable of a configuration key (``a.b``, ``c`` -> ``A__B__C``)."""
     return f"{section}.{key}".replace(".", "__").upper()
 
 
@@ -44,7 +45,7 @@ def fix_api_key(section: str = SECTION) -> str:
     """How to fix a refused API key, for the account configured in ``section``."""
     return (
         f"set a valid api_key in .dlt/secrets.toml [{section}] or "
-        f"{_variable(section, 'api_key')} (create one in the VoIPstudio admin panel, "
+        f"{env_variable(section, 'api_key')} (create one in the VoIPstudio admin panel, "
         "or with `voipstudio token create`)"
     )
 
@@ -178,7 +179,7 @@ class VoipstudioClient:
         if not base_url.startswith(("http://", "https://")):
             raise ConfigError(
                 f"base_url {base_url!r} is not an http(s) URL; set base_url in .dlt/config.toml "
-                f"[{section}] or {_variable(section, 'base_url')}"
+                f"[{section}] or {env_variable(section, 'base_url')}"
             )
         self.base_url = base_url.rstrip("/")
         self._credentials = credentials
@@ -253,7 +254,7 @@ class VoipstudioClient:
         if status == 401 or payload is None:
             raise AuthError(
                 f"Login failed for {credentials.email} (HTTP 401): check email and password in "
-                f".dlt/secrets.toml [{self.section}] or {_variable(self.section, 'email')} / "
+                f".dlt/secrets.toml [{self.section}] or {env_variable(self.section, 'email')} / "
                 "PASSWORD"
             )
         token, user_id = payload.get("user_token"), payload.get("user_id")

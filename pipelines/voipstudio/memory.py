@@ -23,8 +23,7 @@ class IdSet:
     Ids are added a page at a time. Each batch becomes a sorted run; a run is merged into the
     one before it whenever that one is not more than twice as large, so there are at most about
     ``log2(n / page)`` runs and every id is re-sorted a logarithmic number of times. A lookup
-    is one binary search per run. Supports the operations of ``set`` that
-    :func:`pipelines.voipstudio.unique_rows` uses: ``in``, ``isdisjoint``, ``add``, ``update``.
+    is one binary search per run.
     """
 
     def __init__(self) -> None:
@@ -38,14 +37,6 @@ class IdSet:
         if not isinstance(value, int) or isinstance(value, bool):
             return False
         return bool(self._found(_as_ids([value]))[0])
-
-    def isdisjoint(self, values: Iterable[int]) -> bool:
-        """True when none of ``values`` is in the set."""
-        return not self._found(_as_ids(values)).any()
-
-    def add(self, value: int) -> None:
-        """Add one id."""
-        self.update([value])
 
     def update(self, values: Iterable[int]) -> None:
         """Add ids (repeats and ids already present are fine)."""
@@ -107,7 +98,7 @@ def release_free_memory() -> None:
     in per-thread arenas (where it fragments, so a long scan's memory creeps up) and pyarrow's
     allocator keeps its own pool. Neither is reused by the load step (DuckDB has its own
     allocator), so without this the scan's high-water mark and the load's would add up in the
-    sync's peak memory. Called after each window and after the scan; a few milliseconds. A
+    sync's peak memory. Called after the scan, before dlt loads; a few milliseconds. A
     no-op where ``malloc_trim`` does not exist (macOS, musl).
     """
     pa.default_memory_pool().release_unused()

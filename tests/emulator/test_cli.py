@@ -40,6 +40,13 @@ def run() -> Iterator[list[subprocess.Popen[str]]]:
                 process.wait()
 
 
+def run_script(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run the script to its end, capturing its output."""
+    return subprocess.run(
+        [str(SCRIPT), *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
 def wait_until_serving(process: subprocess.Popen[str], url: str, key: str) -> httpx.Response:
     deadline = time.monotonic() + STARTUP_DEADLINE_S
     while True:
@@ -59,9 +66,7 @@ def test_script_is_installed() -> None:
 
 
 def test_help() -> None:
-    result = subprocess.run(
-        [str(SCRIPT), "--help"], capture_output=True, text=True, timeout=60, check=False
-    )
+    result = run_script("--help")
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("usage: voipstudio-emulator")
     for flag in ("--port", "--rows", "--start", "--end", "--config", "--now", "--no-admin"):
@@ -115,13 +120,7 @@ def test_serves_cdrs_with_flags_over_a_config_file(
     ],
 )
 def test_bad_arguments_exit_2(args: list[str], message: str) -> None:
-    result = subprocess.run(
-        [str(SCRIPT), "--port", str(free_port()), *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_script("--port", str(free_port()), *args)
     assert result.returncode == 2
     assert message in result.stderr
 
@@ -129,13 +128,7 @@ def test_bad_arguments_exit_2(args: list[str], message: str) -> None:
 def test_bad_config_file_exits_2(tmp_path: Path) -> None:
     config = tmp_path / "bad.json"
     config.write_text(json.dumps({"rows": 10, "colour": "red"}))
-    result = subprocess.run(
-        [str(SCRIPT), "--config", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_script("--config", str(config))
     assert result.returncode == 2
     assert "colour" in result.stderr
 
@@ -145,12 +138,8 @@ def test_busy_port_exits_2() -> None:
         busy.bind(("127.0.0.1", 0))
         busy.listen(1)
         port = busy.getsockname()[1]
-        result = subprocess.run(
-            [str(SCRIPT), "--port", str(port), "--rows", "100", "--start", "2026-01-01"],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
+        result = run_script(
+            "--port", str(port), "--rows", "100", "--start", "2026-01-01", timeout=120
         )
     assert result.returncode == 2
     assert "cannot serve" in result.stderr

@@ -13,7 +13,7 @@ import jsonschema
 from pipelines.emulator.fields import CDR_FIELDS
 from pipelines.emulator.server import EmulatorServer
 
-from ._support import HTTP, all_cdrs, configure, state
+from ._support import HTTP, admin_url, all_cdrs, configure, state
 
 
 def nullable(json_type: str, **extra: Any) -> dict[str, Any]:
@@ -134,6 +134,6 @@ def test_extra_fields_may_not_redefine_fields(
 ) -> None:
     server = emulator_factory(rows=2000)
     for extra in ({"calldate": "x"}, ["not", "an", "object"]):
-        response = HTTP.patch(f"{server.url}/_emulator/config", json={"extra_fields": extra})
+        response = HTTP.patch(admin_url(server, "/config"), json={"extra_fields": extra})
         assert response.status_code == 400
         assert state(server)["extra_fields"] == {}

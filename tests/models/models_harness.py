@@ -3,6 +3,8 @@ DuckDB file, configured through environment variables the way a user would."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -10,6 +12,7 @@ from typing import Any
 import duckdb
 import httpx
 import pytest
+from handmade_cdrs import RECORDS, SECOND_ACCOUNT_RECORDS
 from pipeline_harness import PipelineHarness  # tests/, on sys.path through its conftest
 
 from pipelines.emulator.config import EmulatorConfig
@@ -55,6 +58,19 @@ def add_cdrs(server: EmulatorServer, records: list[dict[str, Any]]) -> None:
         response = admin.post("/cdrs", json={"records": records})
     assert response.status_code == 200, response.text
     assert response.json()["added"] == len(records)
+
+
+@contextmanager
+def two_accounts() -> Iterator[dict[str, EmulatorServer]]:
+    """``north`` and ``south``: two emulated companies (same user ids, other names) serving the
+    hand-made CDRs and the second account's, whose ids collide with them."""
+    with (
+        EmulatorServer(empty_company()) as north,
+        EmulatorServer(empty_company(seed=4)) as south,
+    ):
+        add_cdrs(north, RECORDS)
+        add_cdrs(south, SECOND_ACCOUNT_RECORDS)
+        yield {"north": north, "south": south}
 
 
 class ModelsHarness(PipelineHarness):

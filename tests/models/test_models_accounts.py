@@ -18,9 +18,8 @@ from typing import Any
 
 import pytest
 from handmade_cdrs import N1, N2, N3, N4, RECORDS, SECOND_ACCOUNT_RECORDS, A, B, C
-from models_harness import DATASET, ModelsHarness, add_cdrs, day, empty_company, epoch
+from models_harness import DATASET, ModelsHarness, day, epoch, two_accounts
 
-from pipelines.emulator.server import EmulatorServer
 from pipelines.models import BuildResult, DataTestResult, build_models, run_data_tests
 from pipelines.models.kpis import headline_kpis
 
@@ -38,18 +37,12 @@ class Build:
 @pytest.fixture(scope="module")
 def builds(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Build]]:
     """``both``: the two accounts synced together; ``north`` and ``south``: each alone."""
-    with (
-        EmulatorServer(empty_company()) as north,
-        EmulatorServer(empty_company(seed=4)) as south,  # same user ids, other names
-    ):
-        add_cdrs(north, RECORDS)
-        add_cdrs(south, SECOND_ACCOUNT_RECORDS)
-        servers = {"north": north, "south": south}
+    with two_accounts() as servers:
         builds: dict[str, Build] = {}
         for label, names in {"both": ACCOUNTS, "north": ("north",), "south": ("south",)}.items():
             with pytest.MonkeyPatch.context() as monkeypatch:
                 tmp_path: Path = tmp_path_factory.mktemp(label)
-                harness = ModelsHarness(north, tmp_path, monkeypatch)
+                harness = ModelsHarness(servers["north"], tmp_path, monkeypatch)
                 harness.use_accounts({name: servers[name] for name in names})
                 harness.sync()
                 pipeline = harness.pipeline()

@@ -4,13 +4,13 @@ runs them: exit codes, one-line errors, the raw data kept when a model fails."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from models_harness import DATASET, REPO, ModelsHarness, small_company
+from pipeline_harness import edited_sql
 
 from pipelines.cli import main
 from pipelines.emulator.server import EmulatorServer
@@ -80,10 +80,10 @@ def test_models_command_sync_hook_and_data_tests(
 def test_a_model_failing_after_a_sync_exits_6_and_the_raw_data_stays(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    broken = tmp_path / "sql"
-    shutil.copytree(SQL_DIR, broken)
-    model = broken / "marts" / "fct_calls.sql"
-    model.write_text(model.read_text().replace("min(call_id) as call_id", "min(no_such_column)"))
+    broken = edited_sql(
+        tmp_path / "sql",
+        {"marts/fct_calls.sql": ("min(call_id) as call_id", "min(no_such_column)")},
+    )
     monkeypatch.setattr("pipelines.models.runner.SQL_DIR", broken)
     with EmulatorServer(small_company(rows=120)) as server:
         harness = ModelsHarness(server, tmp_path, monkeypatch)

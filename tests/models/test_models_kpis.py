@@ -42,22 +42,39 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
 
 
 def assert_rows(
-    actual: list[dict[str, Any]], expected: list[dict[str, Any]], key: str, *, every: bool = True
+    actual: list[dict[str, Any]],
+    expected: list[dict[str, Any]],
+    *key: str,
+    every: bool = True,
 ) -> None:
-    """The same rows (by ``key``; ``every=False``: at least these) and, in each, the expected
-    value of every column named."""
-    by_key = {row[key]: row for row in actual}
+    """The same rows (by the ``key`` columns; ``every=False``: at least these) and, in each, the
+    expected value of every column named."""
+
+    def key_of(row: dict[str, Any]) -> tuple[Any, ...]:
+        return tuple(row[column] for column in key)
+
+    by_key = {key_of(row): row for row in actual}
     assert len(by_key) == len(actual), f"{key} is not unique"
     if every:
-        assert sorted(by_key, key=str) == sorted((row[key] for row in expected), key=str)
+        assert sorted(by_key, key=str) == sorted(map(key_of, expected), key=str)
     for want in expected:
-        got = by_key[want[key]]
+        got = by_key[key_of(want)]
         for column, value in want.items():
             if isinstance(value, float):
                 number = None if got[column] is None else float(got[column])  # DECIMAL cost
-                assert number == pytest.approx(value), (want[key], column, got[column])
+                assert number == pytest.approx(value), (key_of(want), column, got[column])
             else:
-                assert got[column] == value, (want[key], column, got[column], value)
+                assert got[column] == value, (key_of(want), column, got[column], value)
+
+
+def expected_rows(
+    columns: list[str], table: list[tuple[Any, ...]], date_column: str
+) -> list[dict[str, Any]]:
+    """The rows of a table of expected values, ``date_column`` turned from text into a date."""
+    rows = [dict(zip(columns, values, strict=True)) for values in table]
+    for row in rows:
+        row[date_column] = day(row[date_column])
+    return rows
 
 
 def test_everything_builds_and_every_data_test_passes(built: Built) -> None:
@@ -240,13 +257,8 @@ CALL_COLUMNS = [
 
 
 def test_fct_calls_one_row_per_call_with_every_flag(built: Built) -> None:
-    expected = []
-    for values in CALLS:
-        row = dict(zip(CALL_COLUMNS, values, strict=True))
-        row["call_date"] = day(row["call_date"])
-        expected.append(row)
     rows = built.harness.table("fct_calls", "start_epoch")
-    assert_rows(rows, expected, "call_key")
+    assert_rows(rows, expected_rows(CALL_COLUMNS, CALLS, "call_date"), "call_key")
     # The call crossing midnight keeps its start; the DST calls keep their local times.
     by_key = {row["call_key"]: row for row in rows}
     assert by_key[1010]["started_at_local"] == utc("2024-03-29 23:50:00")
@@ -314,16 +326,9 @@ DAILY = [
 
 def test_agg_calls_daily_every_kpi(built: Built) -> None:
     rows = built.harness.table("agg_calls_daily", "call_date, direction")
-    for row in rows:
-        row["key"] = (row["call_date"], row["direction"])
-    expected = []
-    for values in DAILY:
-        row = dict(zip(DAILY_COLUMNS, values, strict=True))
-        row["call_date"] = day(row["call_date"])
-        row["key"] = (row["call_date"], row["direction"])
-        expected.append(row)
+    expected = expected_rows(DAILY_COLUMNS, DAILY, "call_date")
     # No row for 2024-03-28 or 2024-10-26: those calls started after local midnight.
-    assert_rows(rows, expected, "key")
+    assert_rows(rows, expected, "call_date", "direction")
     assert {row["service_level_seconds"] for row in rows} == {20}
     assert {row["short_abandon_seconds"] for row in rows} == {5}
 
@@ -428,18 +433,12 @@ USERS = [
 def test_agg_user_daily(built: Built) -> None:
     users = {row["id"]: row for row in built.harness.table("users")}
     rows = built.harness.table("agg_user_daily", "call_date, user_id")
-    for row in rows:
-        row["key"] = (row["call_date"], row["user_id"])
-    expected = []
-    for values in USERS:
-        row = dict(zip(USER_COLUMNS, values, strict=True))
-        row["call_date"] = day(row["call_date"])
-        row["key"] = (row["call_date"], row["user_id"])
+    expected = expected_rows(USER_COLUMNS, USERS, "call_date")
+    for row in expected:
         user = users[row["user_id"]]
         row["user_name"] = f"{user['first_name']} {user['last_name']}"
         row["extension"] = user["ext"]
-        expected.append(row)
-    assert_rows(rows, expected, "key")
+    assert_rows(rows, expected, "call_date", "user_id")
 
 
 DESTINATIONS = [
@@ -474,15 +473,8 @@ DESTINATION_COLUMNS = [
 
 def test_agg_destination_monthly(built: Built) -> None:
     rows = built.harness.table("agg_destination_monthly", "month_start, direction, destination")
-    for row in rows:
-        row["key"] = (row["month_start"], row["direction"], row["destination"])
-    expected = []
-    for values in DESTINATIONS:
-        row = dict(zip(DESTINATION_COLUMNS, values, strict=True))
-        row["month_start"] = day(row["month_start"])
-        row["key"] = (row["month_start"], row["direction"], row["destination"])
-        expected.append(row)
-    assert_rows(rows, expected, "key")
+    expected = expected_rows(DESTINATION_COLUMNS, DESTINATIONS, "month_start")
+    assert_rows(rows, expected, "month_start", "direction", "destination")
 
 
 def test_missed_call_callbacks(built: Built) -> None:

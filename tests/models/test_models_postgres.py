@@ -12,34 +12,19 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pytest
 from handmade_cdrs import RECORDS, SECOND_ACCOUNT_RECORDS
-from models_harness import DATASET, ModelsHarness, add_cdrs, empty_company
+from models_harness import DATASET, ModelsHarness, two_accounts
 
-from pipelines.emulator.server import EmulatorServer
 from pipelines.models import ModelSettings, build_models, load_project, run_data_tests
 
 psycopg2 = pytest.importorskip("psycopg2")
 
 SETTINGS = ModelSettings(reporting_timezone="Europe/Madrid", default_country_code="34")
-
-
-@contextmanager
-def two_accounts() -> Iterator[dict[str, EmulatorServer]]:
-    """Two emulated companies (same user ids, other names) serving colliding hand-made CDRs."""
-    with (
-        EmulatorServer(empty_company()) as north,
-        EmulatorServer(empty_company(seed=4)) as south,
-    ):
-        add_cdrs(north, RECORDS)
-        add_cdrs(south, SECOND_ACCOUNT_RECORDS)
-        yield {"north": north, "south": south}
 
 
 @pytest.fixture(scope="module")

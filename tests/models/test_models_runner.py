@@ -13,6 +13,7 @@ import dlt
 import duckdb
 import pytest
 from models_harness import DATASET, ModelsHarness, small_company
+from pipeline_harness import edited_sql
 
 from pipelines.emulator.server import EmulatorServer
 from pipelines.models import (
@@ -182,15 +183,14 @@ def test_failing_model_stops_the_run_names_itself_and_changes_nothing(
     build_models(pipeline, SETTINGS)
     kept = ("cdrs", "fct_calls", "agg_calls_daily", "agg_user_daily")
     before = snapshot(path, *kept)
-    broken = tmp_path / "broken_sql"
-    shutil.copytree(SQL_DIR, broken)
     # fct_calls would be rebuilt empty, then agg_calls_daily fails.
-    fct = broken / "marts" / "fct_calls.sql"
-    fct.write_text(
-        fct.read_text().replace("select * from final", "select * from final where 1 = 0")
+    broken = edited_sql(
+        tmp_path / "broken_sql",
+        {
+            "marts/fct_calls.sql": ("select * from final", "select * from final where 1 = 0"),
+            "marts/agg_calls_daily.sql": ("count(*) as attempts", "count(no_such_column)"),
+        },
     )
-    daily = broken / "marts" / "agg_calls_daily.sql"
-    daily.write_text(daily.read_text().replace("count(*) as attempts", "count(no_such_column)"))
     with pytest.raises(ModelError) as raised:
         build_models(pipeline, SETTINGS, sql_dir=broken)
     error = raised.value

@@ -20,12 +20,16 @@ browser tests are skipped, except in CI, where that is a failure (``.ci/run`` in
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import duckdb
 import pytest
@@ -39,6 +43,7 @@ from report_browser import Browser, chromium, find_browser
 from pipelines.emulator.server import EmulatorServer
 from pipelines.models import ModelSettings, build_models, load_settings
 from pipelines.report import Period
+from pipelines.report.data import Kpi, ReportData, load_report, open_marts
 
 REPO = Path(__file__).resolve().parents[2]
 # Git-ignored (/test-output/): screenshots of the browser tests, kept for people to look at.
@@ -52,6 +57,8 @@ COMPANY = {"rows": 4000, "start": "2026-01-26", "end": "2026-03-02", "now": "202
 # Account beta of ``two_accounts``: same seed and users as COMPANY, other calls.
 BETA = {"rows": 1500, "start": "2026-02-09", "end": "2026-03-02", "now": "2026-03-02 00:00:00"}
 ACCOUNTS = ("acme", "beta")
+# When the tests' reports are made.
+NOW = datetime(2026, 3, 2, 9, 30, tzinfo=ZoneInfo(TIMEZONE))
 
 
 @dataclass
@@ -75,6 +82,64 @@ class Company:
 def between(period: Period) -> dict[str, Any]:
     """The ``$start`` / ``$end`` parameters of a period."""
     return {"start": period.start, "end": period.end}
+
+
+def report(
+    company: Company,
+    accounts: list[str] | None = None,
+    period: Period = PERIOD,
+    settings: ModelSettings = SETTINGS,
+) -> ReportData:
+    """What the dashboard of ``company`` shows (of some accounts, or of every account)."""
+    with open_marts(company.db_path, DATASET, settings) as marts:
+        return load_report(
+            marts, period, settings.reporting_timezone, company.db_path.name, accounts=accounts
+        )
+
+
+def tiles(data: ReportData) -> dict[str, Kpi]:
+    """The KPI tiles by key."""
+    return {kpi.key: kpi for kpi in data.kpis}
+
+
+def error_lines(stderr: str) -> list[str]:
+    """The command line's error lines (and no traceback)."""
+    assert "Traceback" not in stderr
+    return [line for line in stderr.splitlines() if "error:" in line]
+
+
+def raw_only_database(path: Path) -> Path:
+    """A DuckDB file with a raw table and no reporting model."""
+    with duckdb.connect(str(path)) as db:
+        db.execute("create schema voipstudio; create table voipstudio.cdrs (id bigint)")
+    return path
+
+
+@contextmanager
+def holding(path: Path, *, read_only: bool) -> Iterator[subprocess.Popen[str]]:
+    """Another process (a BI tool, a sync) holding the file open until the block ends. It
+    answers each line on stdin with ``select count(*) from voipstudio.fct_calls``."""
+    script = (
+        "import duckdb, sys\n"
+        "db = duckdb.connect(sys.argv[1], read_only=sys.argv[2] == 'ro')\n"
+        "print('open', flush=True)\n"
+        "for line in sys.stdin:\n"
+        "    n = db.execute('select count(*) from voipstudio.fct_calls').fetchone()[0]\n"
+        "    print(n, flush=True)\n"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", script, str(path), "ro" if read_only else "rw"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None and process.stdout.readline().strip() == "open"
+    try:
+        yield process
+    finally:
+        assert process.stdin is not None
+        process.stdin.close()
+        process.wait(timeout=30)
 
 
 def expected_tiles(
@@ -164,6 +229,14 @@ def company_env(company: Company, monkeypatch: pytest.MonkeyPatch) -> Company:
     for key, value in company.env.items():
         monkeypatch.setenv(key, value)
     return company
+
+
+@pytest.fixture
+def live(company: Company, tmp_path: Path) -> Path:
+    """A private copy of the company's database, free to be written."""
+    path = tmp_path / "calls.duckdb"
+    shutil.copy(company.db_path, path)
+    return path
 
 
 @pytest.fixture(scope="session")

@@ -7,16 +7,12 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import REPO, Company
+from conftest import REPO, holding
 
 from pipelines.report.publish import (
     PublishError,
@@ -37,33 +33,6 @@ MARTS = (
 )
 
 
-@contextmanager
-def holding(path: Path, *, read_only: bool) -> Iterator[subprocess.Popen[str]]:
-    """Another process (a BI tool, a sync) holding the file open until the block ends. It
-    answers each line on stdin with ``select count(*) from voipstudio.fct_calls``."""
-    script = (
-        "import duckdb, sys\n"
-        "db = duckdb.connect(sys.argv[1], read_only=sys.argv[2] == 'ro')\n"
-        "print('open', flush=True)\n"
-        "for line in sys.stdin:\n"
-        "    n = db.execute('select count(*) from voipstudio.fct_calls').fetchone()[0]\n"
-        "    print(n, flush=True)\n"
-    )
-    process = subprocess.Popen(
-        [sys.executable, "-c", script, str(path), "ro" if read_only else "rw"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stdout is not None and process.stdout.readline().strip() == "open"
-    try:
-        yield process
-    finally:
-        assert process.stdin is not None
-        process.stdin.close()
-        process.wait(timeout=30)
-
-
 def ask(process: subprocess.Popen[str]) -> int:
     """How many calls the holding process sees through the connection it kept open."""
     assert process.stdin is not None and process.stdout is not None
@@ -78,14 +47,6 @@ def counts(path: Path, names: list[str]) -> dict[str, int]:
             name: db.execute(f"select count(*) from voipstudio.{name}").fetchone()[0]  # type: ignore[index]
             for name in names
         }
-
-
-@pytest.fixture
-def live(company: Company, tmp_path: Path) -> Path:
-    """A private copy of the company's database, free to be written."""
-    path = tmp_path / "calls.duckdb"
-    shutil.copy(company.db_path, path)
-    return path
 
 
 def test_publish_copies_tables_views_and_parquet(live: Path, tmp_path: Path) -> None:
@@ -113,7 +74,11 @@ def test_publish_copies_tables_views_and_parquet(live: Path, tmp_path: Path) -> 
         )
         # the staging views are views again, reading the snapshot's own tables
         assert kinds["stg_voipstudio__cdrs"] == "VIEW" and kinds["fct_calls"] == "BASE TABLE"
-        assert db.execute("select count(*) from duckdb_databases() where not internal").fetchone()
+        foreign = db.execute(
+            "select view_name from duckdb_views() where not internal "
+            "and (sql like '%source_db%' or sql like '%snapshot.%')"
+        ).fetchall()
+        assert foreign == []
     # Written in the v1.0.0 storage format (DuckDB 1.0+ can open it): byte 8 holds "DUCK",
     # then the storage version number (64 for v1.0.0).
     header = snapshot.read_bytes()[8:16]

@@ -17,47 +17,29 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import duckdb
 import pytest
-from conftest import ACCOUNTS, PERIOD, SETTINGS, TIMEZONE, Company, between, expected_tiles
+from conftest import (
+    ACCOUNTS,
+    NOW,
+    PERIOD,
+    SETTINGS,
+    TIMEZONE,
+    Company,
+    between,
+    error_lines,
+    expected_tiles,
+    raw_only_database,
+    report,
+    tiles,
+)
 
 from pipelines.cli import main
-from pipelines.models import ModelSettings
 from pipelines.report import Period, with_timezone
-from pipelines.report.data import (
-    Accounts,
-    Kpi,
-    ReportData,
-    Totals,
-    combined_peaks,
-    load_report,
-    open_marts,
-)
+from pipelines.report.data import Accounts, ReportData, Totals, combined_peaks, open_marts
 from pipelines.report.publish import PublishSettings, publish
 from pipelines.report.render import render_html
 from pipelines.voipstudio.errors import ConfigError
-
-NOW = datetime(2026, 3, 2, 9, 30, tzinfo=ZoneInfo(TIMEZONE))
-
-
-def error_lines(stderr: str) -> list[str]:
-    assert "Traceback" not in stderr
-    return [line for line in stderr.splitlines() if "error:" in line]
-
-
-def report(
-    company: Company,
-    accounts: list[str] | None = None,
-    period: Period = PERIOD,
-    settings: ModelSettings = SETTINGS,
-) -> ReportData:
-    with open_marts(company.db_path, "voipstudio", settings) as marts:
-        return load_report(
-            marts, period, settings.reporting_timezone, company.db_path.name, accounts=accounts
-        )
-
-
-def tiles(data: ReportData) -> dict[str, Kpi]:
-    return {kpi.key: kpi for kpi in data.kpis}
 
 
 def without_accounts(data: ReportData) -> dict[str, Any]:
@@ -291,25 +273,17 @@ def test_an_unknown_account_is_an_error_naming_those_there_are(
 def test_an_unknown_account_of_one_account_and_of_no_data(company: Company, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"no account 'acme' in calls\.duckdb: it holds default"):
         report(company, ["acme"])
-    import duckdb
-
-    empty = tmp_path / "raw-only.duckdb"
-    with duckdb.connect(str(empty)) as db:
-        db.execute("create schema voipstudio; create table voipstudio.cdrs (id bigint)")
+    empty = raw_only_database(tmp_path / "raw-only.duckdb")
     assert report(Company(empty, {})).accounts == Accounts()
     with pytest.raises(ConfigError, match="it holds no account yet"):
         report(Company(empty, {}), ["acme"])
 
 
-def test_marts_built_before_accounts_say_to_rebuild(company: Company, tmp_path: Path) -> None:
-    import duckdb
-
-    old = tmp_path / "calls.duckdb"
-    shutil.copy(company.db_path, old)
-    with duckdb.connect(str(old)) as db:
+def test_marts_built_before_accounts_say_to_rebuild(live: Path) -> None:
+    with duckdb.connect(str(live)) as db:
         db.execute("alter table voipstudio.fct_calls drop column account")
     with pytest.raises(ConfigError, match="built before they carried their account"):
-        report(Company(old, {}))
+        report(Company(live, {}))
 
 
 def test_another_time_zone_rebuilds_every_account_in_memory(two_accounts: Company) -> None:

@@ -6,13 +6,12 @@ render as such, and data cannot inject markup. Screenshots go to test-output/ (g
 from __future__ import annotations
 
 import dataclasses
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
-from zoneinfo import ZoneInfo
+from typing import Any
 
-import duckdb
 import pytest
-from conftest import OUTPUT, PERIOD, SETTINGS, Company, expected_tiles
+from conftest import NOW, OUTPUT, PERIOD, SETTINGS, Company, expected_tiles, raw_only_database
 from report_browser import Browser, png_size
 
 from pipelines.emulator.config import DEFAULT_API_KEY
@@ -20,7 +19,6 @@ from pipelines.report import Period, fmt, write_report
 from pipelines.report.data import load_report, open_marts
 from pipelines.report.render import render_html
 
-NOW = datetime(2026, 3, 2, 9, 30, tzinfo=ZoneInfo("Europe/Madrid"))
 CHARTS = {"chart-daily", "chart-heatmap", "chart-destinations", "chart-traffic"}
 
 
@@ -32,6 +30,14 @@ def write(company: Company, target: Path, period: Period = PERIOD) -> Path:
 
 def severe(browser: Browser) -> list[str]:
     return [str(entry["message"]) for entry in browser.console() if entry["level"] == "SEVERE"]
+
+
+def open_rendered(browser: Browser, page: Path) -> dict[str, dict[str, Any]]:
+    """Open the page: it renders with no console error. What each chart drew, by id."""
+    browser.open(page)
+    assert severe(browser) == []
+    assert browser.js("return document.body.getAttribute('data-rendered')") == "true"
+    return {chart["id"]: chart for chart in browser.charts()}
 
 
 def check_screenshot(browser: Browser, name: str) -> Path:
@@ -46,11 +52,7 @@ def check_screenshot(browser: Browser, name: str) -> Path:
 def test_every_chart_renders_its_data_with_no_console_error(
     company: Company, browser: Browser, tmp_path: Path
 ) -> None:
-    page = write(company, tmp_path / "report.html")
-    browser.open(page)
-    assert severe(browser) == []
-    assert browser.js("return document.body.getAttribute('data-rendered')") == "true"
-    charts = {chart["id"]: chart for chart in browser.charts()}
+    charts = open_rendered(browser, write(company, tmp_path / "report.html"))
     assert set(charts) == CHARTS
     for chart in charts.values():
         assert chart["svg"] >= 1, chart  # plotly drew its SVG layers
@@ -107,9 +109,7 @@ def test_the_tiles_show_the_marts_numbers(
 
 def test_a_single_day_renders_sensibly(company: Company, browser: Browser, tmp_path: Path) -> None:
     day = Period(date(2026, 2, 18), date(2026, 2, 18))  # a Wednesday
-    browser.open(write(company, tmp_path / "day.html", day))
-    assert severe(browser) == []
-    charts = {chart["id"]: chart for chart in browser.charts()}
+    charts = open_rendered(browser, write(company, tmp_path / "day.html", day))
     assert set(charts) == CHARTS
     assert all(chart["points"] > 0 and chart["visible"] > 0 for chart in charts.values())
     # One day: one real bar per outcome (not a hairline), on one labelled day.
@@ -132,12 +132,8 @@ def test_a_single_day_renders_sensibly(company: Company, browser: Browser, tmp_p
 def test_no_calls_shows_a_clear_empty_state(
     company: Company, browser: Browser, tmp_path: Path
 ) -> None:
-    browser.open(
-        write(company, tmp_path / "empty.html", Period(date(2025, 6, 1), date(2025, 6, 30)))
-    )
-    assert severe(browser) == []
-    assert browser.js("return document.body.getAttribute('data-rendered')") == "true"
-    assert browser.charts() == []
+    empty_period = Period(date(2025, 6, 1), date(2025, 6, 30))
+    assert open_rendered(browser, write(company, tmp_path / "empty.html", empty_period)) == {}
     empty = browser.js(
         "return Array.from(document.querySelectorAll('[data-empty]'))"
         ".map(e => [e.dataset.empty, e.textContent])"
@@ -162,9 +158,7 @@ def test_no_calls_shows_a_clear_empty_state(
 
 
 def test_a_database_without_models_says_what_to_run(browser: Browser, tmp_path: Path) -> None:
-    database = tmp_path / "calls.duckdb"
-    with duckdb.connect(str(database)) as db:
-        db.execute("create schema voipstudio; create table voipstudio.cdrs (id bigint)")
+    database = raw_only_database(tmp_path / "calls.duckdb")
     page = write_report(
         database, tmp_path / "report.html", dataset="voipstudio", settings=SETTINGS, now=NOW
     ).path
@@ -214,11 +208,7 @@ def test_the_page_holds_no_secret_and_no_local_path(company: Company, tmp_path: 
 def test_two_accounts_render_with_their_names(
     two_accounts: Company, browser: Browser, tmp_path: Path
 ) -> None:
-    page = write(two_accounts, tmp_path / "accounts.html")
-    browser.open(page)
-    assert severe(browser) == []
-    assert browser.js("return document.body.getAttribute('data-rendered')") == "true"
-    assert {chart["id"] for chart in browser.charts()} == CHARTS
+    assert set(open_rendered(browser, write(two_accounts, tmp_path / "accounts.html"))) == CHARTS
     header = browser.js("return document.querySelector('header').textContent")
     assert "All accounts (acme, beta)" in header
     accounts = browser.js(

@@ -4,22 +4,23 @@ demo's dashboard, as a user (or a scheduler) runs them: output, files, exit code
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
-from conftest import PERIOD, Company
+from conftest import PERIOD, Company, error_lines
 from models_harness import ModelsHarness, small_company  # on sys.path through conftest
+from pipeline_harness import edited_sql
 
 from pipelines.cli import main
 from pipelines.emulator.server import EmulatorServer
-from pipelines.models import SQL_DIR
 from pipelines.sync import make_pipeline, sync_lock
 
 
-def error_lines(stderr: str) -> list[str]:
-    assert "Traceback" not in stderr
-    return [line for line in stderr.splitlines() if "error:" in line]
+@pytest.fixture
+def live_env(company_env: Company, live: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the company's database, the one the command line reads and writes."""
+    monkeypatch.setenv("DESTINATION__DUCKDB__CREDENTIALS", str(live))
+    return live
 
 
 def test_report_command(
@@ -44,14 +45,8 @@ def test_report_command(
 
 
 def test_report_defaults_next_to_the_database_and_other_time_zones(
-    company_env: Company,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    live_env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    database = tmp_path / "calls.duckdb"
-    shutil.copy(company_env.db_path, database)
-    monkeypatch.setenv("DESTINATION__DUCKDB__CREDENTIALS", str(database))
     assert main(["report", "--to", "2026-03-01", "--timezone", "America/New_York"]) == 0
     out = capsys.readouterr().out
     assert (tmp_path / "report.html").is_file()
@@ -83,14 +78,8 @@ def test_report_command_errors_exit_2(
 
 
 def test_publish_command_and_the_sync_lock(
-    company_env: Company,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    live_env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    database = tmp_path / "calls.duckdb"
-    shutil.copy(company_env.db_path, database)
-    monkeypatch.setenv("DESTINATION__DUCKDB__CREDENTIALS", str(database))
     target = tmp_path / "bi"
     assert main(["publish", "--directory", str(target)]) == 0
     out = capsys.readouterr().out
@@ -130,10 +119,9 @@ def test_sync_publishes_after_the_models_when_configured(
         assert not (target / "parquet").exists()
 
         # A model that fails: exit 6, and the BI tools keep the last good copy.
-        broken = tmp_path / "sql"
-        shutil.copytree(SQL_DIR, broken)
-        model = broken / "marts" / "fct_calls.sql"
-        model.write_text(model.read_text().replace("min(call_id) as call_id", "min(nothing)"))
+        broken = edited_sql(
+            tmp_path / "sql", {"marts/fct_calls.sql": ("min(call_id) as call_id", "min(nothing)")}
+        )
         monkeypatch.setattr("pipelines.models.runner.SQL_DIR", broken)
         assert main(["sync"]) == 6
         assert "published" not in capsys.readouterr().out

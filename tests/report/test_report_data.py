@@ -8,36 +8,28 @@ report's own code.
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 from collections import Counter
 from datetime import date
 from pathlib import Path
-from typing import Any
 
 import pytest
-from conftest import PERIOD, SETTINGS, Company, between, expected_tiles
-
-from pipelines.models import ModelSettings, build_models, load_settings
-from pipelines.report import Period, resolve_period, with_timezone
-from pipelines.report.data import (
-    OPEN_MISSED_ROWS,
-    Kpi,
-    ReportData,
-    load_report,
-    open_marts,
+from conftest import (
+    PERIOD,
+    SETTINGS,
+    Company,
+    between,
+    expected_tiles,
+    holding,
+    raw_only_database,
+    report,
+    tiles,
 )
+
+from pipelines.models import build_models, load_settings
+from pipelines.report import Period, fmt, resolve_period, with_timezone
+from pipelines.report.data import OPEN_MISSED_ROWS, Kpi
 from pipelines.sync import make_pipeline
 from pipelines.voipstudio.errors import ConfigError, LockedError
-
-
-def report(company: Company, period: Period = PERIOD, settings: ModelSettings = SETTINGS) -> Any:
-    with open_marts(company.db_path, "voipstudio", settings) as marts:
-        return load_report(marts, period, settings.reporting_timezone, company.db_path.name)
-
-
-def tiles(data: ReportData) -> dict[str, Kpi]:
-    return {kpi.key: kpi for kpi in data.kpis}
 
 
 def test_kpi_tiles_match_direct_sql_over_the_marts(company: Company) -> None:
@@ -159,7 +151,7 @@ def test_charts_and_tables_reconcile_with_the_marts(company: Company) -> None:
 
 def test_destinations_of_whole_months_equal_the_monthly_mart(company: Company) -> None:
     february = Period(date(2026, 2, 1), date(2026, 2, 28))
-    data = report(company, february)
+    data = report(company, period=february)
     expected = company.query(
         "select destination, attempts, answered_calls, talk_seconds, cast(cost as double) "
         "from voipstudio.agg_destination_monthly "
@@ -180,7 +172,7 @@ def test_destinations_of_whole_months_equal_the_monthly_mart(company: Company) -
 
 
 def test_a_period_without_calls_is_empty_not_an_error(company: Company) -> None:
-    data = report(company, Period(date(2025, 6, 1), date(2025, 6, 30)))
+    data = report(company, period=Period(date(2025, 6, 1), date(2025, 6, 30)))
     assert not data.has_calls
     assert data.daily == data.heatmap == data.traffic == data.destinations == []
     assert data.users == data.open_missed == []
@@ -193,7 +185,7 @@ def test_a_period_without_calls_is_empty_not_an_error(company: Company) -> None:
 
 
 def test_a_comparison_period_only_partly_covered_says_so(company: Company) -> None:
-    data = report(company, Period(date(2026, 2, 1), date(2026, 2, 10)))
+    data = report(company, period=Period(date(2026, 2, 1), date(2026, 2, 10)))
     assert data.previous == Period(date(2026, 1, 22), date(2026, 1, 31))
     assert data.first_day == date(2026, 1, 26)
     assert data.previous_totals is not None and data.previous_totals.calls > 0
@@ -208,7 +200,7 @@ def test_another_time_zone_rebuilds_the_models_in_memory_like_the_runner(
     next day) gives what a real build for Tokyo gives, and the file is not touched."""
     before = company.db_path.read_bytes()
     tokyo = with_timezone(SETTINGS, "Asia/Tokyo")
-    data = report(company, PERIOD, tokyo)
+    data = report(company, settings=tokyo)
     assert company.db_path.read_bytes() == before
     assert data.timezone == "Asia/Tokyo" and any("rebuilt" in note for note in data.notes)
 
@@ -220,7 +212,7 @@ def test_another_time_zone_rebuilds_the_models_in_memory_like_the_runner(
     monkeypatch.setenv("DESTINATION__DUCKDB__CREDENTIALS", str(copy))
     monkeypatch.setenv("MODELS__REPORTING_TIMEZONE", "Asia/Tokyo")
     build_models(make_pipeline(), load_settings())
-    reference = report(Company(copy, {}), PERIOD, tokyo)
+    reference = report(Company(copy, {}), settings=tokyo)
     assert reference.notes == []  # built for Tokyo: read as they are
     assert data.totals == reference.totals
     assert data.previous_totals == reference.previous_totals
@@ -234,12 +226,7 @@ def test_another_time_zone_rebuilds_the_models_in_memory_like_the_runner(
 
 
 def test_models_not_built_leave_sections_missing_with_the_reason(tmp_path: Path) -> None:
-    empty = tmp_path / "raw-only.duckdb"
-    import duckdb
-
-    with duckdb.connect(str(empty)) as db:
-        db.execute("create schema voipstudio; create table voipstudio.cdrs (id bigint)")
-    data = report(Company(empty, {}))
+    data = report(Company(raw_only_database(tmp_path / "raw-only.duckdb"), {}))
     assert not data.has_calls
     assert set(data.missing) == {
         "kpis",
@@ -253,34 +240,16 @@ def test_models_not_built_leave_sections_missing_with_the_reason(tmp_path: Path)
     assert all("voipstudio models" in reason for reason in data.missing.values())
 
 
-def test_no_database_file_and_a_database_being_written(tmp_path: Path, company: Company) -> None:
+def test_no_database_file_and_a_database_being_written(tmp_path: Path, live: Path) -> None:
     with pytest.raises(ConfigError, match="no database at"):
         report(Company(tmp_path / "missing.duckdb", {}))
     # DuckDB's single-writer rule: while another process has the file open for writing, it
     # cannot even be read.
-    copy = tmp_path / "busy.duckdb"
-    shutil.copy(company.db_path, copy)
-    writer = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import duckdb, sys; db = duckdb.connect(sys.argv[1]); print('open', flush=True); "
-            "sys.stdin.readline()",
-            str(copy),
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert writer.stdout is not None and writer.stdout.readline().strip() == "open"
-        with pytest.raises(LockedError, match="being written by another process"):
-            report(Company(copy, {}))
-    finally:
-        assert writer.stdin is not None
-        writer.stdin.write("\n")
-        writer.stdin.close()
-        writer.wait(timeout=30)
+    with (
+        holding(live, read_only=False),
+        pytest.raises(LockedError, match="being written by another process"),
+    ):
+        report(Company(live, {}))
 
 
 def test_periods() -> None:
@@ -302,8 +271,6 @@ def test_periods() -> None:
 
 
 def test_changes_are_points_for_ratios_and_percent_for_the_rest() -> None:
-    from pipelines.report import fmt
-
     ratio = Kpi("sl", "Service level", "ratio", "higher", 0.80, 0.75, "")
     assert ratio.change == pytest.approx(0.05)
     assert fmt.kpi_change(ratio) == ("▲ +5.0 pp", "good")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -16,12 +15,12 @@ from typing import Any
 import duckdb
 import httpx
 import pytest
+from pipeline_harness import edited_sql
 from sync_harness import Harness, assert_cdrs_equal, small_config
 
 from pipelines.cli import main
 from pipelines.emulator.config import DEFAULT_API_KEY
 from pipelines.emulator.server import EmulatorServer
-from pipelines.models.runner import SQL_DIR
 from pipelines.sync import read_cursor, resource_states
 from pipelines.voipstudio.errors import AccountsFailedError, ConfigError
 
@@ -288,10 +287,9 @@ def test_a_failed_account_is_reported_when_the_models_fail_too(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    broken = tmp_path / "sql"
-    shutil.copytree(SQL_DIR, broken)
-    model = broken / "marts" / "fct_calls.sql"
-    model.write_text(model.read_text().replace("min(call_id) as call_id", "min(nothing)"))
+    broken = edited_sql(
+        tmp_path / "sql", {"marts/fct_calls.sql": ("min(call_id) as call_id", "min(nothing)")}
+    )
     monkeypatch.setattr("pipelines.models.runner.SQL_DIR", broken)
     two_duckdb.setenv("SOURCES__VOIPSTUDIO__ACCOUNTS__BETA__API_KEY", "wrong-key")
     assert main(["sync"]) == 6  # the models' error ends the command...
