@@ -32,6 +32,14 @@ import numpy as np
 import numpy.typing as npt
 
 from pipelines.emulator.bulk import gc_paused
+from pipelines.emulator.cdr_conventions import (
+    CALL_TYPES,
+    CAUSES,
+    CONTEXTS,
+    DESTINATIONS,
+    DISPOSITIONS,
+    TRANSFER_INFO,
+)
 from pipelines.emulator.fields import CDR_FIELDS, QUEUE_FIELDS, USER_FIELDS
 
 __all__ = ["Company", "CompanySpec", "generate_company", "generate_new_cdrs"]
@@ -66,19 +74,32 @@ _CALLBACK_ANSWER_P = 0.65
 _CAMPAIGN_ANSWER_P = 0.45
 _LEGS_PER_CALL_GUESS = 1.35
 
-_TYPES = np.array(["I", "O", "M"], dtype=object)
+# How a call is written as CDRs (types, dispositions, causes, contexts) is a set of conventions
+# kept in cdr_conventions.py; the columns below are lookup tables built from them.
+_TYPES = np.array([CALL_TYPES.inbound, CALL_TYPES.outbound, CALL_TYPES.missed], dtype=object)
 _T_I, _T_O, _T_M = 0, 1, 2
-_DISPOSITIONS = np.array(["CONNECTED", "NO ANSWER", "BUSY", "FAILED"], dtype=object)
+_DISPOSITIONS = np.array(
+    [DISPOSITIONS.connected, DISPOSITIONS.no_answer, DISPOSITIONS.busy, DISPOSITIONS.failed],
+    dtype=object,
+)
 _D_CONNECTED, _D_NO_ANSWER, _D_BUSY, _D_FAILED = 0, 1, 2, 3
-# Q.850 cause codes: 16 normal clearing, 31 normal unspecified, 19 no answer, 17 busy,
-# 21 rejected, 34 no circuit, 1 unallocated number, 38 network out of order,
-# 26 non-selected user clearing (a ring-all leg cancelled because another agent answered).
-_T_CAUSES = np.array(["16", "31", "19", "17", "21", "34", "1", "38", "26"], dtype=object)
-_TC_NORMAL, _TC_UNSPEC, _TC_NOANS, _TC_BUSY, _TC_ELSEWHERE = 0, 1, 2, 3, 8
-_TC_FAILED = np.array([4, 5, 6, 7], dtype=np.int64)
-_TC_FAILED_P = np.array([0.35, 0.3, 0.25, 0.1])
+_T_CAUSES = np.array(
+    [
+        CAUSES.normal_clearing,
+        CAUSES.normal_unspecified,
+        CAUSES.no_answer,
+        CAUSES.busy,
+        *CAUSES.failed,
+        CAUSES.answered_elsewhere,
+    ],
+    dtype=object,
+)
+_TC_NORMAL, _TC_UNSPEC, _TC_NOANS, _TC_BUSY = 0, 1, 2, 3
+_TC_FAILED = 4 + np.arange(len(CAUSES.failed), dtype=np.int64)
+_TC_FAILED_P = np.array(list(CAUSES.failed.values()))
+_TC_ELSEWHERE = 4 + len(CAUSES.failed)
 _CONTEXTS = np.array(
-    ["from-pstn", "from-queue", "from-internal", "from-internal-xfer"], dtype=object
+    [CONTEXTS.from_outside, CONTEXTS.queue, CONTEXTS.internal, CONTEXTS.transfer], dtype=object
 )
 _CTX_PSTN, _CTX_QUEUE, _CTX_INTERNAL, _CTX_XFER = 0, 1, 2, 3
 
@@ -624,7 +645,7 @@ def _build_state(
 ) -> _State:
     p = _build_pool(spec, rng, pool_size)
     n_users, n_pool = len(u["names"]), len(p["numbers"])
-    info = [None, *_MISC_INFO, *(f"Transferred from {e}" for e in u["exts"]), *_CAMPAIGNS]
+    info = [None, *_MISC_INFO, *(TRANSFER_INFO.format(ext=e) for e in u["exts"]), *_CAMPAIGNS]
     return _State(
         rng=rng,
         next_id=_FIRST_CDR_ID,
@@ -652,7 +673,7 @@ def _build_state(
         party_ua=_obj(u["uas"] + [None] * n_pool),
         party_codec=_obj(u["codecs"] + p["codecs"]),
         clid=_obj(u["did_clid"] + u["ext_clid"] + p["clids"]),
-        dest=_obj([*p["labels"], *q["names"], "Internal", None]),
+        dest=_obj([*p["labels"], *q["names"], DESTINATIONS.internal, None]),
         info=_obj(info),
         metadata=_obj(list(_METADATA)),
     )
@@ -723,7 +744,7 @@ def _settle(st: _State, c: Cols) -> None:
     fail = np.where(cat == _IN_QUEUE, _D_NO_ANSWER, fail)
     disp = np.where(ans, _D_CONNECTED, fail)
     tc_fail = _TC_FAILED[rng.choice(len(_TC_FAILED), n, p=_TC_FAILED_P)]
-    tc_ok = np.where(rng.random(n) < 0.03, _TC_UNSPEC, _TC_NORMAL)
+    tc_ok = np.where(rng.random(n) < CAUSES.unspecified_share, _TC_UNSPEC, _TC_NORMAL)
     tcause = np.select(
         [disp == _D_CONNECTED, disp == _D_NO_ANSWER, disp == _D_BUSY],
         [tc_ok, _TC_NOANS, _TC_BUSY],
