@@ -170,6 +170,8 @@ _QUEUE_NAMES = (
     "Partners", "Collections", "Bookings",
 )  # fmt: skip
 _RING_STRATEGIES = ("ringall", "ringall", "roundrobin", "leastrecent", "random")
+_AGENT_LOGGED_IN_P = 0.8
+_AGENT_STATUS_STREAM = 0x51A7
 _QUEUE_RING_TIMES = (15, 20, 25, 30, 40)
 
 # Local-time call profile of a weekday (relative weight per local hour): business hours 09-14
@@ -313,12 +315,15 @@ class Company:
         users: One dict per user, keys exactly ``USER_FIELDS``.
         queues: One dict per queue, keys exactly ``QUEUE_FIELDS``.
         cdrs: One list per ``CDR_FIELDS`` key (same order), all of equal length, sorted by id.
+        agent_status: ``(queue id, user id) -> status`` of every queue member: whether the agent
+            is logged in to the queue now (``include=users`` on ``/queues`` shows it).
     """
 
     spec: CompanySpec
     users: list[dict[str, Any]]
     queues: list[dict[str, Any]]
     cdrs: dict[str, list[Any]] = field(repr=False)
+    agent_status: dict[tuple[int, int], bool] = field(default_factory=dict, repr=False)
     _state: _State | None = field(default=None, repr=False, compare=False)
 
 
@@ -556,6 +561,19 @@ def _build_queues(
         "names": [q["name"] for q in queues],
     }
     return queues, extra
+
+
+def _agent_status(spec: CompanySpec, queues: list[dict[str, Any]]) -> dict[tuple[int, int], bool]:
+    """Whether each queue member is logged in to the queue now: most are.
+
+    Drawn from a generator of its own, so that adding it left every other value unchanged.
+    """
+    rng = np.random.default_rng([spec.seed, _AGENT_STATUS_STREAM])
+    return {
+        (queue["id"], user_id): bool(rng.random() < _AGENT_LOGGED_IN_P)
+        for queue in queues
+        for user_id in queue["users"]
+    }
 
 
 def _build_pool(spec: CompanySpec, rng: np.random.Generator, size: int) -> dict[str, Any]:
@@ -1060,7 +1078,14 @@ def generate_company(spec: CompanySpec) -> Company:
                 break
             n_calls = math.ceil(n_calls * rows / max(got, 1) * 1.1) + 20
         cdrs = _columns(st, _cut(rng, legs, rows))
-    return Company(spec=spec, users=users, queues=queues, cdrs=cdrs, _state=st)
+    return Company(
+        spec=spec,
+        users=users,
+        queues=queues,
+        cdrs=cdrs,
+        agent_status=_agent_status(spec, queues),
+        _state=st,
+    )
 
 
 def generate_new_cdrs(
