@@ -185,12 +185,7 @@ def parse_query(params: dict[str, str], spec: CollectionSpec, page_cap: int = PA
         for entry in entries:
             conditions.append(_parse_condition(entry, fields))
 
-    sort = params.get("sort") or None
-    if sort is not None:
-        if sort not in fields:
-            raise QueryError("Invalid parameter", [f"Unknown sort property '{sort}'"])
-        if fields[sort] not in FILTERABLE_TYPES:
-            raise QueryError("Invalid parameter", [f"Property '{sort}' cannot be sorted"])
+    sort = _property(params, "sort", "sorted", fields)
     # Without a sort the emulator answers newest first (id DESC), like the official CLI's
     # default; an explicit sort without dir is ascending, as SQL's ORDER BY. A blank ``sort=``
     # counts as no sort.
@@ -198,12 +193,7 @@ def parse_query(params: dict[str, str], spec: CollectionSpec, page_cap: int = PA
     if direction not in ("ASC", "DESC"):
         raise QueryError("Invalid parameter", [f"'dir' must be ASC or DESC, got {direction!r}"])
 
-    group_by = params.get("group_by") or None
-    if group_by is not None:
-        if group_by not in fields:
-            raise QueryError("Invalid parameter", [f"Unknown group_by property '{group_by}'"])
-        if fields[group_by] not in FILTERABLE_TYPES:
-            raise QueryError("Invalid parameter", [f"Property '{group_by}' cannot be grouped"])
+    group_by = _property(params, "group_by", "grouped", fields)
 
     include, sparse = parse_includes(params, spec)
     return Query(
@@ -216,6 +206,24 @@ def parse_query(params: dict[str, str], spec: CollectionSpec, page_cap: int = PA
         include=include,
         sparse=sparse,
     )
+
+
+def _property(
+    params: dict[str, str], name: str, verb: str, fields: dict[str, FieldType]
+) -> str | None:
+    """The property a ``sort`` or ``group_by`` parameter names; None when absent or blank.
+
+    Raises:
+        QueryError: an unknown property, or one that cannot be sorted or grouped (a list).
+    """
+    value = params.get(name) or None
+    if value is None:
+        return None
+    if value not in fields:
+        raise QueryError("Invalid parameter", [f"Unknown {name} property '{value}'"])
+    if fields[value] not in FILTERABLE_TYPES:
+        raise QueryError("Invalid parameter", [f"Property '{value}' cannot be {verb}"])
+    return value
 
 
 def parse_includes(
