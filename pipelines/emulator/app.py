@@ -13,7 +13,7 @@ import re
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl
@@ -32,12 +32,13 @@ from pipelines.emulator.fields import (
 )
 from pipelines.emulator.generator import Company, generate_company, generate_new_cdrs
 from pipelines.emulator.query import (
+    KeyScope,
     QueryError,
     parse_datetime,
     parse_includes,
     parse_query,
 )
-from pipelines.emulator.store import BoolArray, Collection, IntArray, Table
+from pipelines.emulator.store import Collection, IntArray, Table
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -387,18 +388,19 @@ class Emulator:
         live = self._live_tables.get(collection.name)
         return live() if live is not None else collection.table
 
-    def _visible(self, collection: Collection, table: Table, account: Account) -> BoolArray | None:
-        """The records the account's keys may see; None for all of them."""
+    def _scope(self, collection: Collection, account: Account) -> KeyScope | None:
+        """What the account's keys may see of the collection; None for all of it."""
         spec = collection.spec
         if not spec.owners or (account.admin and not spec.own_only):
             return None
-        return table.owned_by(spec.owners, account.user_id)
+        return KeyScope(spec.owners, account.user_id)
 
     def _list(self, collection: Collection, params: dict[str, str], account: Account) -> Response:
         """``GET /NAME``: filter, sort, group, page, scope and include, for every collection."""
         query = parse_query(params, collection.spec, self.page_cap)
+        query = replace(query, scope=self._scope(collection, account))
         table = self._table(collection)
-        positions, total = table.select(query, self._visible(collection, table, account))
+        positions, total = table.select(query)
         data = self._encode(collection, table, positions, query.include, query.sparse)
         return Response(
             200, b'{"data":' + data + b',"total":' + str(total).encode() + b"}", rows=len(positions)
@@ -413,7 +415,7 @@ class Emulator:
         position = table.position_of(int(raw_id)) if raw_id.isdigit() else None
         if position is None:
             return self.error(404, "Not Found", [f"No {collection.name} record with id {raw_id}"])
-        visible = self._visible(collection, table, account)
+        visible = table.visible(self._scope(collection, account))
         if visible is not None and not visible[position]:
             return self.error(
                 403, "Access denied", [f"This key cannot see {collection.name} {raw_id}"]

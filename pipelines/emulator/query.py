@@ -66,6 +66,14 @@ class Condition:
 
 
 @dataclass(frozen=True)
+class KeyScope:
+    """The records a key may see: those whose ``owners`` fields name ``user_id``."""
+
+    owners: tuple[str, ...]
+    user_id: int
+
+
+@dataclass(frozen=True)
 class Query:
     """A parsed collection request.
 
@@ -74,6 +82,8 @@ class Query:
         limit: the page size served, ``limit`` as asked but at most the page cap.
         include: the ``include=`` names, each one of the collection's declared includes.
         sparse: ``fields[NAME]=a,b``: the keys kept in each included record of ``NAME``.
+        scope: the records the request's key may see; None for all (set by the caller, from
+            the key, not from the query string).
     """
 
     conditions: tuple[Condition, ...] = ()
@@ -84,6 +94,7 @@ class Query:
     group_by: str | None = None
     include: tuple[str, ...] = ()
     sparse: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    scope: KeyScope | None = None
 
 
 def parse_datetime(value: str) -> int:

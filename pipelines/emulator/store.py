@@ -26,6 +26,7 @@ from pipelines.emulator.fields import CollectionSpec, FieldType
 from pipelines.emulator.query import (
     FILTERABLE_TYPES,
     Condition,
+    KeyScope,
     Query,
     convert_value,
     parse_datetime,
@@ -409,13 +410,14 @@ class Table:
             self._owned[key] = owned
         return owned
 
-    def select(self, query: Query, visible: BoolArray | None = None) -> tuple[IntArray, int]:
-        """Positions of the requested page, and the number of records matching overall.
+    def visible(self, scope: KeyScope | None) -> BoolArray | None:
+        """The records a key with this scope may see (see :meth:`owned_by`); None for all."""
+        return None if scope is None else self.owned_by(scope.owners, scope.user_id)
 
-        Args:
-            visible: the records the request's key may see (see :meth:`owned_by`); None for all.
-        """
-        mask = visible
+    def select(self, query: Query) -> tuple[IntArray, int]:
+        """Positions of the requested page, and the number of records matching overall (of
+        those the query's scope may see)."""
+        mask = self.visible(query.scope)
         for condition in query.conditions:
             matched = self.mask(condition)
             mask = matched if mask is None else mask & matched
