@@ -13,7 +13,7 @@ import re
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl
@@ -21,12 +21,24 @@ from urllib.parse import parse_qsl
 import orjson
 
 from pipelines.emulator.auth import Account, AuthError, TokenStore
-from pipelines.emulator.config import EmulatorConfig
+from pipelines.emulator.config import EmulatorConfig, check_error_entries, check_page_cap
 from pipelines.emulator.faults import FaultInjector, FaultRule, Latency
-from pipelines.emulator.fields import CDR_FIELDS, QUEUE_FIELDS, USER_FIELDS
+from pipelines.emulator.fields import (
+    APITOKEN_FIELDS,
+    CDR_FIELDS,
+    COLLECTIONS,
+    QUEUE_FIELDS,
+    USER_FIELDS,
+)
 from pipelines.emulator.generator import Company, generate_company, generate_new_cdrs
-from pipelines.emulator.query import QueryError, parse_datetime, parse_query
-from pipelines.emulator.store import Collection, Table
+from pipelines.emulator.query import (
+    KeyScope,
+    QueryError,
+    parse_datetime,
+    parse_includes,
+    parse_query,
+)
+from pipelines.emulator.store import Collection, IntArray, Table
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -35,6 +47,9 @@ Send = Callable[[Message], Awaitable[None]]
 
 API_PREFIXES = ("/v1.2/voipstudio", "/v1.1/voipstudio")
 ADMIN_PREFIX = "/_emulator"
+# Routes answered without credentials; every other API path, known or not, needs them.
+PUBLIC_ROUTES = ("/login", "/login2fa")
+COLLECTION_ROUTE = re.compile(r"/([a-z0-9_]+)(?:/([^/]+))?")
 CORS_PREFLIGHT_HEADERS = [
     (b"access-control-allow-methods", b"GET, POST, DELETE, OPTIONS"),
     (b"access-control-allow-headers", b"Content-Type, X-Auth-Token, Authorization"),
@@ -87,9 +102,18 @@ def json_response(
     return Response(status, orjson.dumps(payload), headers)
 
 
-def error_response(status: int, message: str, errors: list[str] | None = None) -> Response:
-    """An answer in the API's error envelope ``{message, errors}``."""
-    return json_response(status, {"message": message, "errors": errors or [message]})
+def error_response(
+    status: int, message: str, errors: list[str] | None = None, entries: str = "object"
+) -> Response:
+    """An answer in the API's error envelope ``{message, errors}``.
+
+    Args:
+        entries: ``"object"``: each entry of ``errors`` is ``{"message": text}``;
+            ``"string"``: each entry is the text itself.
+    """
+    texts = errors or [message]
+    listed: list[Any] = [{"message": text} for text in texts] if entries == "object" else texts
+    return json_response(status, {"message": message, "errors": listed})
 
 
 class Emulator:
@@ -99,47 +123,40 @@ class Emulator:
         self.config = config
         started = time.perf_counter()
         self.company = company or generate_company(config.company_spec())
-        self.cdrs = Collection(
-            "cdrs", CDR_FIELDS, Table.from_columns(CDR_FIELDS, self.company.cdrs)
-        )
+        # The records of each collection declared in fields.COLLECTIONS (a collection without
+        # records here starts empty); API keys are read from the token store on every request.
+        tables = {
+            "cdrs": Table.from_columns(CDR_FIELDS, self.company.cdrs),
+            "users": Table.from_records(USER_FIELDS, self.company.users),
+            "queues": Table.from_records(QUEUE_FIELDS, self.company.queues),
+        }
+        self._live_tables: dict[str, Callable[[], Table]] = {"apitokens": self._apitoken_table}
         # The generator's columns are not needed once encoded; free them for big datasets.
         self.company.cdrs = {}
-        self.collections: dict[str, Collection] = {
-            "cdrs": self.cdrs,
-            "users": Collection(
-                "users", USER_FIELDS, Table.from_records(USER_FIELDS, self.company.users)
-            ),
-            "queues": Collection(
-                "queues", QUEUE_FIELDS, Table.from_records(QUEUE_FIELDS, self.company.queues)
-            ),
+        self.collections: dict[str, Collection] = {}
+        for name, spec in COLLECTIONS.items():
+            table = tables[name] if name in tables else Table.empty(spec.fields)
+            self.collections[name] = Collection(name, spec, table)
+        self.cdrs = self.collections["cdrs"]
+        self.collections["queues"].link_attributes = {
+            link: {"status": status} for link, status in self.company.agent_status.items()
         }
         log.info(
             "emulator data ready: %d CDRs in %.1fs",
             len(self.cdrs.table),
             time.perf_counter() - started,
         )
-        accounts = [
-            Account(
-                user_id=self.company.users[0]["id"],
-                email=config.email,
-                password=config.password,
-                customer_id=self.company.spec.customer_id,
-            )
-        ]
-        if config.two_factor_email:
-            accounts.append(
-                Account(
-                    user_id=self.company.users[1]["id"],
-                    email=config.two_factor_email,
-                    password=config.password,
-                    first_name="Second",
-                    customer_id=self.company.spec.customer_id,
-                    two_factor_code=config.two_factor_code,
-                )
-            )
-        self.tokens = TokenStore(accounts, login_ttl=config.login_ttl)
+        self.tokens = TokenStore(
+            self._accounts(), login_ttl=config.login_ttl, token_format=config.token_format()
+        )
+        main_user = self.company.users[0]["id"]
         if config.api_key:
-            self.tokens.add_api_key(accounts[0].user_id, config.api_key, "emulator default key", 0)
+            self.tokens.add_api_key(main_user, config.api_key, "emulator default key", 0)
+        if config.user_api_key:
+            plain = next(a for a in self.tokens.accounts.values() if not a.admin)
+            self.tokens.add_api_key(plain.user_id, config.user_api_key, "emulator user key", 0)
+        self.page_cap = config.page_cap
+        self.error_entries = config.error_entries
         self.faults = FaultInjector(
             [FaultRule.from_dict(f) for f in config.faults], seed=config.seed
         )
@@ -151,6 +168,65 @@ class Emulator:
             self.set_now(config.now)
         self.requests: dict[str, int] = {}
         self._lock = threading.Lock()
+
+    def _accounts(self) -> list[Account]:
+        """The users who can log in or hold the configured keys.
+
+        The main account and the two-factor account are admins; the user of ``user_api_key``
+        is not.
+
+        Raises:
+            ValueError: ``user_api_key_user_id`` is not a user of the company, or is the main
+                account's user.
+        """
+        config, users = self.config, self.company.users
+        customer_id = self.company.spec.customer_id
+        accounts = [
+            Account(
+                user_id=users[0]["id"],
+                email=config.email,
+                password=config.password,
+                customer_id=customer_id,
+            )
+        ]
+        if config.two_factor_email:
+            accounts.append(
+                Account(
+                    user_id=users[1]["id"],
+                    email=config.two_factor_email,
+                    password=config.password,
+                    first_name="Second",
+                    customer_id=customer_id,
+                    two_factor_code=config.two_factor_code,
+                )
+            )
+        if not config.user_api_key:
+            return accounts
+        plain_id = config.user_api_key_user_id
+        if plain_id is None:
+            plain_id = users[min(2, len(users) - 1)]["id"]
+        if plain_id == users[0]["id"]:
+            raise ValueError("user_api_key_user_id must not be the main (admin) account's user")
+        existing = next((a for a in accounts if a.user_id == plain_id), None)
+        if existing is not None:
+            existing.admin = False
+            return accounts
+        user = next((u for u in users if u["id"] == plain_id), None)
+        if user is None:
+            ids = f"{users[0]['id']}..{users[-1]['id']}"
+            raise ValueError(f"user_api_key_user_id {plain_id} is not a user id ({ids})")
+        accounts.append(
+            Account(
+                user_id=plain_id,
+                email=user["email"],
+                password=config.password,
+                first_name=user["first_name"],
+                last_name=user["last_name"],
+                customer_id=customer_id,
+                admin=False,
+            )
+        )
+        return accounts
 
     # -- clock and live changes -------------------------------------------------------------
 
@@ -233,13 +309,13 @@ class Emulator:
             try:
                 response = self.admin(method, path[len(ADMIN_PREFIX) :], body)
             except Exception:
-                response = _internal_error(method, path)
+                response = self._internal_error(method, path)
             await _send(send, response)
             return
 
         api_path = next((path[len(p) :] for p in API_PREFIXES if path.startswith(p + "/")), None)
         if api_path is None:
-            await _send(send, error_response(404, "Not Found", [f"No route for {path}"]))
+            await _send(send, self.error(404, "Not Found", [f"No route for {path}"]))
             return
         if method == "OPTIONS":
             # A browser's CORS preflight: the API supports cross-origin requests.
@@ -249,22 +325,26 @@ class Emulator:
             self.requests[api_path] = self.requests.get(api_path, 0) + 1
         fault = self.faults.pick(api_path)
         if fault is not None and fault.kind != "stall":
-            await _send_fault(send, fault)
+            await _send_fault(send, fault, self.error_entries)
             return
         try:
             response = self.route(method, api_path, headers, params, body, scope)
         except QueryError as exc:
-            response = error_response(400, exc.message, exc.errors)
+            response = self.error(400, exc.message, exc.errors)
         except AuthError as exc:
-            response = error_response(401, "Unauthorized", [str(exc)])
+            response = self.error(401, "Unauthorized", [str(exc)])
         except Exception:
-            response = _internal_error(method, path)
+            response = self._internal_error(method, path)
         delay = self.latency.seconds(response.rows) + (fault.seconds if fault else 0.0)
         if delay > 0:
             await asyncio.sleep(delay)
         await _send(send, response)
 
     # -- API routes ------------------------------------------------------------------------------
+
+    def error(self, status: int, message: str, errors: list[str] | None = None) -> Response:
+        """An answer in the API's error envelope, its entries shaped as configured."""
+        return error_response(status, message, errors, self.error_entries)
 
     def route(
         self,
@@ -280,47 +360,104 @@ class Emulator:
             return self._login(method, body)
         if path == "/login2fa":
             return self._login2fa(method, body)
-        match = re.fullmatch(r"/(cdrs|users|queues)(?:/([^/]+))?", path)
-        is_tokens = re.fullmatch(r"/apitokens(?:/([^/]+))?", path)
-        if not (match or is_tokens or path == "/me"):
-            return error_response(404, "Not Found", [f"No route for {path}"])
-        if path == "/me":
+        # An authenticated API checks credentials before it says whether a route exists.
+        account = self.tokens.authenticate(headers)
+        if path in ("/ping", "/me"):
             if method != "GET":
-                return _not_allowed("GET")
-            account = self.tokens.authenticate(headers)
+                return self._not_allowed("GET")
+            if path == "/ping":
+                return json_response(200, {"data": {"response": "Pong"}})
             return json_response(200, {"data": account.me(), "links": {}})
-        if is_tokens:
-            return self._apitokens(method, is_tokens.group(1), headers, body, scope)
-        assert match is not None
+        match = COLLECTION_ROUTE.fullmatch(path)
+        collection = self.collections.get(match.group(1)) if match else None
+        if match is None or collection is None:
+            return self.error(404, "Not Found", [f"No route for {path}"])
+        item = match.group(2)
+        if collection.name == "apitokens":
+            return self._apitokens(method, item, account, headers, params, body, scope)
         if method != "GET":
-            return _not_allowed("GET")
-        self.tokens.authenticate(headers)
-        collection = self.collections[match.group(1)]
-        if match.group(2) is not None:
-            return self._single(collection, match.group(2))
+            return self._not_allowed("GET")
+        if item is not None:
+            return self._single(collection, item, account, params)
         if collection is self.cdrs:
             self._maybe_arrive()
-        query = parse_query(params, collection.fields)
-        table = collection.table
+        return self._list(collection, params, account)
+
+    def _table(self, collection: Collection) -> Table:
+        """The collection's current snapshot (API keys: built from the token store)."""
+        live = self._live_tables.get(collection.name)
+        return live() if live is not None else collection.table
+
+    def _scope(self, collection: Collection, account: Account) -> KeyScope | None:
+        """What the account's keys may see of the collection; None for all of it."""
+        spec = collection.spec
+        if not spec.owners or (account.admin and not spec.own_only):
+            return None
+        return KeyScope(spec.owners, account.user_id)
+
+    def _list(self, collection: Collection, params: dict[str, str], account: Account) -> Response:
+        """``GET /NAME``: filter, sort, group, page, scope and include, for every collection."""
+        query = parse_query(params, collection.spec, self.page_cap)
+        query = replace(query, scope=self._scope(collection, account))
+        table = self._table(collection)
         positions, total = table.select(query)
-        data = table.encode_page(positions, collection.extra_json)
+        data = self._encode(collection, table, positions, query.include, query.sparse)
         return Response(
             200, b'{"data":' + data + b',"total":' + str(total).encode() + b"}", rows=len(positions)
         )
 
-    def _single(self, collection: Collection, raw_id: str) -> Response:
-        table = collection.table
+    def _single(
+        self, collection: Collection, raw_id: str, account: Account, params: dict[str, str]
+    ) -> Response:
+        """``GET /NAME/{id}``; a record the key may not see is 403, as the API documents."""
+        include, sparse = parse_includes(params, collection.spec)
+        table = self._table(collection)
         position = table.position_of(int(raw_id)) if raw_id.isdigit() else None
         if position is None:
-            return error_response(
-                404, "Not Found", [f"No {collection.name} record with id {raw_id}"]
+            return self.error(404, "Not Found", [f"No {collection.name} record with id {raw_id}"])
+        visible = table.visible(self._scope(collection, account))
+        if visible is not None and not visible[position]:
+            return self.error(
+                403, "Access denied", [f"This key cannot see {collection.name} {raw_id}"]
             )
-        row = table.encode_page(_positions([position]), collection.extra_json)[1:-1]
+        row = self._encode(collection, table, _positions([position]), include, sparse)[1:-1]
         return Response(200, b'{"data":' + row + b',"links":{}}', rows=1)
+
+    def _encode(
+        self,
+        collection: Collection,
+        table: Table,
+        positions: IntArray,
+        include: tuple[str, ...],
+        sparse: dict[str, tuple[str, ...]],
+    ) -> bytes:
+        """The JSON array of the records at ``positions``, with ``include``d records in place of
+        their ids (``sparse``: the keys kept of each, as ``fields[NAME]=a,b`` asked)."""
+        if not include:
+            return table.encode_page(positions, collection.extra_json)
+        records = [table.record(p) | collection.extra_fields for p in positions.tolist()]
+        for name in include:
+            spec = collection.spec.includes[name]
+            target = self.collections[spec.collection].table
+            keep = sparse.get(name)
+            for record in records:
+                linked = record.get(spec.field)
+                if not isinstance(linked, list):
+                    continue
+                included = []
+                for linked_id in linked:
+                    position = target.position_of(linked_id) if isinstance(linked_id, int) else None
+                    item = target.record(position) if position is not None else {"id": linked_id}
+                    item |= collection.link_attributes.get((record["id"], linked_id), {})
+                    if keep:
+                        item = {key: item[key] for key in keep if key in item}
+                    included.append(item)
+                record[spec.field] = included
+        return orjson.dumps(records)
 
     def _login(self, method: str, body: bytes) -> Response:
         if method != "POST":
-            return _not_allowed("POST")
+            return self._not_allowed("POST")
         payload = _json_object(body)
         email, password = payload.get("email"), payload.get("password")
         if not isinstance(email, str) or not isinstance(password, str):
@@ -328,7 +465,7 @@ class Emulator:
         try:
             token, account = self.tokens.login(email, password)
         except AuthError:
-            return error_response(401, "Invalid credentials", ["Bad email or password"])
+            return self.error(401, "Invalid credentials", ["Bad email or password"])
         if token is None:
             nonce = self.tokens.start_two_factor(account)
             return json_response(
@@ -340,33 +477,49 @@ class Emulator:
 
     def _login2fa(self, method: str, body: bytes) -> Response:
         if method != "POST":
-            return _not_allowed("POST")
+            return self._not_allowed("POST")
         payload = _json_object(body)
         try:
             token, account = self.tokens.finish_two_factor(
                 str(payload.get("nonce", "")), str(payload.get("code", ""))
             )
         except AuthError as exc:
-            return error_response(401, "Invalid credentials", [str(exc)])
+            return self.error(401, "Invalid credentials", [str(exc)])
         return json_response(
             200, {"message": "Login success", "user_token": token, "user_id": account.user_id}
         )
 
+    def _apitoken_table(self) -> Table:
+        """Every live API key as the API shows it, oldest first (filtered to the caller's own by
+        the collection's scope)."""
+        keys = self.tokens.api_tokens()
+        customer_id = self.company.spec.customer_id
+        return Table.from_records(
+            APITOKEN_FIELDS,
+            [key.public(customer_id) for key in keys],
+            by_hand=True,
+            keys=[key.sequence for key in keys],
+        )
+
     def _apitokens(
-        self, method: str, token: str | None, headers: dict[str, str], body: bytes, scope: Scope
+        self,
+        method: str,
+        token: str | None,
+        account: Account,
+        headers: dict[str, str],
+        params: dict[str, str],
+        body: bytes,
+        scope: Scope,
     ) -> Response:
         allowed = "DELETE" if token is not None else "GET, POST"
         if method not in allowed.split(", "):
-            return _not_allowed(allowed)
-        account = self.tokens.authenticate(headers)
-        customer_id = account.customer_id
+            return self._not_allowed(allowed)
         if token is not None:
             if not self.tokens.revoke(token, account.user_id):
-                return error_response(404, "Not Found", ["No such API token"])
-            return json_response(200, {"message": "API token deleted"})
+                return self.error(404, "Not Found", ["No such API token"])
+            return Response(204, b"")
         if method == "GET":
-            keys = [t.public(customer_id) for t in self.tokens.api_tokens(account.user_id)]
-            return json_response(200, {"data": keys, "total": len(keys)})
+            return self._list(self.collections["apitokens"], params, account)
         payload = _json_object(body)
         name, expiry = payload.get("name"), payload.get("expiry", 0)
         if not isinstance(name, str) or not name.strip():
@@ -380,7 +533,19 @@ class Emulator:
             )
         except ValueError as exc:
             raise QueryError("Validation failed", [f"name: {exc}"]) from None
-        return json_response(200, {"data": created.public(customer_id), "links": {}})
+        return json_response(201, {"data": created.public(account.customer_id), "links": {}})
+
+    def _internal_error(self, method: str, path: str) -> Response:
+        """A bug of the emulator, while an exception is handled: log it, and still answer in
+        the API's JSON error envelope (a client under test must see a 500 it can retry, not a
+        dropped connection)."""
+        log.exception("emulator bug answering %s %s", method, path)
+        return self.error(500, "Internal Server Error", ["unexpected error in the emulator"])
+
+    def _not_allowed(self, allowed: str) -> Response:
+        response = self.error(405, "Method Not Allowed", [f"Allowed: {allowed}"])
+        response.headers = [(b"allow", allowed.encode())]
+        return response
 
     # -- admin routes ----------------------------------------------------------------------------
 
@@ -428,7 +593,8 @@ class Emulator:
 
     def configure(self, changes: dict[str, Any]) -> None:
         """Apply run-time settings: ``faults``, ``fault_seed``, ``latency``, ``arrivals``,
-        ``login_ttl``, ``now`` and ``extra_fields`` (each optional).
+        ``login_ttl``, ``now``, ``extra_fields``, ``page_cap`` and ``error_entries`` (each
+        optional).
 
         Raises:
             ValueError: an unknown key or a bad value.
@@ -441,6 +607,8 @@ class Emulator:
             "login_ttl",
             "now",
             "extra_fields",
+            "page_cap",
+            "error_entries",
         }
         unknown = set(changes) - allowed
         if unknown:
@@ -476,6 +644,10 @@ class Emulator:
             clash = set(extra) & (set(CDR_FIELDS) | self.cdrs.record_keys)
             if clash:
                 raise ValueError(f"extra_fields may not redefine existing fields {sorted(clash)}")
+        page_cap = check_page_cap(changes["page_cap"]) if "page_cap" in changes else None
+        entries = (
+            check_error_entries(changes["error_entries"]) if "error_entries" in changes else None
+        )
 
         if rules is not None:
             self.faults.set_rules(rules, seed)
@@ -493,6 +665,10 @@ class Emulator:
             self.set_now(now)
         if extra is not None:
             self.cdrs.extra_fields = dict(extra)
+        if page_cap is not None:
+            self.page_cap = page_cap
+        if entries is not None:
+            self.error_entries = entries
 
     def _own_keys(self, records: list[Any]) -> set[str]:
         """The keys of records added or patched by hand that are not CDR fields.
@@ -540,7 +716,11 @@ class Emulator:
         table = self.cdrs.table
         return {
             "now": self.now().strftime("%Y-%m-%d %H:%M:%S"),
-            "counts": {name: len(c.table) for name, c in self.collections.items()},
+            "counts": {
+                name: len(c.table)
+                for name, c in self.collections.items()
+                if name not in self._live_tables
+            },
             "max_cdr_id": int(table.ids[-1]) if len(table) else None,
             "requests": dict(self.requests),
             "faults": [rule.to_dict() for rule in self.faults.rules],
@@ -548,6 +728,8 @@ class Emulator:
             "arrivals": asdict(self.arrivals),
             "login_ttl": self.tokens.login_ttl,
             "extra_fields": self.cdrs.extra_fields,
+            "page_cap": self.page_cap,
+            "error_entries": self.error_entries,
             "spec": {k: str(v) for k, v in asdict(self.company.spec).items()},
         }
 
@@ -590,20 +772,6 @@ def _json_object(body: bytes) -> dict[str, Any]:
     return payload
 
 
-def _internal_error(method: str, path: str) -> Response:
-    """A bug of the emulator, while an exception is handled: log it, and still answer in the
-    API's JSON error envelope (a client under test must see a 500 it can retry, not a dropped
-    connection)."""
-    log.exception("emulator bug answering %s %s", method, path)
-    return error_response(500, "Internal Server Error", ["unexpected error in the emulator"])
-
-
-def _not_allowed(allowed: str) -> Response:
-    response = error_response(405, "Method Not Allowed", [f"Allowed: {allowed}"])
-    response.headers = [(b"allow", allowed.encode())]
-    return response
-
-
 async def _read_body(receive: Receive) -> bytes:
     chunks = []
     while True:
@@ -614,8 +782,10 @@ async def _read_body(receive: Receive) -> bytes:
 
 
 async def _send(send: Send, response: Response) -> None:
+    # A body-less answer (204) has no content type.
+    content_type = [(b"content-type", b"application/json; charset=utf-8")] if response.body else []
     headers = [
-        (b"content-type", b"application/json; charset=utf-8"),
+        *content_type,
         (b"content-length", str(len(response.body)).encode()),
         (b"access-control-allow-origin", b"*"),
         *(response.headers or []),
@@ -624,19 +794,13 @@ async def _send(send: Send, response: Response) -> None:
     await send({"type": "http.response.body", "body": response.body})
 
 
-async def _send_fault(send: Send, rule: FaultRule) -> None:
+async def _send_fault(send: Send, rule: FaultRule, entries: str) -> None:
+    """Answer with the fault ``rule`` (``entries``: the shape of error entries, as configured)."""
     if rule.kind == "429":
-        headers = (
-            [(b"retry-after", rule.retry_after.encode())] if rule.retry_after is not None else []
-        )
-        await _send(
-            send,
-            Response(
-                429,
-                orjson.dumps({"message": "Too Many Requests", "errors": ["Rate limit exceeded"]}),
-                headers,
-            ),
-        )
+        response = error_response(429, "Too Many Requests", ["Rate limit exceeded"], entries)
+        if rule.retry_after is not None:
+            response.headers = [(b"retry-after", rule.retry_after.encode())]
+        await _send(send, response)
     elif rule.kind == "non_json":
         html = b"<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>"
         await send(
@@ -668,5 +832,7 @@ async def _send_fault(send: Send, rule: FaultRule) -> None:
         status = int(rule.kind)
         await _send(
             send,
-            error_response(status, "Server Error", [f"HTTP {status} injected by the emulator"]),
+            error_response(
+                status, "Server Error", [f"HTTP {status} injected by the emulator"], entries
+            ),
         )

@@ -8,7 +8,7 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from pipelines.emulator.config import EmulatorConfig
+from pipelines.emulator.config import ERROR_ENTRIES, EmulatorConfig
 from pipelines.emulator.server import serve_forever
 
 DEFAULT_PORT = 8787
@@ -39,7 +39,25 @@ def build_parser() -> argparse.ArgumentParser:
         "--api-key", dest="api_key", help="a ready-made API key (default: see README)"
     )
     parser.add_argument(
+        "--user-api-key",
+        dest="user_api_key",
+        help="a ready-made key of a plain (not admin) user, who sees only their own calls "
+        "(default: see README; empty for none)",
+    )
+    parser.add_argument(
         "--login-ttl", dest="login_ttl", type=float, help="idle expiry of login tokens, s"
+    )
+    parser.add_argument(
+        "--page-cap",
+        dest="page_cap",
+        type=int,
+        help=f"most records per page; a larger limit gets this many (default {defaults.page_cap})",
+    )
+    parser.add_argument(
+        "--error-entries",
+        dest="error_entries",
+        choices=ERROR_ENTRIES,
+        help=f"shape of the entries of error bodies (default {defaults.error_entries})",
     )
     parser.add_argument("--latency-per-request-ms", dest="latency_per_request_ms", type=float)
     parser.add_argument("--latency-per-row-ms", dest="latency_per_row_ms", type=float)
@@ -80,6 +98,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"settings: {json.dumps(shown)}", flush=True)
     try:
         serve_forever(config, args.host, args.port)
+    except ValueError as exc:
+        # A setting that can only be checked against the generated company (a user id).
+        parser.error(str(exc))
     except OSError as exc:
         print(
             f"voipstudio-emulator: cannot serve on {args.host}:{args.port}: {exc}", file=sys.stderr

@@ -6,11 +6,17 @@ from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from pipelines.emulator.auth import DEFAULT_TOKEN_ALPHABET, DEFAULT_TOKEN_LENGTH, TokenFormat
 from pipelines.emulator.generator import CompanySpec
+from pipelines.emulator.query import PAGE_CAP
 
 DEFAULT_EMAIL = "demo@example.com"
 DEFAULT_PASSWORD = "demo-password"  # noqa: S105 - a public demo credential of a local emulator
 DEFAULT_API_KEY = "demo-api-key"
+DEFAULT_USER_API_KEY = "demo-user-key"
+# How the entries of an error body's "errors" list look: {"message": ...} objects (what the
+# official CLI reads) or plain strings (what the API introduction shows).
+ERROR_ENTRIES = ("object", "string")
 
 
 def _parse_instant(text: str) -> datetime:
@@ -32,14 +38,21 @@ class EmulatorConfig:
         end: end of data, exclusive; None means now.
         days: length of the default date range.
         timezone: the company's local time zone (business hours).
-        email / password: the login of the main account.
+        email / password: the login of the main account (an admin user).
         api_key: a ready-made API key of the main account (never expires); empty for none.
-        two_factor_email / two_factor_code: a second account that needs a second factor.
+        two_factor_email / two_factor_code: a second admin account that needs a second factor.
+        user_api_key: a ready-made API key of a plain (not admin) user, who sees only their own
+            calls; empty for none. That user also logs in with their email and ``password``.
+        user_api_key_user_id: which user that is; None is the company's third user (the second
+            when it has only two).
         login_ttl: seconds of inactivity after which a login token expires.
         latency_per_request_ms / latency_per_row_ms: the latency model.
         faults: fault rules (see ``faults.FaultRule``).
         now: a fixed start for the emulator's clock (``YYYY-MM-DD HH:MM:SS``), else wall clock.
         admin: serve the ``/_emulator`` admin API.
+        page_cap: the most records a page holds; a larger ``limit`` gets this many.
+        error_entries: ``"object"`` (``{"message": ...}``) or ``"string"`` entries in ``errors``.
+        token_length / token_alphabet: how minted login tokens and API keys look.
     """
 
     seed: int = 42
@@ -55,12 +68,33 @@ class EmulatorConfig:
     api_key: str = DEFAULT_API_KEY
     two_factor_email: str | None = "2fa@example.com"
     two_factor_code: str = "123456"
+    user_api_key: str = DEFAULT_USER_API_KEY
+    user_api_key_user_id: int | None = None
     login_ttl: float = 1800.0
     latency_per_request_ms: float = 0.0
     latency_per_row_ms: float = 0.0
     faults: list[dict[str, Any]] = field(default_factory=list)
     now: str | None = None
     admin: bool = True
+    page_cap: int = PAGE_CAP
+    error_entries: str = "object"
+    token_length: int = DEFAULT_TOKEN_LENGTH
+    token_alphabet: str = DEFAULT_TOKEN_ALPHABET
+
+    def __post_init__(self) -> None:
+        check_page_cap(self.page_cap)
+        check_error_entries(self.error_entries)
+        self.token_format()
+        if self.user_api_key and self.user_api_key == self.api_key:
+            raise ValueError("user_api_key must differ from api_key")
+
+    def token_format(self) -> TokenFormat:
+        """How minted tokens look.
+
+        Raises:
+            ValueError: a bad ``token_length`` or ``token_alphabet``.
+        """
+        return TokenFormat(self.token_length, self.token_alphabet)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> EmulatorConfig:
@@ -88,3 +122,25 @@ class EmulatorConfig:
             rows=self.rows,
             timezone=self.timezone,
         )
+
+
+def check_page_cap(value: Any) -> int:
+    """A valid ``page_cap`` (an integer >= 1).
+
+    Raises:
+        ValueError: it is not.
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"page_cap must be an integer >= 1, got {value!r}")
+    return value
+
+
+def check_error_entries(value: Any) -> str:
+    """A valid ``error_entries`` (one of :data:`ERROR_ENTRIES`).
+
+    Raises:
+        ValueError: it is not.
+    """
+    if value not in ERROR_ENTRIES:
+        raise ValueError(f"error_entries must be one of {list(ERROR_ENTRIES)}, got {value!r}")
+    return str(value)

@@ -32,6 +32,14 @@ import numpy as np
 import numpy.typing as npt
 
 from pipelines.emulator.bulk import gc_paused
+from pipelines.emulator.cdr_conventions import (
+    CALL_TYPES,
+    CAUSES,
+    CONTEXTS,
+    DESTINATIONS,
+    DISPOSITIONS,
+    TRANSFER_INFO,
+)
 from pipelines.emulator.fields import CDR_FIELDS, QUEUE_FIELDS, USER_FIELDS
 
 __all__ = ["Company", "CompanySpec", "generate_company", "generate_new_cdrs"]
@@ -66,19 +74,32 @@ _CALLBACK_ANSWER_P = 0.65
 _CAMPAIGN_ANSWER_P = 0.45
 _LEGS_PER_CALL_GUESS = 1.35
 
-_TYPES = np.array(["I", "O", "M"], dtype=object)
+# How a call is written as CDRs (types, dispositions, causes, contexts) is a set of conventions
+# kept in cdr_conventions.py; the columns below are lookup tables built from them.
+_TYPES = np.array([CALL_TYPES.inbound, CALL_TYPES.outbound, CALL_TYPES.missed], dtype=object)
 _T_I, _T_O, _T_M = 0, 1, 2
-_DISPOSITIONS = np.array(["CONNECTED", "NO ANSWER", "BUSY", "FAILED"], dtype=object)
+_DISPOSITIONS = np.array(
+    [DISPOSITIONS.connected, DISPOSITIONS.no_answer, DISPOSITIONS.busy, DISPOSITIONS.failed],
+    dtype=object,
+)
 _D_CONNECTED, _D_NO_ANSWER, _D_BUSY, _D_FAILED = 0, 1, 2, 3
-# Q.850 cause codes: 16 normal clearing, 31 normal unspecified, 19 no answer, 17 busy,
-# 21 rejected, 34 no circuit, 1 unallocated number, 38 network out of order,
-# 26 non-selected user clearing (a ring-all leg cancelled because another agent answered).
-_T_CAUSES = np.array(["16", "31", "19", "17", "21", "34", "1", "38", "26"], dtype=object)
-_TC_NORMAL, _TC_UNSPEC, _TC_NOANS, _TC_BUSY, _TC_ELSEWHERE = 0, 1, 2, 3, 8
-_TC_FAILED = np.array([4, 5, 6, 7], dtype=np.int64)
-_TC_FAILED_P = np.array([0.35, 0.3, 0.25, 0.1])
+_T_CAUSES = np.array(
+    [
+        CAUSES.normal_clearing,
+        CAUSES.normal_unspecified,
+        CAUSES.no_answer,
+        CAUSES.busy,
+        *CAUSES.failed,
+        CAUSES.answered_elsewhere,
+    ],
+    dtype=object,
+)
+_TC_NORMAL, _TC_UNSPEC, _TC_NOANS, _TC_BUSY = 0, 1, 2, 3
+_TC_FAILED = 4 + np.arange(len(CAUSES.failed), dtype=np.int64)
+_TC_FAILED_P = np.array(list(CAUSES.failed.values()))
+_TC_ELSEWHERE = 4 + len(CAUSES.failed)
 _CONTEXTS = np.array(
-    ["from-pstn", "from-queue", "from-internal", "from-internal-xfer"], dtype=object
+    [CONTEXTS.from_outside, CONTEXTS.queue, CONTEXTS.internal, CONTEXTS.transfer], dtype=object
 )
 _CTX_PSTN, _CTX_QUEUE, _CTX_INTERNAL, _CTX_XFER = 0, 1, 2, 3
 
@@ -149,6 +170,8 @@ _QUEUE_NAMES = (
     "Partners", "Collections", "Bookings",
 )  # fmt: skip
 _RING_STRATEGIES = ("ringall", "ringall", "roundrobin", "leastrecent", "random")
+_AGENT_LOGGED_IN_P = 0.8
+_AGENT_STATUS_STREAM = 0x51A7
 _QUEUE_RING_TIMES = (15, 20, 25, 30, 40)
 
 # Local-time call profile of a weekday (relative weight per local hour): business hours 09-14
@@ -292,12 +315,15 @@ class Company:
         users: One dict per user, keys exactly ``USER_FIELDS``.
         queues: One dict per queue, keys exactly ``QUEUE_FIELDS``.
         cdrs: One list per ``CDR_FIELDS`` key (same order), all of equal length, sorted by id.
+        agent_status: ``(queue id, user id) -> status`` of every queue member: whether the agent
+            is logged in to the queue now (``include=users`` on ``/queues`` shows it).
     """
 
     spec: CompanySpec
     users: list[dict[str, Any]]
     queues: list[dict[str, Any]]
     cdrs: dict[str, list[Any]] = field(repr=False)
+    agent_status: dict[tuple[int, int], bool] = field(default_factory=dict, repr=False)
     _state: _State | None = field(default=None, repr=False, compare=False)
 
 
@@ -537,6 +563,19 @@ def _build_queues(
     return queues, extra
 
 
+def _agent_status(spec: CompanySpec, queues: list[dict[str, Any]]) -> dict[tuple[int, int], bool]:
+    """Whether each queue member is logged in to the queue now: most are.
+
+    Drawn from a generator of its own, so that adding it left every other value unchanged.
+    """
+    rng = np.random.default_rng([spec.seed, _AGENT_STATUS_STREAM])
+    return {
+        (queue["id"], user_id): bool(rng.random() < _AGENT_LOGGED_IN_P)
+        for queue in queues
+        for user_id in queue["users"]
+    }
+
+
 def _build_pool(spec: CompanySpec, rng: np.random.Generator, size: int) -> dict[str, Any]:
     """External numbers that call in or get called, with a Zipf-Mandelbrot popularity."""
     home = _COUNTRIES.get(spec.country_code) or _Country(
@@ -624,7 +663,7 @@ def _build_state(
 ) -> _State:
     p = _build_pool(spec, rng, pool_size)
     n_users, n_pool = len(u["names"]), len(p["numbers"])
-    info = [None, *_MISC_INFO, *(f"Transferred from {e}" for e in u["exts"]), *_CAMPAIGNS]
+    info = [None, *_MISC_INFO, *(TRANSFER_INFO.format(ext=e) for e in u["exts"]), *_CAMPAIGNS]
     return _State(
         rng=rng,
         next_id=_FIRST_CDR_ID,
@@ -652,7 +691,7 @@ def _build_state(
         party_ua=_obj(u["uas"] + [None] * n_pool),
         party_codec=_obj(u["codecs"] + p["codecs"]),
         clid=_obj(u["did_clid"] + u["ext_clid"] + p["clids"]),
-        dest=_obj([*p["labels"], *q["names"], "Internal", None]),
+        dest=_obj([*p["labels"], *q["names"], DESTINATIONS.internal, None]),
         info=_obj(info),
         metadata=_obj(list(_METADATA)),
     )
@@ -723,7 +762,7 @@ def _settle(st: _State, c: Cols) -> None:
     fail = np.where(cat == _IN_QUEUE, _D_NO_ANSWER, fail)
     disp = np.where(ans, _D_CONNECTED, fail)
     tc_fail = _TC_FAILED[rng.choice(len(_TC_FAILED), n, p=_TC_FAILED_P)]
-    tc_ok = np.where(rng.random(n) < 0.03, _TC_UNSPEC, _TC_NORMAL)
+    tc_ok = np.where(rng.random(n) < CAUSES.unspecified_share, _TC_UNSPEC, _TC_NORMAL)
     tcause = np.select(
         [disp == _D_CONNECTED, disp == _D_NO_ANSWER, disp == _D_BUSY],
         [tc_ok, _TC_NOANS, _TC_BUSY],
@@ -1039,7 +1078,14 @@ def generate_company(spec: CompanySpec) -> Company:
                 break
             n_calls = math.ceil(n_calls * rows / max(got, 1) * 1.1) + 20
         cdrs = _columns(st, _cut(rng, legs, rows))
-    return Company(spec=spec, users=users, queues=queues, cdrs=cdrs, _state=st)
+    return Company(
+        spec=spec,
+        users=users,
+        queues=queues,
+        cdrs=cdrs,
+        agent_status=_agent_status(spec, queues),
+        _state=st,
+    )
 
 
 def generate_new_cdrs(

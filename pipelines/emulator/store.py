@@ -22,8 +22,15 @@ import numpy.typing as npt
 import orjson
 
 from pipelines.emulator.bulk import gc_paused
-from pipelines.emulator.fields import FieldType
-from pipelines.emulator.query import FILTERABLE_TYPES, Condition, Query, parse_datetime
+from pipelines.emulator.fields import CollectionSpec, FieldType
+from pipelines.emulator.query import (
+    FILTERABLE_TYPES,
+    Condition,
+    KeyScope,
+    Query,
+    convert_value,
+    parse_datetime,
+)
 
 BoolArray = npt.NDArray[np.bool_]
 IntArray = npt.NDArray[np.int64]
@@ -166,11 +173,12 @@ class Table:
         self._orders: dict[str, IntArray] = {}
         self._notnull: dict[str, BoolArray] = {}
         self._codes: dict[str, IntArray] = {}
+        self._owned: dict[tuple[tuple[str, ...], int], BoolArray] = {}
 
     @classmethod
     def empty(cls, fields: dict[str, FieldType]) -> Table:
         """A table with no records."""
-        return cls.from_columns(fields, {name: [] for name in fields})
+        return cls.from_columns(fields, {name: [] for name in fields}, keys=[])
 
     @classmethod
     def from_columns(
@@ -178,6 +186,7 @@ class Table:
         fields: dict[str, FieldType],
         columns: Mapping[str, Sequence[Any]],
         by_hand: bool = False,
+        keys: Sequence[int] | None = None,
     ) -> Table:
         """Build a table from equal-length value lists, one per field (extra keys are kept in
         the encoded records but are not filterable).
@@ -188,14 +197,16 @@ class Table:
             by_hand: the values may have any JSON type (records added through the admin API):
                 index them defensively (see ``_text_column``, ``_datetime_column``). The
                 generator's columns are clean and take the fast paths.
+            keys: the storage keys of records that have no ``id`` (API keys), unique integers
+                in the order "newest last"; by default the ``id`` column.
         """
         names = list(columns)
-        length = len(columns["id"])
+        length = len(keys if keys is not None else columns["id"])
         for name in names:
             if len(columns[name]) != length:
                 raise ValueError(f"column {name!r} has {len(columns[name])} values, not {length}")
         rows = _encode_rows(names, columns, length)
-        ids = np.array(columns["id"], dtype=np.int64)
+        ids = np.array(keys if keys is not None else columns["id"], dtype=np.int64)
         order = np.argsort(ids, kind="stable")
         if len(ids) > 1 and np.any(np.diff(ids[order]) == 0):
             raise ValueError("duplicate ids")
@@ -227,9 +238,16 @@ class Table:
 
     @classmethod
     def from_records(
-        cls, fields: dict[str, FieldType], records: Iterable[dict[str, Any]], by_hand: bool = False
+        cls,
+        fields: dict[str, FieldType],
+        records: Iterable[dict[str, Any]],
+        by_hand: bool = False,
+        keys: Sequence[int] | None = None,
     ) -> Table:
         """Build a table from record dicts (keys beyond ``fields`` are kept in the JSON).
+
+        Args:
+            keys: storage keys for records without ``id`` (see :meth:`from_columns`).
 
         Raises:
             ValueError: a record is not a dict, or ids are missing, malformed or repeated.
@@ -240,13 +258,13 @@ class Table:
             if not isinstance(record, dict):
                 raise ValueError(f"a record must be a JSON object, got {record!r}")
             record_id = record.get("id")
-            if not isinstance(record_id, int) or isinstance(record_id, bool):
+            if keys is None and (not isinstance(record_id, int) or isinstance(record_id, bool)):
                 # numpy would truncate 1.5 to 1 or parse "7": the index and the record would
                 # disagree about the primary key.
                 raise ValueError(f"a record needs an integer 'id', got {record_id!r}")
             names.extend(key for key in record if key not in names)
         columns = {name: [record.get(name) for record in records] for name in names}
-        return cls.from_columns(fields, columns, by_hand=by_hand)
+        return cls.from_columns(fields, columns, by_hand=by_hand, keys=keys)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -367,13 +385,43 @@ class Table:
             return [None if np.isnan(v) else str(int(v)) for v in column]
         return [None if np.isnan(v) else repr(float(v)) for v in column]
 
+    def owned_by(self, owners: tuple[str, ...], user_id: int) -> BoolArray:
+        """Records where any of the ``owners`` fields names the user (cached per snapshot).
+
+        A scalar field matches when it equals the id in the field's type (``user_id`` 100001,
+        ``src_id`` ``"100001"``); a list field (a queue's ``users``) when it holds the id. List
+        fields are not indexed, so they are read from the records: keep them to small tables.
+        """
+        key = (owners, user_id)
+        with self._cache_lock:
+            cached = self._owned.get(key)
+        if cached is not None:
+            return cached
+        owned = np.zeros(len(self), dtype=np.bool_)
+        for name in owners:
+            ftype = self.fields[name]
+            if ftype in FILTERABLE_TYPES:
+                owned |= self.mask(Condition(name, "eq", convert_value(name, ftype, user_id)))
+                continue
+            for position in range(len(self)):
+                members = self.record(position).get(name)
+                owned[position] |= isinstance(members, list) and user_id in members
+        with self._cache_lock:
+            self._owned[key] = owned
+        return owned
+
+    def visible(self, scope: KeyScope | None) -> BoolArray | None:
+        """The records a key with this scope may see (see :meth:`owned_by`); None for all."""
+        return None if scope is None else self.owned_by(scope.owners, scope.user_id)
+
     def select(self, query: Query) -> tuple[IntArray, int]:
-        """Positions of the requested page, and the number of records matching overall."""
-        mask: BoolArray | None = None
+        """Positions of the requested page, and the number of records matching overall (of
+        those the query's scope may see)."""
+        mask = self.visible(query.scope)
         for condition in query.conditions:
             matched = self.mask(condition)
             mask = matched if mask is None else mask & matched
-        ordered = self.order(query.sort)
+        ordered = self.order(query.sort or "id")
         if mask is not None:
             ordered = ordered[mask[ordered]]
         if query.descending:
@@ -436,11 +484,15 @@ def _compare(column: npt.NDArray[Any], op: str, value: Any) -> BoolArray:
 class Collection:
     """A named, mutable collection: the current :class:`Table` plus live-change state."""
 
-    def __init__(self, name: str, fields: dict[str, FieldType], table: Table) -> None:
+    def __init__(self, name: str, spec: CollectionSpec, table: Table) -> None:
         self.name = name
-        self.fields = fields
+        self.spec = spec
+        self.fields = spec.fields
         self.table = table
         self.extra_fields: dict[str, Any] = {}
+        # Attributes of the link between a record and a record it includes, by their two ids:
+        # a queue agent's ``status`` ((queue id, user id) -> {"status": True}).
+        self.link_attributes: dict[tuple[int, int], dict[str, Any]] = {}
         # Keys beyond ``fields`` that some stored records carry (records added or patched by
         # hand): an extra field of the same name would make such a record repeat a key.
         self.record_keys: set[str] = set()

@@ -427,10 +427,23 @@ def _ssl_context() -> ssl.SSLContext:
 
 
 def _api_message(payload: Any) -> str:
+    """The message of an error body ``{"message", "errors"}``, with the entries' details.
+
+    The API introduction shows ``errors`` as strings; the official CLI reads ``errors[0].message``
+    (entries that are objects): both shapes are read.
+    """
     if isinstance(payload, dict):
         message = str(payload.get("message", ""))
         errors = payload.get("errors")
         if isinstance(errors, list) and errors:
-            message += " (" + "; ".join(str(e) for e in errors) + ")"
+            message += " (" + "; ".join(_error_entry(e) for e in errors) + ")"
         return message or "no message"
     return "no message"
+
+
+def _error_entry(entry: Any) -> str:
+    """One entry of ``errors``: a string, or an object whose ``message`` is the detail."""
+    if isinstance(entry, dict):
+        detail = entry.get("message")
+        return detail if isinstance(detail, str) and detail else orjson.dumps(entry).decode()
+    return str(entry)
