@@ -12,7 +12,7 @@ import random
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import orjson
 
@@ -24,7 +24,8 @@ FaultKind = Literal[
     "non_json",
     "drop",
     "stall",
-    # transport faults, see the block at the end
+    # transport faults (the block at the end): how a client's transport copes with a slow,
+    # silent, redirecting, throttling or leaking server
     "trickle",
     "hang",
     "throttle_400",
@@ -33,27 +34,7 @@ FaultKind = Literal[
     "odd_headers",
     "bad_encoding",
 ]
-# Transport faults (the block at the end of this module): answers that test how a client's
-# transport copes with a slow, silent, redirecting, throttling or leaking server.
-TRANSPORT_FAULT_KINDS: tuple[str, ...] = (
-    "trickle",
-    "hang",
-    "throttle_400",
-    "redirect",
-    "echo",
-    "odd_headers",
-    "bad_encoding",
-)
-FAULT_KINDS: tuple[str, ...] = (
-    "429",
-    "500",
-    "502",
-    "503",
-    "non_json",
-    "drop",
-    "stall",
-    *TRANSPORT_FAULT_KINDS,
-)
+FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
 
 
 @dataclass
@@ -64,8 +45,7 @@ class FaultRule:
         kind: ``429``, ``500``/``502``/``503`` (JSON error bodies), ``non_json`` (a 502 with an
             HTML body, as a proxy sends), ``drop`` (the connection closes mid-response),
             ``stall`` (the answer is held for ``seconds`` before it is sent normally), or one of
-            the transport faults (:data:`TRANSPORT_FAULT_KINDS`, see ``answer_early`` and
-            ``send_shaped``).
+            the transport faults (see ``answer_early`` and ``send_shaped``).
         path: the rule applies to API paths starting with this (after the version prefix).
         rate: probability of firing on each matching request.
         nth: the matching requests (1-based, counted from when the rule was set) it fires on.

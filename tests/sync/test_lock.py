@@ -13,21 +13,8 @@ import time
 from pathlib import Path
 
 import pytest
+from pipeline_harness import REPO
 from sync_harness import Harness, assert_cdrs_equal
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def voipstudio(harness: Harness, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pipelines.cli", *args],
-        cwd=REPO,
-        env={**os.environ, **harness.env},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
 
 HOLD_LOCK = """
 import sys, time
@@ -51,18 +38,18 @@ def test_the_lock_of_a_killed_sync_is_taken_over_and_a_live_one_is_respected(
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
-        live = voipstudio(harness, "sync")
+        live = harness.cli("sync")
         assert live.returncode == 75
         assert f"pid {holder.pid} on host" in live.stderr
     finally:
         holder.send_signal(signal.SIGKILL)
         holder.wait(timeout=30)
-    taken = voipstudio(harness, "sync")
+    taken = harness.cli("sync")
     assert taken.returncode == 0, taken.stderr
     assert "taking over the lock" in taken.stderr and f"pid {holder.pid}" in taken.stderr
     assert_cdrs_equal(harness, harness.emulator_cdrs())
     # Released normally, the lock leaves nothing to take over.
-    again = voipstudio(harness, "sync", "--no-models")
+    again = harness.cli("sync", "--no-models")
     assert again.returncode == 0 and "taking over" not in again.stderr
 
 

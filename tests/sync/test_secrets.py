@@ -5,9 +5,6 @@ from __future__ import annotations
 import gzip
 import json
 import logging
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -61,19 +58,6 @@ def test_no_secret_in_logs_errors_or_trace(
 
 # -- keys as users paste them, and an API that echoes secrets --------------------------------
 
-REPO = Path(__file__).resolve().parents[2]
-
-
-def voipstudio(harness: Harness, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pipelines.cli", *args],
-        cwd=REPO,
-        env={**os.environ, **harness.env, **env},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
 
 def test_a_key_pasted_with_a_trailing_newline_works(make_harness: Any) -> None:
     harness: Harness = make_harness(api_key=SECRET_KEY)
@@ -98,7 +82,7 @@ def test_a_key_a_header_cannot_carry_is_a_configuration_error_that_never_shows_i
 ) -> None:
     harness = duckdb_harness
     broken = SECRET_KEY[:8] + "\n" + SECRET_KEY[8:]
-    result = voipstudio(harness, "-v", "sync", **{variable: broken})
+    result = harness.cli("-v", "sync", **{variable: broken})
     assert result.returncode == 2, result.stderr
     error = [line for line in result.stderr.splitlines() if "error:" in line]
     assert len(error) == 1 and named in error[0] and "line break" in error[0]
@@ -151,7 +135,7 @@ def test_an_api_that_echoes_secrets_leaks_none_of_them(make_harness: Any) -> Non
             response = httpx.patch(f"{server.url}/_emulator/config", json={"faults": faults})
             assert response.status_code == 200, response.text
 
-        result = voipstudio(harness, "-v", "sync", SOURCES__VOIPSTUDIO__BACKOFF_BASE="0.01")
+        result = harness.cli("-v", "sync", SOURCES__VOIPSTUDIO__BACKOFF_BASE="0.01")
 
         assert result.returncode == 4, result.stderr
         # The echoes happened, and what they said is shown with the secrets masked.

@@ -5,10 +5,6 @@ with 400, redirects, odd headers and final 4xx answers."""
 from __future__ import annotations
 
 import logging
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from sync_harness import Harness, assert_cdrs_equal, small_config
@@ -16,19 +12,6 @@ from sync_harness import Harness, assert_cdrs_equal, small_config
 from pipelines.console import describe, root_cause
 from pipelines.emulator.server import EmulatorServer
 from pipelines.voipstudio.errors import ApiRequestError, ApiUnavailableError
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def voipstudio(harness: Harness, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pipelines.cli", *args],
-        cwd=REPO,
-        env={**os.environ, **harness.env, **env},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
 
 
 def failure(harness: Harness) -> tuple[str, int, BaseException]:
@@ -67,8 +50,7 @@ def test_a_server_that_never_answers_fails_the_sync_within_the_request_budget(
 ) -> None:
     harness = duckdb_harness
     harness.configure(faults=[{"kind": "hang", "every": 1, "seconds": 120}])
-    result = voipstudio(
-        harness,
+    result = harness.cli(
         "sync",
         SOURCES__VOIPSTUDIO__REQUEST_TIMEOUT="0.5",
         SOURCES__VOIPSTUDIO__REQUEST_BUDGET="2",
@@ -83,7 +65,7 @@ def test_a_server_that_never_answers_fails_the_sync_within_the_request_budget(
     )
     # It let go of its lock: the next run, the API back, loads everything.
     harness.configure(faults=[])
-    assert voipstudio(harness, "sync").returncode == 0
+    assert harness.cli("sync").returncode == 0
     assert_cdrs_equal(harness, harness.emulator_cdrs())
 
 
