@@ -49,7 +49,7 @@ from pipelines.sync import (
     run_sync,
     sync_lock,
 )
-from pipelines.voipstudio import parse_duration, settings
+from pipelines.voipstudio import parse_duration, redaction, settings
 from pipelines.voipstudio.client import Credentials, VoipstudioClient
 from pipelines.voipstudio.errors import AccountsFailedError, ConfigError, LockedError
 from pipelines.voipstudio.progress import listening
@@ -384,6 +384,8 @@ def cmd_token(args: argparse.Namespace) -> int:
             "POST", "/apitokens", json_body={"name": args.name, "expiry": expiry}, token=token
         )
     data = created.get("data", {})
+    # Printed once, for the user to store; redacted from anything else from now on.
+    redaction.register(data.get("token"))
     print(data.get("token"))
     print(
         f"created API key {args.name!r} (expiry {expiry or 'never'}); put it in "

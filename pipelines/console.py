@@ -12,6 +12,7 @@ from typing import TextIO
 from dlt.common.configuration.exceptions import ConfigFieldMissingException
 
 from pipelines.voipstudio.errors import ConfigError, VoipstudioError
+from pipelines.voipstudio.redaction import redact
 
 log = logging.getLogger("voipstudio")
 
@@ -72,7 +73,12 @@ def root_cause(exc: BaseException) -> BaseException:
 
 
 def describe(exc: BaseException) -> tuple[str, int]:
-    """One line and an exit code for an error that stopped a command."""
+    """One line and an exit code for an error that stopped a command (never with a secret)."""
+    message, code = _describe(exc)
+    return redact(message), code
+
+
+def _describe(exc: BaseException) -> tuple[str, int]:
     cause = root_cause(exc)
     if isinstance(cause, VoipstudioError):
         return str(cause), cause.exit_code

@@ -9,7 +9,9 @@ from the last committed part instead of from the start.
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
+import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,6 +28,8 @@ from dlt.destinations.exceptions import DatabaseUndefinedRelation
 from pipelines.voipstudio import resource_name, settings, voipstudio_source
 from pipelines.voipstudio.accounts import account_names
 from pipelines.voipstudio.errors import AccountsFailedError, ConfigError, LockedError
+
+log = logging.getLogger(__name__)
 
 PIPELINE_NAME = "voipstudio"
 # Not data/voipstudio.duckdb: DuckDB names a file's catalog after it, and a catalog named like
@@ -120,8 +124,16 @@ def _duckdb_parquet_format() -> ParquetFormatConfiguration:
 def sync_lock(pipeline: dlt.Pipeline) -> Iterator[None]:
     """Hold the pipeline's lock file for the duration of a sync.
 
+    The lock is the kernel's (``flock``) on ``sync.lock`` in the pipeline's working folder: it
+    is held exactly as long as its holder lives, and released by the kernel when the holder
+    dies, however (SIGKILL, a crash, a lost container). The file's text only says who holds it
+    (pid, host, since when): a holder that ends normally empties it, so text found in a file
+    that is not locked is what a holder that is gone left behind (a killed sync, a folder
+    restored from another machine's cache). That lock is taken over, with a log line naming the
+    previous holder.
+
     Raises:
-        LockedError: another process holds it; nothing was touched.
+        LockedError: a live process holds it; nothing was touched.
     """
     path = Path(pipeline.working_dir) / "sync.lock"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -133,11 +145,26 @@ def sync_lock(pipeline: dlt.Pipeline) -> Iterator[None]:
             holder = handle.read().strip() or "another process"
             raise LockedError(
                 f"another sync of pipeline '{pipeline.pipeline_name}' is running ({holder}); "
-                "this one exits without touching anything: schedule syncs further apart"
+                "this one exits without touching anything: schedule syncs further apart, or "
+                "stop that process if it is stuck"
             ) from None
         handle.seek(0)
+        left_behind = handle.read().strip()
+        if left_behind:
+            log.warning(
+                "taking over the lock of pipeline '%s' (%s): its holder (%s) ended without "
+                "releasing it (killed, or the folder comes from another machine); what it had "
+                "committed is kept",
+                pipeline.pipeline_name,
+                path,
+                left_behind,
+            )
+        handle.seek(0)
         handle.truncate()
-        handle.write(f"pid {os.getpid()} since {datetime.now().isoformat(timespec='seconds')}")
+        handle.write(
+            f"pid {os.getpid()} on host {socket.gethostname()} since "
+            f"{datetime.now().astimezone().isoformat(timespec='seconds')}"
+        )
         handle.flush()
         try:
             yield

@@ -22,7 +22,16 @@ import orjson
 
 from pipelines.emulator.auth import Account, AuthError, TokenStore
 from pipelines.emulator.config import EmulatorConfig, check_error_entries, check_page_cap
-from pipelines.emulator.faults import FaultInjector, FaultRule, Latency
+from pipelines.emulator.faults import (
+    EARLY_KINDS,
+    SHAPING_KINDS,
+    FaultInjector,
+    FaultRequest,
+    FaultRule,
+    Latency,
+    answer_early,
+    send_shaped,
+)
 from pipelines.emulator.fields import (
     APITOKEN_FIELDS,
     CDR_FIELDS,
@@ -324,7 +333,12 @@ class Emulator:
         with self._lock:
             self.requests[api_path] = self.requests.get(api_path, 0) + 1
         fault = self.faults.pick(api_path)
-        if fault is not None and fault.kind != "stall":
+        # Transport faults (faults.py): answered instead of the API, or the API's answer shaped.
+        if fault is not None and fault.kind in EARLY_KINDS:
+            request = FaultRequest(api_path, scope["query_string"], headers, body)
+            await answer_early(fault, request, send, receive, self.error_entries)
+            return
+        if fault is not None and fault.kind not in ("stall", *SHAPING_KINDS):
             await _send_fault(send, fault, self.error_entries)
             return
         try:
@@ -335,9 +349,15 @@ class Emulator:
             response = self.error(401, "Unauthorized", [str(exc)])
         except Exception:
             response = self._internal_error(method, path)
-        delay = self.latency.seconds(response.rows) + (fault.seconds if fault else 0.0)
+        stall = fault.seconds if fault is not None and fault.kind == "stall" else 0.0
+        delay = self.latency.seconds(response.rows) + stall
         if delay > 0:
             await asyncio.sleep(delay)
+        if fault is not None and fault.kind in SHAPING_KINDS:
+            await send_shaped(
+                fault, response.status, _headers(response), response.body, send, receive
+            )
+            return
         await _send(send, response)
 
     # -- API routes ------------------------------------------------------------------------------
@@ -781,15 +801,19 @@ async def _read_body(receive: Receive) -> bytes:
             return b"".join(chunks)
 
 
-async def _send(send: Send, response: Response) -> None:
+def _headers(response: Response) -> list[tuple[bytes, bytes]]:
     # A body-less answer (204) has no content type.
     content_type = [(b"content-type", b"application/json; charset=utf-8")] if response.body else []
-    headers = [
+    return [
         *content_type,
         (b"content-length", str(len(response.body)).encode()),
         (b"access-control-allow-origin", b"*"),
         *(response.headers or []),
     ]
+
+
+async def _send(send: Send, response: Response) -> None:
+    headers = _headers(response)
     await send({"type": "http.response.start", "status": response.status, "headers": headers})
     await send({"type": "http.response.body", "body": response.body})
 

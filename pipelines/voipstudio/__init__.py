@@ -12,7 +12,9 @@ Configuration comes from ``.dlt/config.toml`` / ``.dlt/secrets.toml`` section
 
 from __future__ import annotations
 
+import functools
 import logging
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -34,11 +36,12 @@ from pipelines.voipstudio.accounts import (
     parse_duration,
     parse_start,
 )
-from pipelines.voipstudio.client import VoipstudioClient
+from pipelines.voipstudio.client import FailureBudget, VoipstudioClient
 from pipelines.voipstudio.errors import ConfigError, DataCheckError, VoipstudioError
 from pipelines.voipstudio.memory import IdSet, release_free_memory
 from pipelines.voipstudio.progress import report_page
 from pipelines.voipstudio.records import api_time, wall_seconds
+from pipelines.voipstudio.redaction import redact
 from pipelines.voipstudio.windows import CdrScanner, Page
 
 log = logging.getLogger(__name__)
@@ -68,6 +71,8 @@ def voipstudio_source(
     max_attempts: int = settings.MAX_ATTEMPTS,
     request_timeout: float = settings.TIMEOUT_SECONDS,
     backoff_base: float = settings.BACKOFF_BASE_SECONDS,
+    request_budget: float = settings.REQUEST_BUDGET_SECONDS,
+    failure_budget: float = settings.FAILURE_BUDGET_SECONDS,
     account: str = settings.DEFAULT_ACCOUNT,
     range_start: str | None = None,
     range_end: str | None = None,
@@ -96,8 +101,11 @@ def voipstudio_source(
         max_concurrency: requests in flight at once (per account).
         timezone: the zone of the API's ``calldate`` texts.
         max_attempts: attempts per request before giving up.
-        request_timeout: seconds before a request times out.
+        request_timeout: seconds one attempt of a request may take, to the answer's last byte.
         backoff_base: seconds before the first retry, doubled for each further one.
+        request_budget: seconds one request may take, all its attempts and waits included.
+        failure_budget: seconds of failed attempts and retry waits one account's sync
+            tolerates, summed over its requests (throttling excluded); then it fails.
         account: the name the single account's rows carry (named accounts carry their own).
         range_start: read CDRs after this instant instead of ``cursor - lag`` (a backfill), in
             each account's time zone.
@@ -130,6 +138,8 @@ def voipstudio_source(
         "max_attempts": max_attempts,
         "request_timeout": request_timeout,
         "backoff_base": backoff_base,
+        "request_budget": request_budget,
+        "failure_budget": failure_budget,
     }
     names = configured_account_names()
     if names:
@@ -144,6 +154,8 @@ def voipstudio_source(
         raise ConfigError(f"--start {range_start} must be before --end {range_end}")
     started = datetime.fromisoformat(run_at) if run_at else None
     plan = _ReadPlan(
+        # The parts of one run committed in parts share their run_at, and their budgets.
+        run=run_at or uuid.uuid4().hex,
         explicit_start=explicit_start,
         explicit_end=explicit_end,
         started=started,
@@ -168,6 +180,7 @@ def resource_name(kind: str, account: str | None) -> str:
 class _ReadPlan:
     """What a run reads, the same for every account (see ``voipstudio_source``)."""
 
+    run: str
     explicit_start: datetime | None
     explicit_end: datetime | None
     started: datetime | None
@@ -223,6 +236,8 @@ def _account_resources(account: Account, plan: _ReadPlan, *, named: bool) -> lis
     name = account.name
     suffix = name if named else None
 
+    failures = _failure_budget(plan.run, name, account.failure_budget)
+
     def make_client() -> VoipstudioClient:
         return VoipstudioClient(
             account.base_url,
@@ -230,6 +245,7 @@ def _account_resources(account: Account, plan: _ReadPlan, *, named: bool) -> lis
             max_concurrency=account.max_concurrency,
             timeout=account.request_timeout,
             retry=account.retry,
+            failure_budget=failures,
             section=account.section,
         )
 
@@ -247,7 +263,8 @@ def _account_resources(account: Account, plan: _ReadPlan, *, named: bool) -> lis
             state["error"] = {"message": str(error), "exit_code": error.exit_code}
         except Exception as error:  # a bug or a dlt error: still only this account's
             log.exception("account '%s' failed", name)
-            state["error"] = {"message": f"{type(error).__name__}: {error}", "exit_code": 1}
+            message = redact(f"{type(error).__name__}: {error}")
+            state["error"] = {"message": message, "exit_code": 1}
 
     account_field = pa.field(ACCOUNT_COLUMN, pa.string(), nullable=False)
 
@@ -389,6 +406,13 @@ def _account_resources(account: Account, plan: _ReadPlan, *, named: bool) -> lis
         yield from guarded(lambda _: read_all("/queues"), dlt.current.resource_state())
 
     return [cdrs, users, queues]
+
+
+@functools.lru_cache(maxsize=256)
+def _failure_budget(run: str, account: str, seconds: float) -> FailureBudget:
+    """The failure budget of one account in one run, shared by its resources and by the parts
+    of a run committed in parts."""
+    return FailureBudget(seconds)
 
 
 class _Batch:

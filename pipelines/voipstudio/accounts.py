@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import dlt
 from dlt.common.configuration.providers import EnvironProvider
 
-from pipelines.voipstudio import settings
+from pipelines.voipstudio import redaction, settings
 from pipelines.voipstudio.client import SECTION, Credentials, RetryPolicy, env_variable
 from pipelines.voipstudio.errors import ConfigError
 
@@ -45,6 +45,8 @@ OVERRIDABLE: dict[str, type] = {
     "max_attempts": int,
     "request_timeout": float,
     "backoff_base": float,
+    "request_budget": float,
+    "failure_budget": float,
 }
 CREDENTIAL_KEYS = ("api_key", "email", "password")
 
@@ -112,6 +114,47 @@ def check_range(value: Any, key: str, low: int, high: int) -> int:
     return value
 
 
+def check_seconds(value: Any, key: str) -> float:
+    """``value`` if it is a number of seconds above 0.
+
+    Raises:
+        ConfigError: it is not, naming the key.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1e9:
+        raise ConfigError(f"{key} must be a number of seconds above 0, got {value!r}")
+    return float(value)
+
+
+def clean_secret(value: Any, key: str, env: str, *, header: bool) -> str | None:
+    """A credential as configured, with the whitespace a paste or a file leaves around it
+    removed; None when nothing is left. Every spelling of it is redacted from then on.
+
+    Args:
+        value: the configured value (None = unset).
+        key: the key's name, for the message.
+        env: its environment variable, for the message.
+        header: it is sent in an HTTP header (an API key): only visible ASCII characters are
+            allowed, since anything else cannot be sent (and the HTTP library's error would
+            quote the key).
+
+    Raises:
+        ConfigError: a header value with a character a header cannot carry; the message names
+            the key, never its value.
+    """
+    if value is None:
+        return None
+    raw = str(value)
+    redaction.register(raw)
+    text = raw.strip() if header else raw.strip("\r\n")
+    if header and any(not 0x21 <= ord(char) <= 0x7E for char in text):
+        raise ConfigError(
+            f"{key} ({env}) holds a space, a line break, a control or a non-ASCII character "
+            "inside it, which an HTTP header cannot carry: copy the key again from the "
+            "VoIPstudio admin panel (it is never shown here)"
+        )
+    return text or None
+
+
 def check_name(name: str, where: str) -> str:
     """``name`` if it can name an account.
 
@@ -140,8 +183,9 @@ class Account:
         page_size: records per request.
         max_concurrency: requests in flight at once for this account.
         timezone: the zone of its ``calldate`` texts.
-        request_timeout: seconds before a request times out.
+        request_timeout: seconds one attempt of a request may take, to its last byte.
         retry: how failed requests are retried.
+        failure_budget: seconds of failed requests its sync tolerates (see ``FailureBudget``).
         section: where it is configured (error messages name it).
     """
 
@@ -155,6 +199,7 @@ class Account:
     timezone: str
     request_timeout: float
     retry: RetryPolicy
+    failure_budget: float = settings.FAILURE_BUDGET_SECONDS
     section: str = SECTION
 
 
@@ -176,11 +221,17 @@ def build_account(name: str, values: Mapping[str, Any], *, named: bool) -> Accou
         # How messages spell a key: where the user sets it.
         return f"{section}.{setting}" if named else setting
 
+    api_key = clean_secret(
+        values.get("api_key"), key("api_key"), env_variable(section, "api_key"), header=True
+    )
+    password = clean_secret(
+        values.get("password"), key("password"), env_variable(section, "password"), header=False
+    )
     try:
         credentials = Credentials(
-            api_key=values.get("api_key"),
-            email=values.get("email"),
-            password=values.get("password"),
+            api_key=api_key,
+            email=str(values.get("email") or "").strip() or None,
+            password=password,
         )
     except ConfigError:
         if not named:
@@ -204,11 +255,13 @@ def build_account(name: str, values: Mapping[str, Any], *, named: bool) -> Accou
         page_size=check_range(values["page_size"], key("page_size"), 1, settings.MAX_PAGE_SIZE),
         max_concurrency=check_range(values["max_concurrency"], key("max_concurrency"), 1, 64),
         timezone=check_zone(values["timezone"], key("timezone")),
-        request_timeout=float(values["request_timeout"]),
+        request_timeout=check_seconds(values["request_timeout"], key("request_timeout")),
         retry=RetryPolicy(
             max_attempts=check_range(values["max_attempts"], key("max_attempts"), 1, 100),
             backoff_base=float(backoff_base),
+            request_budget=check_seconds(values["request_budget"], key("request_budget")),
         ),
+        failure_budget=check_seconds(values["failure_budget"], key("failure_budget")),
         section=section,
     )
 

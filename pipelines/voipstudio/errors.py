@@ -1,16 +1,24 @@
 """Errors of the source, each carrying the process exit code the CLI ends with.
 
 Their messages are written for the person running the sync: what went wrong and how to fix it,
-in one line, and never with a credential in it.
+in one line, and never with a credential in it: every message is redacted when the error is
+built (an API that echoes the token in its error message, a transport error quoting a header).
 """
 
 from __future__ import annotations
+
+from typing import Any
+
+from pipelines.voipstudio.redaction import redact
 
 
 class VoipstudioError(Exception):
     """Base class; ``exit_code`` is what ``voipstudio`` exits with."""
 
     exit_code = 1
+
+    def __init__(self, message: Any = "", *args: Any) -> None:
+        super().__init__(redact(str(message)), *args)
 
 
 class ConfigError(VoipstudioError):

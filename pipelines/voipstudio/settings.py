@@ -32,12 +32,29 @@ MAX_SPLIT = 64
 # A window whose pages do not add up to the reported `total` is fetched again this many times.
 WINDOW_ATTEMPTS = 5
 
-# HTTP behaviour.
+# HTTP behaviour. One attempt of a request, from connecting to its last byte, may take
+# TIMEOUT_SECONDS; one request, all its attempts and the waits between them included, may take
+# REQUEST_BUDGET_SECONDS; the failed attempts and waits of one account's sync, summed over its
+# requests, may add up to FAILURE_BUDGET_SECONDS (throttling is not a failure). With these
+# defaults a server that never answers fails the sync in about 5 minutes (README, Retries).
 TIMEOUT_SECONDS = 60.0
+CONNECT_TIMEOUT_SECONDS = 15.0
 MAX_ATTEMPTS = 8
 BACKOFF_BASE_SECONDS = 0.5
 BACKOFF_MAX_SECONDS = 30.0
+REQUEST_BUDGET_SECONDS = 300.0
+FAILURE_BUDGET_SECONDS = 900.0
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+# Throttling answered with another status than 429 (VoIPstudio has answered 400 "Maximum per
+# minute call rate exceeded"): an answer of one of these statuses whose message matches is
+# retried as a throttle. A regular expression, matched case-insensitively.
+THROTTLE_STATUSES = frozenset({400, 403, 420})
+THROTTLE_MESSAGE = (
+    r"rate.?limit|call rate|request rate|too many (requests|calls)|throttl|quota|"
+    r"per (second|minute|hour|day)|(calls|requests) per"
+)
+# Redirects followed per attempt (only on the same host; see client.redirect_allowed).
+MAX_REDIRECTS = 5
 
 API_DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 REJECTS_TABLE = "cdrs_rejects"
