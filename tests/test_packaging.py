@@ -167,9 +167,8 @@ def test_installed_wheel_runs_the_demo_outside_the_checkout(wheel: Path, tmp_pat
     folder = tmp_path / "empty-folder"
     folder.mkdir()
     home = tmp_path / "home"
-    where = run(
-        bin_dir / "python", "-c", "import pipelines; print(pipelines.__file__)", cwd=folder, home=home
-    )
+    code = "import pipelines; print(pipelines.__file__)"
+    where = run(bin_dir / "python", "-c", code, cwd=folder, home=home)
     assert where.stdout.startswith(str(tmp_path / "env" / "venv")), where.stdout
     version = run(bin_dir / "voipstudio", "--version", cwd=folder, home=home)
     assert version.returncode == 0 and re.match(r"voipstudio \d+\.\d+", version.stdout)
@@ -205,8 +204,10 @@ def test_uv_tool_install_gives_a_working_command(wheel: Path, tmp_path: Path) ->
     """The README's `uv tool install`, pinned to uv.lock's versions as it shows."""
     constraints = tmp_path / "constraints.txt"
     subprocess.run(
-        [uv_binary(), "export", "--frozen", "--no-dev", "--extra", "demo", "--no-emit-project"]
-        + ["--no-hashes", "-q", "-o", str(constraints)],
+        [
+            *(uv_binary(), "export", "--frozen", "--no-dev", "--extra", "demo"),
+            *("--no-emit-project", "--no-hashes", "-q", "-o", str(constraints)),
+        ],
         cwd=REPO,
         env=clean_env(),
         check=True,
