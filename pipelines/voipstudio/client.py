@@ -29,6 +29,7 @@ from pipelines.voipstudio.errors import (
     ApiUnavailableError,
     AuthError,
     ConfigError,
+    TwoFactorRequiredError,
 )
 
 log = logging.getLogger(__name__)
@@ -189,6 +190,7 @@ class VoipstudioClient:
         self._token_lock = threading.Lock()
         self._login_token: str | None = None
         self._login_generation = 0
+        self._last_nonce: str | None = None
         self._http = httpx.Client(
             base_url=self.base_url,
             verify=_ssl_context(),
@@ -247,9 +249,10 @@ class VoipstudioClient:
             json_body={"email": credentials.email, "password": credentials.password},
         )
         if status == 202:
-            raise AuthError(
+            raise TwoFactorRequiredError(
                 f"The account {credentials.email} uses two-factor authentication, which a "
-                f"scheduled sync cannot answer: {fix_api_key(self.section)}"
+                f"scheduled sync cannot answer: {fix_api_key(self.section)}",
+                nonce=self._last_nonce,
             )
         if status == 401 or payload is None:
             raise AuthError(
@@ -257,10 +260,24 @@ class VoipstudioClient:
                 f".dlt/secrets.toml [{self.section}] or {env_variable(self.section, 'email')} / "
                 "PASSWORD"
             )
-        token, user_id = payload.get("user_token"), payload.get("user_id")
-        if not isinstance(token, str) or not token or not isinstance(user_id, int):
-            raise AuthError("POST /login answered without user_token; the API may have changed")
-        return token, user_id
+        return _login_answer(payload, "/login")
+
+    def login_two_factor(self, nonce: str, code: str) -> tuple[str, int]:
+        """Complete a two-factor login: the code the user's authenticator shows, and the nonce
+        ``POST /login`` answered with (:class:`TwoFactorRequiredError`).
+
+        Returns:
+            The user token and the user id.
+
+        Raises:
+            AuthError: the API refused the code.
+        """
+        status, payload = self._send(
+            "POST", "/login2fa", decode=json_object, json_body={"code": code, "nonce": nonce}
+        )
+        if status != 200 or payload is None:
+            raise AuthError(f"The API refused the two-factor code (HTTP {status})")
+        return _login_answer(payload, "/login2fa")
 
     # -- requests ------------------------------------------------------------------------------
 
@@ -349,6 +366,9 @@ class VoipstudioClient:
         for attempt in range(1, policy.max_attempts + 1):
             try:
                 status, body = self._attempt(method, path, params, json_body, headers)
+                if status == 202:
+                    # A login that needs a second factor: its nonce completes it (/login2fa).
+                    self._last_nonce = _nonce(body)
                 if status in (202, 401):
                     return status, None
                 try:
@@ -386,6 +406,7 @@ class VoipstudioClient:
         json_body: Any,
         headers: dict[str, str] | None,
     ) -> tuple[int, bytes]:
+        started = time.monotonic()
         try:
             response = self._http.request(
                 method, path, params=params, json=json_body, headers=headers
@@ -396,6 +417,18 @@ class VoipstudioClient:
             # Connection refused, reset or closed mid-body: worth another try.
             raise _RetryableError(f"connection error ({type(exc).__name__}: {exc})") from None
         status = response.status_code
+        if log.isEnabledFor(logging.DEBUG):
+            # Method, path and query (page, limit, filter, sort): never the headers (the key or
+            # token) nor the body (a login's password).
+            query = " ".join(f"{key}={value}" for key, value in (params or {}).items())
+            log.debug(
+                "%s %s%s -> HTTP %d in %.2fs",
+                method,
+                path,
+                f" {query}" if query else "",
+                status,
+                time.monotonic() - started,
+            )
         if status in settings.RETRY_STATUSES:
             raise _RetryableError(
                 f"HTTP {status}", parse_retry_after(response.headers.get("retry-after"))
@@ -424,6 +457,21 @@ def _ssl_context() -> ssl.SSLContext:
     once per process: building one loads the CA bundle, about 0.1 s, and a sync makes a
     client per resource."""
     return httpx.create_ssl_context()
+
+
+def _login_answer(payload: dict[str, Any], path: str) -> tuple[str, int]:
+    token, user_id = payload.get("user_token"), payload.get("user_id")
+    if not isinstance(token, str) or not token or not isinstance(user_id, int):
+        raise AuthError(f"POST {path} answered without user_token; the API may have changed")
+    return token, user_id
+
+
+def _nonce(body: bytes) -> str | None:
+    try:
+        nonce = json_object(body).get("nonce")
+    except ValueError:
+        return None
+    return nonce if isinstance(nonce, str) else None
 
 
 def _api_message(payload: Any) -> str:
