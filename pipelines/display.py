@@ -81,7 +81,7 @@ class _Row:
         text = f"{self.phase} {self.label}" if self.label else self.phase
         seconds = (self.ended or now) - self.started
         line = f"{text}: {self.completed:,} {self.unit} in {seconds:.1f} s"
-        if self.unit not in ("jobs", "files") and seconds >= 1:
+        if self.unit not in ("jobs", "files") and seconds >= 1 and self.completed >= 1000:
             line += f" ({self.rate(now):,.0f}/s)"
         return line
 
@@ -315,7 +315,7 @@ class SyncDisplay:
             return
         with self._lock:
             row = self._rows[resource]
-            row.phase, row.total, row.started = "read", total, time.monotonic()
+            row.phase, row.total = "read", total
             if self._progress is not None and row.task is not None:
                 # reset() replaces every field: give them all again.
                 self._progress.reset(row.task, total=total, phase="read", unit=row.unit)

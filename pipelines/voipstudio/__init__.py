@@ -361,6 +361,7 @@ def _account_resources(account: Account, plan: _ReadPlan, *, named: bool) -> lis
 
     def read_all(path: str) -> Iterator[list[dict[str, Any]]]:
         resource = resource_name(path.strip("/"), suffix)
+        report_planning(resource)  # the first page tells the total
         with make_client() as client:
             for _ in range(settings.WINDOW_ATTEMPTS):
                 pages: list[list[dict[str, Any]]] = []
