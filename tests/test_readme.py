@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from project_folder import make_project_folder
 
 from pipelines.emulator.config import DEFAULT_API_KEY, EmulatorConfig
 from pipelines.emulator.server import EmulatorServer
@@ -82,11 +82,7 @@ def port_is_free(port: int) -> bool:
 @pytest.fixture
 def project(tmp_path: Path) -> Iterator[tuple[Path, dict[str, str]]]:
     """The project folder after the quick start, and the environment of the user's shell."""
-    folder = tmp_path / "voipstudio-pipeline"
-    (folder / ".dlt").mkdir(parents=True)
-    (folder / ".venv").symlink_to(REPO / ".venv")
-    for name in ("config.toml", "example.secrets.toml"):
-        shutil.copy(REPO / ".dlt" / name, folder / ".dlt" / name)
+    folder = make_project_folder(tmp_path / "voipstudio-pipeline")
     config = EmulatorConfig(seed=5, users=10, queues=2, days=5, email="you@example.com")
     with EmulatorServer(config) as server:
         env = {

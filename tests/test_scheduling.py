@@ -19,6 +19,7 @@ from typing import Any
 import dlt
 import pytest
 import yaml
+from project_folder import make_project_folder
 
 from pipelines.emulator.server import EmulatorServer
 from pipelines.sync import sync_lock
@@ -34,10 +35,7 @@ PROJECT = "/opt/voipstudio-pipeline"  # where the examples install the project
 def project(tmp_path: Path, emulator: EmulatorServer) -> Iterator[Path]:
     """A project folder as `make setup` leaves it (its .venv is this checkout's), with the
     account's settings in .dlt/secrets.toml, where a scheduled job finds them."""
-    folder = tmp_path / "voipstudio-pipeline"
-    (folder / ".dlt").mkdir(parents=True)
-    (folder / ".venv").symlink_to(REPO / ".venv")
-    shutil.copy(REPO / ".dlt" / "config.toml", folder / ".dlt" / "config.toml")
+    folder = make_project_folder(tmp_path / "voipstudio-pipeline")
     (folder / ".dlt" / "secrets.toml").write_text(
         "[sources.voipstudio]\n"
         f'api_key = "{emulator.emulator.config.api_key}"\n'
