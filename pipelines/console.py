@@ -4,6 +4,7 @@ wrong and how to fix it."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import sys
@@ -90,9 +91,7 @@ def configured_log_level() -> str | None:
     return level
 
 
-def setup_logging(
-    *, verbose: bool = False, quiet: int = 0, stream: TextIO | None = None
-) -> Verbosity:
+def setup_logging(*, verbose: bool = False, quiet: int = 0) -> Verbosity:
     """Send log messages to stderr at the level the user asked for.
 
     ``[runtime] log_level`` (``RUNTIME__LOG_LEVEL``) is one level for every message, this
@@ -103,7 +102,6 @@ def setup_logging(
     Raises:
         ConfigError: the configured level is not a level name.
     """
-    stream = stream or sys.stderr
     configured = configured_log_level()
     own = configured or DEFAULT_LEVEL
     others = configured or OTHERS_DEFAULT_LEVEL
@@ -114,12 +112,10 @@ def setup_logging(
         own = max(own, floor, key=LEVELS.index)
         others = max(others, floor, key=LEVELS.index)
     handler: logging.Handler
-    if _is_terminal(stream):
-        handler = RichHandler(
-            console=error_console(stream), show_path=False, log_time_format="%H:%M:%S"
-        )
+    if _is_terminal(sys.stderr):
+        handler = RichHandler(console=error_console(), show_path=False, log_time_format="%H:%M:%S")
     else:
-        handler = logging.StreamHandler(stream)
+        handler = _StderrHandler()
         handler.setFormatter(logging.Formatter(LOG_FORMAT))
     handler.set_name("voipstudio")
     root = logging.getLogger()
@@ -136,17 +132,21 @@ def setup_logging(
     return Verbosity(level=logging.getLevelNamesMapping()[own], progress=not quiet)
 
 
-_consoles: dict[int, Console] = {}
+class _StderrHandler(logging.StreamHandler[TextIO]):
+    """Log lines to whatever ``sys.stderr`` is when they are written (it is replaced by
+    whoever captures output, e.g. a test running the command in-process)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
 
 
-def error_console(stream: TextIO | None = None) -> Console:
-    """The rich console on stderr (one per stream: the progress display and the log lines
-    share it, so that log lines print above the display instead of through it)."""
-    stream = stream or sys.stderr
-    key = id(stream)
-    if key not in _consoles:
-        _consoles[key] = Console(file=stream, stderr=stream is sys.stderr)
-    return _consoles[key]
+@functools.cache
+def error_console() -> Console:
+    """The rich console on stderr (``sys.stderr`` as it is when it writes). The progress
+    display and the log lines share it, so that log lines print above the display instead of
+    through it."""
+    return Console(stderr=True)
 
 
 def _is_terminal(stream: TextIO) -> bool:
