@@ -17,7 +17,7 @@ import getpass
 import json
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -370,7 +370,7 @@ def cmd_models(args: argparse.Namespace, verbosity: Verbosity) -> int:
     return 0
 
 
-def cmd_report(args: argparse.Namespace) -> int:
+def cmd_report(args: argparse.Namespace, verbosity: Verbosity) -> int:
     """``voipstudio report``: the dashboard as one HTML file."""
     settings = with_timezone(load_settings(), args.timezone)
     pipeline = make_pipeline(args.pipeline_name)
@@ -396,7 +396,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_publish(args: argparse.Namespace) -> int:
+def cmd_publish(args: argparse.Namespace, verbosity: Verbosity) -> int:
     """``voipstudio publish``: the read-only copy for BI tools."""
     settings = load_publish_settings(args.directory)
     pipeline = make_pipeline(args.pipeline_name)
@@ -408,7 +408,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_status(args: argparse.Namespace) -> int:
+def cmd_status(args: argparse.Namespace, verbosity: Verbosity) -> int:
     """``voipstudio status``."""
     max_age = parse_duration(args.max_age, "--max-age") if args.max_age else None
     pipeline = make_pipeline(args.pipeline_name)
@@ -455,7 +455,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_token(args: argparse.Namespace) -> int:
+def cmd_token(args: argparse.Namespace, verbosity: Verbosity) -> int:
     """``voipstudio token create``."""
     email = args.email or dlt.config.get("sources.voipstudio.email")
     password: str | None = dlt.secrets.get("sources.voipstudio.password")
@@ -559,21 +559,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace, verbosity: Verbosity) -> int:
-    commands = {
+    commands: dict[str, Callable[[argparse.Namespace, Verbosity], int]] = {
         "sync": cmd_sync,
         "models": cmd_models,
+        "status": cmd_status,
+        "token": cmd_token,
+        "report": cmd_report,
+        "publish": cmd_publish,
         "demo": cmd_demo,
     }
     try:
-        if args.command in commands:
-            return commands[args.command](args, verbosity)
-        if args.command == "status":
-            return cmd_status(args)
-        if args.command == "token":
-            return cmd_token(args)
-        if args.command == "report":
-            return cmd_report(args)
-        return cmd_publish(args)
+        return commands[args.command](args, verbosity)
     except KeyboardInterrupt:
         say("voipstudio: interrupted; nothing after the last commit was kept", error=True)
         return 130
