@@ -25,6 +25,7 @@ from dlt.common.destination import TDestinationReferenceArg
 from dlt.common.destination.configuration import ParquetFormatConfiguration
 from dlt.destinations.exceptions import DatabaseUndefinedRelation
 
+from pipelines.load_packages import keep_load_packages, prune_load_packages
 from pipelines.voipstudio import resource_name, settings, voipstudio_source
 from pipelines.voipstudio.accounts import account_names
 from pipelines.voipstudio.errors import AccountsFailedError, ConfigError, LockedError
@@ -52,21 +53,29 @@ def make_pipeline(
     The destination comes from ``[pipelines.voipstudio] destination_type`` (DuckDB unless
     configured otherwise). DuckDB writes to ``data/calls.duckdb`` unless
     ``DESTINATION__DUCKDB__CREDENTIALS`` (or ``[destination.duckdb] credentials`` in
-    secrets.toml) names another file.
+    secrets.toml) names another file. A relative path is relative to the current directory.
     """
     if destination is None:
         configured: str | None = dlt.config.get(f"pipelines.{pipeline_name}.destination_type")
         credentials: object = dlt.secrets.get("destination.duckdb.credentials")
+        # dlt resolves a relative DuckDB path against the folder the pipeline first ran in
+        # (kept in its working folder, shared by every project folder on the machine), so a
+        # sync from another folder would write into the first one's file: resolve it here.
+        here = str(Path.cwd())
         if (configured or "duckdb") == "duckdb":
             if not credentials:
                 Path(DEFAULT_DUCKDB_PATH).parent.mkdir(parents=True, exist_ok=True)
                 destination = dlt.destinations.duckdb(
-                    credentials=DEFAULT_DUCKDB_PATH, parquet_format=_duckdb_parquet_format()
+                    credentials=DEFAULT_DUCKDB_PATH,
+                    parquet_format=_duckdb_parquet_format(),
+                    local_dir=here,
                 )
             else:
                 # The file named by the configuration (DESTINATION__DUCKDB__CREDENTIALS or
                 # secrets.toml), also when no destination_type is configured at all.
-                destination = dlt.destinations.duckdb(parquet_format=_duckdb_parquet_format())
+                destination = dlt.destinations.duckdb(
+                    parquet_format=_duckdb_parquet_format(), local_dir=here
+                )
     configured_dataset: str | None = dlt.config.get(f"pipelines.{pipeline_name}.dataset_name")
     return dlt.pipeline(
         pipeline_name=pipeline_name,
@@ -398,6 +407,7 @@ def run_sync(pipeline: dlt.Pipeline, options: SyncOptions | None = None) -> Sync
     selection = _selection(options, configured, named)
     if options.commit_every_rows < 1:
         raise ConfigError("commit_every_rows must be at least 1")
+    keep_packages = keep_load_packages(pipeline.pipeline_name)
     started = time.perf_counter()
     summary = SyncSummary()
     accounts = sorted({account for _, account in selection.values()})
@@ -476,6 +486,7 @@ def run_sync(pipeline: dlt.Pipeline, options: SyncOptions | None = None) -> Sync
         for account, result in summary.accounts.items():
             loaded = after.get(account)
             result.cdrs_after = loaded.rows if loaded else 0
+        prune_load_packages(pipeline, keep_packages)
     summary.seconds = time.perf_counter() - started
     if failures:
         error = AccountsFailedError(failures, [a for a in accounts if a not in failures])

@@ -6,10 +6,11 @@ import argparse
 import json
 import sys
 from dataclasses import asdict
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from pipelines.emulator.config import ERROR_ENTRIES, EmulatorConfig
-from pipelines.emulator.server import serve_forever
+from pipelines.extras import missing_demo_extra
 
 DEFAULT_PORT = 8787
 
@@ -22,6 +23,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Serve a synthetic VoIPstudio REST API (base URL "
         "http://HOST:PORT/v1.2/voipstudio) with an admin API under /_emulator.",
     )
+    try:
+        installed = version("voipstudio-pipeline")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        installed = "unknown"
+    parser.add_argument("--version", action="version", version=f"%(prog)s {installed}")
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}")
     parser.add_argument("--config", type=Path, help="JSON file of settings (flags override it)")
@@ -76,6 +82,13 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    missing = missing_demo_extra("voipstudio-emulator")
+    if missing:
+        print(f"voipstudio-emulator: error: {missing}", file=sys.stderr)
+        return 2
+    # Imported here: without the demo extra the module cannot be imported at all.
+    from pipelines.emulator.server import serve_forever
+
     settings: dict[str, object] = {}
     if args.config:
         try:

@@ -37,7 +37,16 @@ from pipelines.voipstudio.errors import VoipstudioError
 
 log = logging.getLogger("voipstudio.models")
 
-SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
+
+def _sql_dir() -> Path:
+    """The models' folder: ``pipelines/sql`` in an installed wheel (a build rule copies the
+    repository's ``sql/`` there), else the checkout's top-level ``sql/``."""
+    package = Path(__file__).resolve().parents[1]
+    installed = package / "sql"
+    return installed if installed.is_dir() else package.parent / "sql"
+
+
+SQL_DIR = _sql_dir()
 # The schema name models use for raw tables; the runner substitutes the pipeline's dataset.
 RAW_SCHEMA = "voipstudio"
 # The dialect the models are written in.

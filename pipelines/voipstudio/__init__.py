@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -39,7 +40,12 @@ from pipelines.voipstudio.accounts import (
 from pipelines.voipstudio.client import FailureBudget, VoipstudioClient
 from pipelines.voipstudio.errors import ConfigError, DataCheckError, VoipstudioError
 from pipelines.voipstudio.memory import IdSet, release_free_memory
-from pipelines.voipstudio.progress import report_page
+from pipelines.voipstudio.progress import (
+    report_finished,
+    report_page,
+    report_planned,
+    report_planning,
+)
 from pipelines.voipstudio.records import api_time, wall_seconds
 from pipelines.voipstudio.redaction import redact
 from pipelines.voipstudio.windows import CdrScanner, Page
@@ -235,6 +241,9 @@ def _account_resources(account: Account, plan: _ReadPlan, *, named: bool) -> lis
     """
     name = account.name
     suffix = name if named else None
+    # An account's failure is logged once, by the first of its resources to fail: the others
+    # usually fail the same way (one refused key fails all three), and the run's end names it.
+    failure_logged = threading.Event()
 
     failures = _failure_budget(plan.run, name, account.failure_budget)
 
@@ -259,10 +268,14 @@ def _account_resources(account: Account, plan: _ReadPlan, *, named: bool) -> lis
         try:
             yield from read(state)
         except VoipstudioError as error:
-            log.error("account '%s' failed: %s", name, error)
+            if not failure_logged.is_set():
+                failure_logged.set()
+                log.error("account '%s' failed: %s", name, error)
             state["error"] = {"message": str(error), "exit_code": error.exit_code}
         except Exception as error:  # a bug or a dlt error: still only this account's
-            log.exception("account '%s' failed", name)
+            if not failure_logged.is_set():
+                failure_logged.set()
+                log.exception("account '%s' failed", name)
             message = redact(f"{type(error).__name__}: {error}")
             state["error"] = {"message": message, "exit_code": 1}
 
@@ -277,10 +290,15 @@ def _account_resources(account: Account, plan: _ReadPlan, *, named: bool) -> lis
         primary_key=(ACCOUNT_COLUMN, "record_hash"),
     )
 
+    cdrs_resource = resource_name("cdrs", suffix)
+
     def read_cdrs(state: dict[str, Any]) -> Iterator[Any]:
         start, end = plan.bounds(account, state)
         state.pop("more", None)
+        report_planning(cdrs_resource)
         if start >= end:
+            report_planned(cdrs_resource, 0)
+            report_finished(cdrs_resource)
             log.info(
                 "account '%s': nothing to read, the range (%s, %s] is empty",
                 name,
@@ -296,7 +314,8 @@ def _account_resources(account: Account, plan: _ReadPlan, *, named: bool) -> lis
                 page_size=account.page_size,
                 max_concurrency=account.max_concurrency,
                 timezone=account.timezone,
-                on_page=report_page,
+                on_page=lambda _, rows: report_page(cdrs_resource, rows),
+                on_plan=lambda total: report_planned(cdrs_resource, total),
             )
             last_end: int | None = None
             loaded_ids = IdSet()
@@ -326,6 +345,7 @@ def _account_resources(account: Account, plan: _ReadPlan, *, named: bool) -> lis
                     if plan.update_cursor:
                         _advance(state, api_time(event.window.end))
             yield from batch.flush()
+        report_finished(cdrs_resource)
         # The scan's buffers are free now; give them back before dlt loads (see the function).
         release_free_memory()
         # Windows cover the range in order: the last one ends at `end` unless max_rows cut it.
@@ -341,7 +361,7 @@ def _account_resources(account: Account, plan: _ReadPlan, *, named: bool) -> lis
     # destination dlt's de-duplicating window query over the whole load: in DuckDB that query
     # doubles the memory and the time of a first sync.
     @dlt.resource(
-        name=resource_name("cdrs", suffix),
+        name=cdrs_resource,
         table_name="cdrs",
         write_disposition={
             "disposition": "merge",
@@ -357,6 +377,8 @@ def _account_resources(account: Account, plan: _ReadPlan, *, named: bool) -> lis
         yield from guarded(read_cdrs, dlt.current.resource_state())
 
     def read_all(path: str) -> Iterator[list[dict[str, Any]]]:
+        resource = resource_name(path.strip("/"), suffix)
+        report_planning(resource)  # the first page tells the total
         with make_client() as client:
             for _ in range(settings.WINDOW_ATTEMPTS):
                 pages: list[list[dict[str, Any]]] = []
@@ -368,10 +390,14 @@ def _account_resources(account: Account, plan: _ReadPlan, *, named: bool) -> lis
                     )
                     pages.append([{ACCOUNT_COLUMN: name, **record} for record in records])
                     seen.update(r.get("id") for r in records)
+                    if number == 1:
+                        report_planned(resource, total)
+                    report_page(resource, len(records))
                     if not records or number * account.page_size >= total:
                         break
                     number += 1
                 if len(seen) == total:
+                    report_finished(resource)
                     yield from pages
                     return
                 log.warning(

@@ -34,6 +34,7 @@ from pipelines.voipstudio.errors import (
     ApiUnavailableError,
     AuthError,
     ConfigError,
+    TwoFactorRequiredError,
 )
 
 log = logging.getLogger(__name__)
@@ -256,6 +257,7 @@ class VoipstudioClient:
         self._login_token: str | None = None
         self._login_generation = 0
         self._redirect_logged = False
+        self._last_nonce: str | None = None
         self._http = httpx.Client(
             base_url=self.base_url,
             verify=_ssl_context(),
@@ -321,9 +323,10 @@ class VoipstudioClient:
             json_body={"email": credentials.email, "password": credentials.password},
         )
         if status == 202:
-            raise AuthError(
+            raise TwoFactorRequiredError(
                 f"The account {credentials.email} uses two-factor authentication, which a "
-                f"scheduled sync cannot answer: {fix_api_key(self.section)}"
+                f"scheduled sync cannot answer: {fix_api_key(self.section)}",
+                nonce=self._last_nonce,
             )
         if status == 401 or payload is None:
             raise AuthError(
@@ -331,12 +334,28 @@ class VoipstudioClient:
                 f".dlt/secrets.toml [{self.section}] or {env_variable(self.section, 'email')} / "
                 "PASSWORD"
             )
-        token, user_id = payload.get("user_token"), payload.get("user_id")
-        if isinstance(token, str):
-            redaction.register(token)
-        if not isinstance(token, str) or not token or not isinstance(user_id, int):
-            raise AuthError("POST /login answered without user_token; the API may have changed")
-        return token, user_id
+        token, _ = answer = _login_answer(payload, "/login")
+        redaction.register(token)
+        return answer
+
+    def login_two_factor(self, nonce: str, code: str) -> tuple[str, int]:
+        """Complete a two-factor login: the code the user's authenticator shows, and the nonce
+        ``POST /login`` answered with (:class:`TwoFactorRequiredError`).
+
+        Returns:
+            The user token and the user id.
+
+        Raises:
+            AuthError: the API refused the code.
+        """
+        status, payload = self._send(
+            "POST", "/login2fa", decode=json_object, json_body={"code": code, "nonce": nonce}
+        )
+        if status != 200 or payload is None:
+            raise AuthError(f"The API refused the two-factor code (HTTP {status})")
+        token, _ = answer = _login_answer(payload, "/login2fa")
+        redaction.register(token)
+        return answer
 
     # -- requests ------------------------------------------------------------------------------
 
@@ -440,6 +459,9 @@ class VoipstudioClient:
             try:
                 with deadline(attempt_started + allowed):
                     status, body = self._attempt(method, path, params, json_body, headers, allowed)
+                if status == 202:
+                    # A login that needs a second factor: its nonce completes it (/login2fa).
+                    self._last_nonce = _nonce(body)
                 if status in (202, 401):
                     return status, None
                 try:
@@ -497,6 +519,7 @@ class VoipstudioClient:
         allowed: float,
     ) -> tuple[int, bytes]:
         """One attempt, redirects on the same host included, within ``allowed`` seconds."""
+        started = time.monotonic()
         request = self._http.build_request(
             method, path, params=params, json=json_body, headers=headers
         )
@@ -514,6 +537,18 @@ class VoipstudioClient:
             )
         status = response.status_code
         retry_after = parse_retry_after(response.headers.get("retry-after"))
+        if log.isEnabledFor(logging.DEBUG):
+            # Method, path and query (page, limit, filter, sort): never the headers (the key or
+            # token) nor the body (a login's password).
+            query = " ".join(f"{key}={value}" for key, value in (params or {}).items())
+            log.debug(
+                "%s %s%s -> HTTP %d in %.2fs",
+                method,
+                path,
+                f" {query}" if query else "",
+                status,
+                time.monotonic() - started,
+            )
         if status in settings.RETRY_STATUSES:
             raise _RetryableError(f"HTTP {status}", retry_after, throttle=status == 429)
         if status < 400 or status == 401:
@@ -628,6 +663,21 @@ def _error_text(entry: Any) -> str:
             return message
         return orjson.dumps(entry, default=str).decode()
     return str(entry)
+
+
+def _login_answer(payload: dict[str, Any], path: str) -> tuple[str, int]:
+    token, user_id = payload.get("user_token"), payload.get("user_id")
+    if not isinstance(token, str) or not token or not isinstance(user_id, int):
+        raise AuthError(f"POST {path} answered without user_token; the API may have changed")
+    return token, user_id
+
+
+def _nonce(body: bytes) -> str | None:
+    try:
+        nonce = json_object(body).get("nonce")
+    except ValueError:
+        return None
+    return nonce if isinstance(nonce, str) else None
 
 
 def _api_message(payload: Any) -> str:

@@ -33,6 +33,14 @@ class AuthError(VoipstudioError):
     exit_code = 3
 
 
+class TwoFactorRequiredError(AuthError):
+    """The login needs a second factor; ``nonce`` completes it with ``POST /login2fa``."""
+
+    def __init__(self, message: str, nonce: str | None = None) -> None:
+        super().__init__(message)
+        self.nonce = nonce
+
+
 class ApiUnavailableError(VoipstudioError):
     """The API could not be reached or kept failing after every retry."""
 

@@ -101,6 +101,7 @@ class CdrScanner:
         window_attempts: int = settings.WINDOW_ATTEMPTS,
         timezone: str = settings.DEFAULT_TIMEZONE,
         on_page: Progress | None = None,
+        on_plan: Callable[[int], None] | None = None,
     ) -> None:
         self.client = client
         self.timezone = timezone
@@ -109,6 +110,8 @@ class CdrScanner:
         self.window_rows = page_size * window_pages
         self.window_attempts = window_attempts
         self.on_page = on_page
+        # Told the number of CDRs to read once the range is planned (the progress display).
+        self.on_plan = on_plan
 
     # -- planning ------------------------------------------------------------------------------
 
@@ -192,6 +195,8 @@ class CdrScanner:
                     kept.append(window)
                     rows += window.total
                 windows = kept
+            if self.on_plan is not None:
+                self.on_plan(sum(w.total for w in windows))
             log.info(
                 "range (%s, %s]: %d CDRs in %d windows",
                 api_time(start),
