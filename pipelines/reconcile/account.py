@@ -54,6 +54,7 @@ from pipelines.voipstudio import add_account_column, settings
 from pipelines.voipstudio.accounts import Account, parse_start
 from pipelines.voipstudio.client import VoipstudioClient, page_params
 from pipelines.voipstudio.errors import (
+    ApiRequestError,
     DataCheckError,
     ReconcileRefusedError,
     VoipstudioError,
@@ -399,6 +400,11 @@ class AccountReconciler:
             pages = list(self._lookup(client, ids))
         except DataCheckError as error:
             return str(error)
+        except ApiRequestError as error:
+            return (
+                f"the API refused to look CDRs up by id (filter id in [...]: {error}); the "
+                f"{len(ids):,} CDRs it no longer returns in their days were not marked deleted"
+            )
         moved: set[int] = set()
         for parsed in pages:
             keep = []

@@ -71,6 +71,8 @@ def run_reconcile(
         LockedError: a sync (or another reconcile) of this pipeline is running.
     """
     options = options or ReconcileOptions()
+    if options.days is not None and options.since:
+        raise ConfigError("give --days or --since, not both")
     guard = load_reconcile_settings()
     scope = Scope(
         days=guard.days if options.days is None else check_days(options.days),

@@ -28,7 +28,7 @@ IDS_PER_QUERY = 500
 COUNT_BUCKET_SECONDS = 900
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StoredCdr:
     """One stored CDR, as reconcile compares it."""
 
