@@ -1,5 +1,5 @@
-"""The scheduling examples in docs/scheduling parse, and run the command the README documents
-with the exit codes the CLI really uses."""
+"""The scheduling examples in docs/scheduling parse, and run the commands the README documents
+(the frequent sync, the nightly reconcile) with the exit codes the CLI really uses."""
 
 from __future__ import annotations
 
@@ -10,11 +10,12 @@ from pathlib import Path
 
 import yaml
 
-from pipelines.voipstudio.errors import LockedError
+from pipelines.voipstudio.errors import LockedError, ReconcileRefusedError
 
 REPO = Path(__file__).resolve().parents[1]
 FOLDER = REPO / "docs" / "scheduling"
 SYNC = re.compile(r"\.venv/bin/voipstudio sync\b")
+RECONCILE = re.compile(r"\.venv/bin/voipstudio reconcile\b")
 
 
 def test_readme_documents_the_same_command() -> None:
@@ -24,8 +25,11 @@ def test_readme_documents_the_same_command() -> None:
     # the README's cron line is the example's
     [block] = re.findall(r"```cron\n(.*?)```", readme, flags=re.DOTALL)
     crontab = (FOLDER / "crontab").read_text().splitlines()
-    for line in block.splitlines():
-        assert SYNC.search(line) and line in crontab, line
+    lines = block.splitlines()
+    for line in lines:
+        assert (SYNC.search(line) or RECONCILE.search(line)) and line in crontab, line
+    assert any(RECONCILE.search(line) for line in lines), "the README shows the nightly reconcile"
+    assert "voipstudio reconcile" in readme and f"exits {ReconcileRefusedError.exit_code}" in readme
 
 
 def test_github_actions_workflow_parses_and_syncs() -> None:
@@ -40,6 +44,13 @@ def test_github_actions_workflow_parses_and_syncs() -> None:
     sync = next(step for step in steps if SYNC.search(step.get("run", "")))
     assert "SOURCES__VOIPSTUDIO__API_KEY" in sync["env"]
     assert any("status --max-age" in run for run in runs)
+    # The nightly schedule also reconciles, after the sync, with the same secret.
+    nightly = [entry["cron"] for entry in triggers["schedule"] if entry["cron"].startswith("35 3")]
+    assert nightly == ["35 3 * * *"]
+    reconcile = next(step for step in steps if RECONCILE.search(step.get("run", "")))
+    assert reconcile["if"] == f"github.event.schedule == '{nightly[0]}'"
+    assert reconcile["env"] == sync["env"]
+    assert steps.index(reconcile) > steps.index(sync)
 
 
 def test_airflow_dag_parses_and_syncs() -> None:
@@ -53,13 +64,22 @@ def test_airflow_dag_parses_and_syncs() -> None:
         ast.unparse(kw.value) for op in operators for kw in op.keywords if kw.arg == "bash_command"
     ]
     assert any(SYNC.search(command) for command in commands), commands
+    assert any(RECONCILE.search(command) for command in commands), commands
+    dags = [
+        kw.value.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "DAG"
+        for kw in node.keywords
+        if kw.arg == "dag_id" and isinstance(kw.value, ast.Constant)
+    ]
+    assert dags == ["voipstudio_sync", "voipstudio_reconcile"]
     skip = [
         kw.value.value
         for op in operators
         for kw in op.keywords
         if kw.arg == "skip_on_exit_code" and isinstance(kw.value, ast.Constant)
     ]
-    assert skip == [LockedError.exit_code]
+    assert skip == [LockedError.exit_code] * 2
 
 
 def test_systemd_units_parse_and_sync() -> None:
@@ -70,6 +90,13 @@ def test_systemd_units_parse_and_sync() -> None:
     timer = configparser.ConfigParser(strict=False)
     timer.read_string((FOLDER / "voipstudio-sync.timer").read_text())
     assert timer["Timer"]["OnCalendar"]
+    reconcile = configparser.ConfigParser(strict=False)
+    reconcile.read_string((FOLDER / "voipstudio-reconcile.service").read_text())
+    assert RECONCILE.search(reconcile["Service"]["ExecStart"])
+    assert reconcile["Service"]["SuccessExitStatus"] == str(LockedError.exit_code)
+    nightly = configparser.ConfigParser(strict=False)
+    nightly.read_string((FOLDER / "voipstudio-reconcile.timer").read_text())
+    assert re.fullmatch(r"\*-\*-\* \d\d:\d\d:00", nightly["Timer"]["OnCalendar"])
 
 
 def test_crontab_lines_are_valid() -> None:
@@ -79,6 +106,9 @@ def test_crontab_lines_are_valid() -> None:
         if line.strip() and not line.startswith("#")
     ]
     assert any(SYNC.search(line) for line in lines)
+    [reconcile] = [line for line in lines if RECONCILE.search(line)]
+    assert reconcile.split()[2:5] == ["*", "*", "*"], "once a day"
+    assert f"|| [ $? -eq {LockedError.exit_code} ] ||" in reconcile, "75 is a skip, not a failure"
     for line in lines:
         fields = line.split(None, 5)
         assert len(fields) == 6, line
