@@ -22,6 +22,7 @@ mass-marking guard, and collect the changes to load (nothing is written here).
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -256,12 +257,10 @@ class AccountReconciler:
             self.stored.update(
                 self.stored_table.in_range(self.name, self.zone, span[0].start, span[-1].end)
             )
+        alive = Counter(stored.day for stored in self.stored.values() if not stored.deleted)
         for day in days:
-            result = DayResult(day.date)
+            result = DayResult(day.date, stored_rows=alive[day.date])
             self.results[day.date] = result
-            result.stored_rows = sum(
-                1 for s in self.stored.values() if s.day == day.date and not s.deleted
-            )
             try:
                 for event in scanner.scan(day.start, day.end):
                     if isinstance(event, Page):
