@@ -5,7 +5,7 @@ mass-marking guard, and collect the changes to load (nothing is written here).
    *verified* when every window of it added up. A day that did not add up after every re-read
    is *incomplete*: nothing of it applies, neither its new rows nor its deletions.
 2. **Compare.** Every row the API returned is compared with the stored row of the same id by a
-   digest of its content (``content.digest``): new ids are *late* rows (written after the sync's
+   digest of its content (``content.digests``): new ids are *late* rows (written after the sync's
    lag had passed), different digests are *changed* rows (re-rated, corrected, moved to another
    day), rows marked deleted that the API returns are *restored*.
 3. **Missing rows.** A stored row of a verified day whose id the API returned nowhere in the
@@ -114,6 +114,7 @@ class _Seen:
 
     day: date
     kind: str
+    digest: bytes | None  # None: holds a field the stored table has no column for
 
 
 class AccountReconciler:
@@ -272,11 +273,22 @@ class AccountReconciler:
                     setattr(result, name, 0)
                 log.warning("account '%s': %s did not add up: %s", self.name, day.date, error)
 
+    def _digests(self, table: pa.Table) -> list[bytes | None]:
+        """Each row's content digest; None for a row holding a field the stored table has no
+        column for (a field the API added: its content differs from anything stored)."""
+        digests: list[bytes | None] = list(self.stored_table.digests(table))
+        unknown = content.unknown_values(table, self.stored_table.content_columns)
+        if unknown is not None:
+            for index, flagged in enumerate(unknown.to_pylist()):
+                if flagged:
+                    digests[index] = None
+        return digests
+
     def _page(self, day: date, result: DayResult, parsed: ParsedPage) -> None:
         table = parsed.table
         ids = table.column("id").to_pylist()
         keep: list[int] = []
-        for index, (record_id, row) in enumerate(zip(ids, table.to_pylist(), strict=True)):
+        for index, (record_id, digest) in enumerate(zip(ids, self._digests(table), strict=True)):
             if record_id in self.seen:  # a window read again hands rows on twice
                 continue
             self.seen.add(record_id)
@@ -286,12 +298,12 @@ class AccountReconciler:
                 kind = _ADDED  # or stored with a calldate elsewhere: see _resolve_elsewhere
             elif stored.deleted:
                 kind = _RESTORED
-            elif stored.digest != content.digest(row):
+            elif stored.digest != digest:
                 kind = _CHANGED
             else:
                 result.unchanged += 1
                 continue
-            self.found[record_id] = _Seen(day, kind)
+            self.found[record_id] = _Seen(day, kind, digest)
             keep.append(index)
         if keep:
             self.tables.append(table.take(keep))
@@ -316,25 +328,15 @@ class AccountReconciler:
         elsewhere = self.stored_table.by_ids(self.name, self.zone, unknown)
         if not elsewhere:
             return
-        rows = self._rows_by_id(set(elsewhere))
         for record_id, stored in elsewhere.items():
             seen = self.found[record_id]
             if stored.deleted:
                 seen.kind = _RESTORED
-            elif stored.digest != content.digest(rows[record_id]):
+            elif stored.digest != seen.digest:
                 seen.kind = _CHANGED
             else:  # cannot be: its calldate is elsewhere; counted as it is found
                 del self.found[record_id]
                 self.results[seen.day].unchanged += 1
-
-    def _rows_by_id(self, ids: set[int]) -> dict[int, dict[str, Any]]:
-        """The API rows read so far with these ids, as Python values."""
-        rows: dict[int, dict[str, Any]] = {}
-        for table in self.tables:
-            mask = pc.is_in(table.column("id"), value_set=pa.array(sorted(ids), pa.int64()))
-            for row in table.filter(mask).to_pylist():
-                rows[int(row["id"])] = row
-        return rows
 
     # -- missing rows ----------------------------------------------------------------------------
 
@@ -407,13 +409,14 @@ class AccountReconciler:
         moved: set[int] = set()
         for parsed in pages:
             keep = []
-            for index, row in enumerate(parsed.table.to_pylist()):
-                record_id = int(row["id"])
+            table = parsed.table
+            ids_digests = zip(table.column("id").to_pylist(), self._digests(table), strict=True)
+            for index, (record_id, digest) in enumerate(ids_digests):
                 if record_id in moved:
                     continue
                 moved.add(record_id)
                 stored = self.stored[record_id]
-                if stored.digest == content.digest(row):
+                if stored.digest == digest:
                     log.warning(
                         "account '%s': CDR %d is returned by id but was not in its day %s; "
                         "left as stored",
@@ -423,7 +426,7 @@ class AccountReconciler:
                     )
                     self.results[stored.day].unchanged += 1
                     continue
-                self.found[record_id] = _Seen(stored.day, _CHANGED)
+                self.found[record_id] = _Seen(stored.day, _CHANGED, digest)
                 keep.append(index)
             if keep:
                 self.tables.append(parsed.table.take(keep))
