@@ -74,7 +74,9 @@ class StoredCdrs:
             # DuckDB hands a relation over as Arrow without a copy (a DB-API result would
             # make one, and bind the parameters more slowly).
             relation = connection.sql(sql.replace("%s", "?"), params=list(args))
-            table: pa.Table = relation.to_arrow_table()
+            # `to_arrow_table` since DuckDB 1.4, `arrow` before.
+            convert = getattr(relation, "to_arrow_table", None) or relation.arrow
+            table: pa.Table = convert()
             return table
         with self.client.execute_query(sql, *args) as cursor:
             names = [str(column[0]) for column in cursor.description or ()]
