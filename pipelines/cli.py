@@ -4,7 +4,8 @@ Exit codes (for schedulers): 0 success; 1 unexpected error; 2 configuration erro
 refused the credentials; 4 the API was unreachable or kept failing; 5 pages did not add up after
 every retry; 6 a reporting model failed to build (the raw data stays loaded); 7 a data test of
 the models failed (``models --test``); 8 ``status --max-age``: the data is stale or was never
-loaded; 75 another sync of the same pipeline is running.
+loaded; 9 ``reconcile`` refused to mark CDRs deleted (the mass-marking guard); 75 another sync of
+the same pipeline is running.
 
 Results go to stdout (a closed pipe, as in ``voipstudio status | head -3``, ends nothing),
 progress and log lines to stderr.
@@ -45,6 +46,7 @@ from pipelines.models import (
     load_settings,
     run_data_tests,
 )
+from pipelines.reconcile import ReconcileOptions, run_reconcile
 from pipelines.report import (
     DEFAULT_REPORT_NAME,
     duckdb_path,
@@ -87,7 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Sync VoIPstudio call detail records into DuckDB and check on them.",
         epilog="Exit codes: 0 ok, 1 unexpected error, 2 configuration, 3 credentials refused, "
         "4 API unreachable or failing, 5 data check failed, 6 a model failed, "
-        "7 a data test failed, 8 stale (status --max-age), 75 another sync is running.",
+        "7 a data test failed, 8 stale (status --max-age), 9 reconcile refused to mark CDRs "
+        "deleted, 75 another sync is running.",
     )
     parser.add_argument("--version", action="version", version=version_text())
     _add_loudness(parser, top=True)
@@ -130,6 +133,38 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument(
         "--no-models", action="store_true", help="do not rebuild the reporting models afterwards"
     )
+
+    # --- reconcile (pipelines/reconcile) ---
+    reconcile = commands.add_parser(
+        "reconcile",
+        parents=[loud],
+        help="re-read the last days: add late CDRs, apply corrections, mark deleted ones",
+    )
+    reconcile.add_argument(
+        "--days",
+        type=int,
+        help="re-read this many days before the sync's cursor, and its day (default "
+        "[reconcile] days, 7)",
+    )
+    reconcile.add_argument(
+        "--since", metavar="YYYY-MM-DD", help="re-read from this day instead (each account's zone)"
+    )
+    reconcile.add_argument(
+        "--counts-only",
+        action="store_true",
+        help="count each day first and re-read only the days whose counts differ (cheap; "
+        "blind to corrections)",
+    )
+    reconcile.add_argument(
+        "--account",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="reconcile only this configured account (repeatable; default every account)",
+    )
+    reconcile.add_argument("--dry-run", action="store_true", help="find and report, apply nothing")
+    reconcile.add_argument("--json", action="store_true", help="print the summary as JSON")
+    # --- end reconcile ---
 
     models = commands.add_parser(
         "models", parents=[loud], help="build the SQL reporting models (sql/)"
@@ -333,6 +368,26 @@ def cmd_sync(args: argparse.Namespace, verbosity: Verbosity) -> int:
     if failed is not None:
         raise failed
     return 0
+
+
+def cmd_reconcile(args: argparse.Namespace, verbosity: Verbosity) -> int:
+    """``voipstudio reconcile``: the summary on stdout (``--json`` for monitoring), failures on
+    stderr, and the first failed account's exit code (9: the mass-marking guard refused)."""
+    options = ReconcileOptions(
+        days=args.days,
+        since=args.since,
+        counts_only=args.counts_only,
+        accounts=tuple(args.account),
+        dry_run=args.dry_run,
+    )
+    pipeline = make_pipeline(args.pipeline_name)
+    display = SyncDisplay(error_console(), enabled=verbosity.progress)
+    with display.sync(pipeline):
+        summary = run_reconcile(pipeline, options)
+    say(json.dumps(summary.as_dict()) if args.json else "\n".join(summary.lines()))
+    for failure in summary.failures():
+        say(f"voipstudio: error: {failure}", error=True)
+    return summary.exit_code
 
 
 def _print_models(result: BuildResult) -> None:
@@ -565,6 +620,7 @@ def _run(args: argparse.Namespace, verbosity: Verbosity) -> int:
         "sync": cmd_sync,
         "models": cmd_models,
         "status": cmd_status,
+        "reconcile": cmd_reconcile,
         "token": cmd_token,
         "report": cmd_report,
         "publish": cmd_publish,

@@ -603,6 +603,8 @@ class Emulator:
             missing = self.cdrs.replace_records(updates)
             self.cdrs.record_keys |= keys
             return json_response(200, {"patched": len(updates) - len(missing), "missing": missing})
+        if path in ("/cdrs/update", "/cdrs/delete") and method == "POST":
+            return self._admin_change_stored_cdrs(path, _json_object(body))
         if path == "/tokens/expire" and method == "POST":
             kind = _json_object(body).get("kind")
             return json_response(200, {"expired": self.tokens.expire(kind)})
@@ -610,6 +612,37 @@ class Emulator:
             token = str(_json_object(body).get("token"))
             return json_response(200, {"revoked": self.tokens.revoke(token)})
         return error_response(404, "Not Found", [f"No admin route {method} {path}"])
+
+    # -- stored-data changes: corrected and deleted CDRs (voipstudio reconcile) -------------
+
+    def _admin_change_stored_cdrs(self, path: str, payload: dict[str, Any]) -> Response:
+        """``POST /cdrs/update`` ``{"updates": [{"id", "set": {...}}]}`` changes stored values
+        (filters, sort and ``total`` see them, unlike ``/cdrs/patch``); ``POST /cdrs/delete``
+        ``{"ids": [...]}`` removes CDRs, so that the API no longer returns them."""
+        if path == "/cdrs/delete":
+            ids = payload.get("ids")
+            if not isinstance(ids, list) or not all(
+                isinstance(i, int) and not isinstance(i, bool) for i in ids
+            ):
+                raise ValueError('ids must be a list of integer CDR ids, e.g. {"ids": [1, 2]}')
+            missing = self.cdrs.delete_records(ids)
+            return json_response(200, {"deleted": len(set(ids)) - len(missing), "missing": missing})
+        entries = payload.get("updates")
+        if not isinstance(entries, list) or not all(
+            isinstance(u, dict)
+            and isinstance(u.get("id"), int)
+            and not isinstance(u.get("id"), bool)
+            and isinstance(u.get("set"), dict)
+            for u in entries
+        ):
+            raise ValueError('updates must be a list of {"id": ID, "set": {field: value}}')
+        updates = {int(u["id"]): dict(u["set"]) for u in entries}
+        keys = self._own_keys(list(updates.values()))
+        missing = self.cdrs.update_records(updates)
+        self.cdrs.record_keys |= keys
+        return json_response(200, {"updated": len(updates) - len(missing), "missing": missing})
+
+    # -- end of stored-data changes -------------------------------------------------------------
 
     def configure(self, changes: dict[str, Any]) -> None:
         """Apply run-time settings: ``faults``, ``fault_seed``, ``latency``, ``arrivals``,

@@ -13,6 +13,7 @@ Configuration comes from ``.dlt/config.toml`` / ``.dlt/secrets.toml`` section
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 import threading
 import uuid
@@ -29,6 +30,8 @@ from dlt.extract.resource import DltResource
 
 from pipelines.voipstudio import settings
 from pipelines.voipstudio.accounts import (
+    CREDENTIAL_KEYS,
+    OVERRIDABLE,
     Account,
     account_values,
     build_account,
@@ -54,13 +57,19 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "ACCOUNT_COLUMN",
+    "DELETED_AT_COLUMN",
+    "add_account_column",
+    "cdrs_table_hints",
+    "configured_accounts",
     "parse_duration",
     "parse_start",
+    "rejects_hints",
     "resource_name",
     "voipstudio_source",
 ]
 
 ACCOUNT_COLUMN = settings.ACCOUNT_COLUMN
+DELETED_AT_COLUMN = settings.DELETED_AT_COLUMN
 
 
 @dlt.source(name=settings.SOURCE_NAME)
@@ -148,12 +157,7 @@ def voipstudio_source(
         "failure_budget": failure_budget,
     }
     names = configured_account_names()
-    if names:
-        accounts = [
-            build_account(name, account_values(name, defaults), named=True) for name in names
-        ]
-    else:
-        accounts = [build_account(check_name(account, "account"), defaults, named=False)]
+    accounts = _build_accounts(names, defaults, account)
     explicit_start = parse_start(range_start, "--start") if range_start else None
     explicit_end = parse_start(range_end, "--end") if range_end else None
     if explicit_start and explicit_end and explicit_start >= explicit_end:
@@ -174,6 +178,84 @@ def voipstudio_source(
     for one in accounts:
         resources.extend(_account_resources(one, plan, named=bool(names)))
     return resources
+
+
+def _build_accounts(names: list[str], defaults: dict[str, Any], account: str) -> list[Account]:
+    """The named accounts, or the single account of ``[sources.voipstudio]`` called ``account``."""
+    if names:
+        return [build_account(name, account_values(name, defaults), named=True) for name in names]
+    return [build_account(check_name(account, "account"), defaults, named=False)]
+
+
+def configured_accounts() -> list[Account]:
+    """The accounts ``voipstudio_source`` reads, with their settings, for commands that talk to
+    the API outside a dlt run (``voipstudio reconcile``).
+
+    ``[sources.voipstudio]`` (files and environment variables) is read key by key, each key
+    defaulting as the source's own parameter does, then each named account's section.
+
+    Raises:
+        ConfigError: a missing or invalid setting, naming the key.
+    """
+    parameters = inspect.signature(voipstudio_source).parameters
+    section = f"sources.{settings.SOURCE_NAME}"
+    defaults: dict[str, Any] = {}
+    for key in (*CREDENTIAL_KEYS, *OVERRIDABLE, "account"):
+        kind = OVERRIDABLE.get(key, str)
+        try:
+            value: Any = (
+                dlt.secrets.get(f"{section}.{key}")
+                if key in CREDENTIAL_KEYS
+                else dlt.config.get(f"{section}.{key}", kind)
+            )
+        except Exception:  # dlt's coercion errors: one clear message instead
+            raise ConfigError(
+                f"{section}.{key} must be {'a number' if kind in (int, float) else 'text'}"
+            ) from None
+        defaults[key] = parameters[key].default if value is None else value
+    account = str(defaults.pop("account"))
+    return _build_accounts(configured_account_names(), defaults, account)
+
+
+def add_account_column(table: pa.Table, account: str) -> pa.Table:
+    """``table`` with the account's name as its first column, as every CDR row carries it."""
+    field = pa.field(ACCOUNT_COLUMN, pa.string(), nullable=False)
+    return table.add_column(0, field, pa.array([account] * table.num_rows, pa.string()))
+
+
+def rejects_hints() -> Any:
+    """How records that cannot be parsed are written: merged into ``cdrs_rejects`` on
+    ``(account, record_hash)``, so a record read again is stored once."""
+    return dlt.mark.make_hints(
+        table_name=settings.REJECTS_TABLE,
+        write_disposition="merge",
+        primary_key=(ACCOUNT_COLUMN, "record_hash"),
+    )
+
+
+def cdrs_table_hints() -> dict[str, Any]:
+    """How every resource that loads the ``cdrs`` table declares it (the sync's and reconcile's).
+
+    Merged on ``(account, id)``, told the rows of a load are unique on that key: that spares the
+    destination dlt's de-duplicating window query over the whole load, which in DuckDB doubles
+    the memory and the time of a first sync. ``deleted_at`` is declared here so that the column
+    exists from the first sync on (the models filter on it), null until ``voipstudio
+    reconcile`` marks a CDR the API no longer returns; a row the API returns again is merged
+    without it, which unmarks it.
+    """
+    return {
+        "table_name": "cdrs",
+        "write_disposition": {
+            "disposition": "merge",
+            "strategy": "delete-insert",
+            "deduplicated": True,
+        },
+        "primary_key": (ACCOUNT_COLUMN, "id"),
+        "columns": {
+            ACCOUNT_COLUMN: {"data_type": "text", "nullable": False},
+            DELETED_AT_COLUMN: {"data_type": "timestamp", "timezone": True, "nullable": True},
+        },
+    }
 
 
 def resource_name(kind: str, account: str | None) -> str:
@@ -248,15 +330,7 @@ def _account_resources(account: Account, plan: _ReadPlan, *, named: bool) -> lis
     failures = _failure_budget(plan.run, name, account.failure_budget)
 
     def make_client() -> VoipstudioClient:
-        return VoipstudioClient(
-            account.base_url,
-            account.credentials,
-            max_concurrency=account.max_concurrency,
-            timeout=account.request_timeout,
-            retry=account.retry,
-            failure_budget=failures,
-            section=account.section,
-        )
+        return account.client(failures)
 
     def guarded(
         read: Callable[[dict[str, Any]], Iterator[Any]], state: dict[str, Any]
@@ -279,16 +353,10 @@ def _account_resources(account: Account, plan: _ReadPlan, *, named: bool) -> lis
             message = redact(f"{type(error).__name__}: {error}")
             state["error"] = {"message": message, "exit_code": 1}
 
-    account_field = pa.field(ACCOUNT_COLUMN, pa.string(), nullable=False)
-
     def with_account(table: pa.Table) -> pa.Table:
-        return table.add_column(0, account_field, pa.array([name] * table.num_rows, pa.string()))
+        return add_account_column(table, name)
 
-    rejects_hints = dlt.mark.make_hints(
-        table_name=settings.REJECTS_TABLE,
-        write_disposition="merge",
-        primary_key=(ACCOUNT_COLUMN, "record_hash"),
-    )
+    rejects = rejects_hints()
 
     cdrs_resource = resource_name("cdrs", suffix)
 
@@ -337,7 +405,7 @@ def _account_resources(account: Account, plan: _ReadPlan, *, named: bool) -> lis
                             {ACCOUNT_COLUMN: name, **r.as_row(datetime.now(UTC))}
                             for r in parsed.rejects
                         ]
-                        yield dlt.mark.with_hints(rows, rejects_hints, create_table_variant=True)
+                        yield dlt.mark.with_hints(rows, rejects, create_table_variant=True)
                 else:
                     # Every row of the window is handed to dlt before the cursor passes it.
                     yield from batch.flush()
@@ -357,21 +425,8 @@ def _account_resources(account: Account, plan: _ReadPlan, *, named: bool) -> lis
         else:
             state["more"] = True
 
-    # Rows of one load are made unique on `id` here (see `unique_rows`), which spares the
-    # destination dlt's de-duplicating window query over the whole load: in DuckDB that query
-    # doubles the memory and the time of a first sync.
-    @dlt.resource(
-        name=cdrs_resource,
-        table_name="cdrs",
-        write_disposition={
-            "disposition": "merge",
-            "strategy": "delete-insert",
-            "deduplicated": True,
-        },
-        primary_key=(ACCOUNT_COLUMN, "id"),
-        columns={ACCOUNT_COLUMN: {"data_type": "text", "nullable": False}},
-        parallelized=named,
-    )
+    # Rows of one load are made unique on `id` here (see `unique_rows`).
+    @dlt.resource(name=cdrs_resource, parallelized=named, **cdrs_table_hints())
     def cdrs() -> Iterator[Any]:
         """Call detail records, read window by window and merged on ``(account, id)``."""
         yield from guarded(read_cdrs, dlt.current.resource_state())

@@ -21,7 +21,14 @@ import dlt
 from dlt.common.configuration.providers import EnvironProvider
 
 from pipelines.voipstudio import redaction, settings
-from pipelines.voipstudio.client import SECTION, Credentials, RetryPolicy, env_variable
+from pipelines.voipstudio.client import (
+    SECTION,
+    Credentials,
+    FailureBudget,
+    RetryPolicy,
+    VoipstudioClient,
+    env_variable,
+)
 from pipelines.voipstudio.errors import ConfigError
 
 SECTIONS = ("sources", settings.SOURCE_NAME, "accounts")
@@ -201,6 +208,23 @@ class Account:
     retry: RetryPolicy
     failure_budget: float = settings.FAILURE_BUDGET_SECONDS
     section: str = SECTION
+
+    def client(self, failures: FailureBudget | None = None) -> VoipstudioClient:
+        """An API client with this account's settings.
+
+        Args:
+            failures: the failure budget the clients of one run of the account share; None = a
+                budget of its own (``failure_budget`` seconds).
+        """
+        return VoipstudioClient(
+            self.base_url,
+            self.credentials,
+            max_concurrency=self.max_concurrency,
+            timeout=self.request_timeout,
+            retry=self.retry,
+            failure_budget=failures or FailureBudget(self.failure_budget),
+            section=self.section,
+        )
 
 
 def build_account(name: str, values: Mapping[str, Any], *, named: bool) -> Account:

@@ -59,6 +59,13 @@ class DataCheckError(VoipstudioError):
     exit_code = 5
 
 
+class ReconcileRefusedError(VoipstudioError):
+    """``voipstudio reconcile`` would have marked too many CDRs deleted (the mass-marking guard);
+    nothing of the account was changed."""
+
+    exit_code = 9
+
+
 class LockedError(VoipstudioError):
     """Another sync of the same pipeline is running."""
 

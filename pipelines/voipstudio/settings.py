@@ -21,6 +21,9 @@ RESOURCES = ("cdrs", "users", "queues")
 # [sources.voipstudio] is called this unless its `account` key says otherwise.
 ACCOUNT_COLUMN = "account"
 DEFAULT_ACCOUNT = "default"
+# When `voipstudio reconcile` found that the API no longer returns a CDR (null: it does). Rows
+# are never deleted by the project; the models leave marked rows out.
+DELETED_AT_COLUMN = "deleted_at"
 
 # A range is cut into windows of at most this many pages, so that pages are fetched in
 # parallel and a long backfill commits progress window by window.
