@@ -35,11 +35,16 @@ from pipelines.voipstudio.accounts import (
     parse_start,
 )
 from pipelines.voipstudio.client import VoipstudioClient
-from pipelines.voipstudio.errors import ConfigError, DataCheckError, VoipstudioError
+from pipelines.voipstudio.errors import ConfigError, VoipstudioError
 from pipelines.voipstudio.memory import IdSet, release_free_memory
 from pipelines.voipstudio.progress import report_page
 from pipelines.voipstudio.records import api_time, wall_seconds
-from pipelines.voipstudio.windows import CdrScanner, Page
+from pipelines.voipstudio.windows import (
+    CdrScanner,
+    Page,
+    describe_range,
+    read_collection,
+)
 
 log = logging.getLogger(__name__)
 
@@ -189,16 +194,25 @@ class _ReadPlan:
         return instant.astimezone(ZoneInfo(account.timezone)).strftime(settings.API_DATETIME_FORMAT)
 
     def bounds(self, account: Account, state: dict[str, Any]) -> tuple[int, int]:
-        """The account's range ``(start, end]`` in API wall seconds."""
+        """The account's range ``(start, end]`` in API wall seconds, as the scanner reads it.
+
+        A user's start (``--start``, ``start_date``, the default 30 days back) is **included**,
+        and an explicit ``--end`` is **excluded**: ``--start A --end B`` reads ``[A, B)``, so
+        ``--start A --end B`` then ``--start B --end C`` leave neither a gap nor an overlap.
+        Without ``--end`` the range ends at the run's start, included. An incremental run keeps
+        its exclusive cursor: ``(cursor - lag, now]``.
+        """
         zone = ZoneInfo(account.timezone)
+        # Calldates are whole seconds: an included start s is read as `gt s - 1`, an excluded
+        # end e as `lte e - 1` (windows.half_open).
         if self.explicit_end is not None:
-            end = wall_seconds(self.explicit_end)
+            end = wall_seconds(self.explicit_end) - 1
         else:
             now = self.started.astimezone(zone) if self.started else datetime.now(zone)
             end = wall_seconds(now)
         cursor_text: str | None = state.get("cursor")
         if self.explicit_start is not None:
-            return wall_seconds(self.explicit_start), end
+            return wall_seconds(self.explicit_start) - 1, end
         if self.resume and cursor_text is not None:
             return wall_seconds(parse_start(cursor_text, "the stored cursor")), end
         ceiling = self.ceiling(account)
@@ -208,9 +222,11 @@ class _ReadPlan:
             start = wall_seconds(parse_start(cursor_text, "the stored cursor"))
             return start - int(account.lag.total_seconds()), end
         if account.start_date is not None:
-            return wall_seconds(account.start_date), end
-        today = datetime.fromtimestamp(end, tz=UTC).replace(hour=0, minute=0, second=0)
-        return wall_seconds(today - timedelta(days=settings.DEFAULT_START_DAYS_AGO)), end
+            first = account.start_date
+        else:
+            today = datetime.fromtimestamp(end, tz=UTC).replace(hour=0, minute=0, second=0)
+            first = today - timedelta(days=settings.DEFAULT_START_DAYS_AGO)
+        return wall_seconds(first) - 1, end
 
 
 def _account_resources(account: Account, plan: _ReadPlan, *, named: bool) -> list[DltResource]:
@@ -265,10 +281,9 @@ def _account_resources(account: Account, plan: _ReadPlan, *, named: bool) -> lis
         state.pop("more", None)
         if start >= end:
             log.info(
-                "account '%s': nothing to read, the range (%s, %s] is empty",
+                "account '%s': nothing to read, the range %s is empty",
                 name,
-                api_time(start),
-                api_time(end),
+                describe_range(start, end),
             )
             if plan.update_cursor:
                 state["synced_at"] = datetime.now(UTC).isoformat(timespec="seconds")
@@ -340,33 +355,13 @@ def _account_resources(account: Account, plan: _ReadPlan, *, named: bool) -> lis
         yield from guarded(read_cdrs, dlt.current.resource_state())
 
     def read_all(path: str) -> Iterator[list[dict[str, Any]]]:
+        # Pages are handed to dlt only once the whole collection added up.
         with make_client() as client:
-            for _ in range(settings.WINDOW_ATTEMPTS):
-                pages: list[list[dict[str, Any]]] = []
-                seen: set[Any] = set()
-                number, total = 1, 0
-                while True:
-                    records, total = client.get_page(
-                        path, page=number, limit=account.page_size, sort="id"
-                    )
-                    pages.append([{ACCOUNT_COLUMN: name, **record} for record in records])
-                    seen.update(r.get("id") for r in records)
-                    if not records or number * account.page_size >= total:
-                        break
-                    number += 1
-                if len(seen) == total:
-                    yield from pages
-                    return
-                log.warning(
-                    "account '%s': %s: %d distinct ids for a total of %d; reading again",
-                    name,
-                    path,
-                    len(seen),
-                    total,
-                )
-            raise DataCheckError(
-                f"account '{name}': {path} did not add up after {settings.WINDOW_ATTEMPTS} reads"
+            pages = read_collection(
+                client, path, page_size=account.page_size, label=f"account '{name}': {path}"
             )
+        for records in pages:
+            yield [{ACCOUNT_COLUMN: name, **record} for record in records]
 
     # A dimension is replaced account by account: the merge key `account` deletes the
     # account's rows before its new ones go in, and leaves other accounts' rows alone (a
