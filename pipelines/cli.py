@@ -50,6 +50,8 @@ from pipelines.sync import (
     sync_lock,
 )
 from pipelines.voipstudio import parse_duration, settings
+from pipelines.voipstudio.accounts import configured_accounts
+from pipelines.voipstudio.check import FAIL, OK, WARN, CheckResult, check_account, exit_code
 from pipelines.voipstudio.client import Credentials, VoipstudioClient
 from pipelines.voipstudio.errors import AccountsFailedError, ConfigError, LockedError
 from pipelines.voipstudio.progress import listening
@@ -167,6 +169,21 @@ def build_parser() -> argparse.ArgumentParser:
         "--directory", help="where to publish (default [publish] directory, data/published)"
     )
     # --- end dashboard and BI copy ---
+
+    # --- check (issue 12: know the API you talk to) ---
+    check = commands.add_parser(
+        "check",
+        help="test the credentials, the key's scope and what the sync assumes about the API "
+        "(a few small requests per account)",
+    )
+    check.add_argument(
+        "--account",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="check only this configured account (repeatable; default every account)",
+    )
+    # --- end check ---
 
     demo = commands.add_parser("demo", help="emulator + two syncs into data/demo.duckdb")
     demo.add_argument("--days", type=int, default=30, help="days of synthetic calls (default 30)")
@@ -361,6 +378,34 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    """``voipstudio check``: one line per check and account; the first failure's exit code."""
+    accounts = configured_accounts()
+    known = [account.name for account in accounts]
+    missing = [name for name in args.account if name not in known]
+    if missing:
+        raise ConfigError(
+            f"unknown account(s) {', '.join(missing)}: the configured accounts are "
+            f"{', '.join(known)}"
+        )
+    chosen = [a for a in accounts if not args.account or a.name in args.account]
+    results: list[CheckResult] = []
+    for account in chosen:
+        checked = check_account(account)
+        for result in checked:
+            print(result.line(account.name if len(accounts) > 1 else None), flush=True)
+        results.extend(checked)
+    counts = {status: sum(r.status == status for r in results) for status in (OK, WARN, FAIL)}
+    code = exit_code(results)
+    print(
+        f"check: {counts[OK]} ok, {counts[WARN]} warnings, {counts[FAIL]} failed "
+        f"({len(chosen)} account{'s' if len(chosen) != 1 else ''})",
+        file=sys.stderr if code else sys.stdout,
+        flush=True,
+    )
+    return code
+
+
 def cmd_token(args: argparse.Namespace) -> int:
     """``voipstudio token create``."""
     email = args.email or dlt.config.get("sources.voipstudio.email")
@@ -415,6 +460,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_report(args)
         if args.command == "publish":
             return cmd_publish(args)
+        if args.command == "check":
+            return cmd_check(args)
         from pipelines.demo import run_demo
 
         return run_demo(days=args.days, users=args.users)

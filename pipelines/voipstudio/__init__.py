@@ -27,10 +27,7 @@ from dlt.extract.resource import DltResource
 from pipelines.voipstudio import settings
 from pipelines.voipstudio.accounts import (
     Account,
-    account_values,
-    build_account,
-    check_name,
-    configured_account_names,
+    build_accounts,
     parse_duration,
     parse_start,
 )
@@ -136,13 +133,7 @@ def voipstudio_source(
         "request_timeout": request_timeout,
         "backoff_base": backoff_base,
     }
-    names = configured_account_names()
-    if names:
-        accounts = [
-            build_account(name, account_values(name, defaults), named=True) for name in names
-        ]
-    else:
-        accounts = [build_account(check_name(account, "account"), defaults, named=False)]
+    accounts, named = build_accounts(defaults, account)
     explicit_start = parse_start(range_start, "--start") if range_start else None
     explicit_end = parse_start(range_end, "--end") if range_end else None
     if explicit_start and explicit_end and explicit_start >= explicit_end:
@@ -159,7 +150,7 @@ def voipstudio_source(
     )
     resources: list[DltResource] = []
     for one in accounts:
-        resources.extend(_account_resources(one, plan, named=bool(names)))
+        resources.extend(_account_resources(one, plan, named=named))
     return resources
 
 

@@ -265,8 +265,17 @@ def account_values(name: str, defaults: Mapping[str, Any]) -> dict[str, Any]:
     Raises:
         ConfigError: a value of the wrong type, naming the key.
     """
+    return _section_values(".".join((*SECTIONS, name)), defaults)
+
+
+def _section_values(prefix: str, defaults: Mapping[str, Any]) -> dict[str, Any]:
+    """The credentials and :data:`OVERRIDABLE` settings configured in section ``prefix``, each
+    one not set there taken from ``defaults`` (credentials never).
+
+    Raises:
+        ConfigError: a value of the wrong type, naming the key.
+    """
     values: dict[str, Any] = {}
-    prefix = ".".join((*SECTIONS, name))
     for key in CREDENTIAL_KEYS:
         values[key] = dlt.secrets.get(f"{prefix}.{key}")
     for key, kind in OVERRIDABLE.items():
@@ -278,3 +287,44 @@ def account_values(name: str, defaults: Mapping[str, Any]) -> dict[str, Any]:
             ) from None
         values[key] = defaults.get(key) if value is None else value
     return values
+
+
+def build_accounts(defaults: Mapping[str, Any], account: str) -> tuple[list[Account], bool]:
+    """Every configured account and whether they are named ones: the named accounts of
+    ``[sources.voipstudio.accounts]`` if there are any, else the single account ``account``
+    of ``[sources.voipstudio]`` (whose settings are ``defaults``).
+
+    Raises:
+        ConfigError: a missing or invalid setting, naming the key.
+    """
+    names = configured_account_names()
+    if names:
+        return [build_account(n, account_values(n, defaults), named=True) for n in names], True
+    return [build_account(check_name(account, "account"), defaults, named=False)], False
+
+
+# The defaults of [sources.voipstudio] for commands that talk to the API without the source
+# (`voipstudio check`); the source's signature declares the same constants.
+SETTING_DEFAULTS: dict[str, Any] = {
+    "base_url": settings.DEFAULT_BASE_URL,
+    "start_date": None,
+    "lag": settings.DEFAULT_LAG,
+    "timezone": settings.DEFAULT_TIMEZONE,
+    "page_size": settings.DEFAULT_PAGE_SIZE,
+    "max_concurrency": settings.DEFAULT_MAX_CONCURRENCY,
+    "max_attempts": settings.MAX_ATTEMPTS,
+    "request_timeout": settings.TIMEOUT_SECONDS,
+    "backoff_base": settings.BACKOFF_BASE_SECONDS,
+}
+
+
+def configured_accounts() -> list[Account]:
+    """The accounts the source would sync, read from the configuration as the source reads it
+    (``.dlt/*.toml``, environment variables).
+
+    Raises:
+        ConfigError: a missing or invalid setting, naming the key.
+    """
+    values = _section_values(SECTION, SETTING_DEFAULTS)
+    single: Any = dlt.config.get(f"{SECTION}.account")
+    return build_accounts(values, str(single or settings.DEFAULT_ACCOUNT))[0]

@@ -36,7 +36,7 @@ WINDOW_ATTEMPTS = 5
 # be a cap rather than a count (search-backed APIs report at most 10,000): it never ends a window
 # or sizes one on its own word.
 ROUND_TOTAL = 100
-# A window whose count is suspected of being capped is cut into at least this many parts.
+# A window whose count is at a cap the run has learnt is cut into at least this many parts.
 CAPPED_SPLIT = 8
 
 # HTTP behaviour.

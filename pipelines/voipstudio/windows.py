@@ -304,8 +304,8 @@ class CdrScanner:
                     windows.append(Window(low, high, total))
                     continue
                 parts = 2 * math.ceil(total / target)
-                if not trusted:
-                    # A capped count says nothing of the size: cut wide.
+                if self.total_cap is not None and total >= self.total_cap:
+                    # A count at the cap says nothing of the size: cut wide.
                     parts = max(parts, settings.CAPPED_SPLIT)
                 parts = min(settings.MAX_SPLIT, high - low, parts)
                 edges = [low + (high - low) * i // parts for i in range(parts + 1)]
