@@ -2,9 +2,10 @@
 
 Exit codes (for schedulers): 0 success; 1 unexpected error; 2 configuration error; 3 the API
 refused the credentials; 4 the API was unreachable or kept failing; 5 pages did not add up after
-every retry; 6 a reporting model failed to build (the raw data stays loaded); 7 a data test of
-the models failed (``models --test``); 8 ``status --max-age``: the data is stale or was never
-loaded; 75 another sync of the same pipeline is running.
+every retry, or an assumption about the API broke; 6 a reporting model failed to build (the raw
+data stays loaded); 7 a data test of the models failed (``models --test``); 8 ``status
+--max-age``: the data is stale or was never loaded; 75 another sync of the same pipeline is
+running.
 """
 
 from __future__ import annotations
@@ -67,7 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="voipstudio",
         description="Sync VoIPstudio call detail records into DuckDB and check on them.",
         epilog="Exit codes: 0 ok, 1 unexpected error, 2 configuration, 3 credentials refused, "
-        "4 API unreachable or failing, 5 data check failed, 6 a model failed, "
+        "4 API unreachable or failing, 5 data check failed or API assumption broken, "
+        "6 a model failed, "
         "7 a data test failed, 8 stale (status --max-age), 75 another sync is running.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -79,8 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     sync = commands.add_parser("sync", help="load new and late CDRs, users and queues")
-    sync.add_argument("--start", help="re-read CDRs from this date (YYYY-MM-DD[ HH:MM:SS])")
-    sync.add_argument("--end", help="read CDRs up to this date instead of now")
+    sync.add_argument(
+        "--start", help="re-read CDRs from this instant, included (YYYY-MM-DD[ HH:MM:SS])"
+    )
+    sync.add_argument(
+        "--end", help="read CDRs up to this instant, excluded, instead of up to now (included)"
+    )
     sync.add_argument(
         "--full-refresh", action="store_true", help="drop the loaded tables and state, then sync"
     )
