@@ -20,14 +20,14 @@ the API says is taken on its word; each assumption is checked on what it sends:
    seen to serve, has been seen **and** every page reported the same ``total`` **and** the
    distinct ids received equal it. A page shorter than ``limit`` alone ends nothing (it may be
    a clamped one), nor does a ``total`` alone (it may be capped): a window whose last page is
-   full, or whose last page is the longest seen so far, is read one page further (that page
-   is asked at once with the others while the served size is not known yet).
-3. *A total may be capped.* A count that is a round number (``looks_capped``: 10,000, 5,000,
-   1,024...) never sizes a window: it is cut smaller and counted again. Pages beyond the
-   total that still hold records (more distinct ids than the total) mean the total is capped:
-   the run learns that cap, counts at or above it size nothing any more, and the window is cut
-   into windows whose counts stay below it and read again, never "done". A single second
-   cannot be cut: it is complete only when two reads that reached its end agree id for id.
+   full, or is the longest seen so far, is read one page further (asked at once with the
+   others when the window is a single page or a full one).
+3. *A total may be capped.* Pages beyond the total that still hold records (more distinct ids
+   than the total) mean the total is capped: the run learns that cap, counts at or above it
+   size nothing any more, and the window is cut into windows whose counts stay below it and
+   read again, never "done". A count that is a round number (``looks_capped``: 10,000, 5,000,
+   1,024...) is tried before it sizes a window, with one record asked for just past it. A
+   single second cannot be cut: it is complete only when two reads to its end agree id for id.
 4. *The order is checked.* Ids must ascend within each page and across the pages of a window.
    Only then is a window that **grew** while it was read (late CDRs of a busy account) accepted
    without the exact count: pages sorted by id put rows written later after every row that
@@ -148,9 +148,11 @@ class ServedPageSize:
 
     def needs_probe(self, total: int) -> bool:
         """Whether reading ``total`` records needs one page more to see the end: the last page
-        would be full, or no page this long has been seen yet."""
-        last = total - (self.pages(total) - 1) * self.size
-        return not (0 < last < self.longest)
+        would be full, or it would be the only page and no longer page has been seen yet (with
+        more pages, the full ones show the served size)."""
+        pages = self.pages(total)
+        last = total - (pages - 1) * self.size
+        return last >= self.size or (pages == 1 and last >= self.longest)
 
 
 @dataclass(frozen=True)
@@ -276,9 +278,30 @@ class CdrScanner:
         # A total of 0 beside a record is no count: the window is read, not skipped.
         return max(total, len(records))
 
-    def trusted(self, total: int) -> bool:
-        """Whether a count may size a window: not a round cap, and below a cap learnt."""
-        return not looks_capped(total) and (self.total_cap is None or total < self.total_cap)
+    def below_cap(self, total: int) -> bool:
+        """Whether a count is below the cap this run has found the API's totals to have."""
+        return self.total_cap is None or total < self.total_cap
+
+    def holds_more(self, start: int, end: int, total: int) -> bool:
+        """Whether ``(start, end]`` holds a record after the ``total`` its count reported: one
+        record at offset ``total``, asked for with ``limit=1``. A count that grew meanwhile
+        (rows arriving) is no cap."""
+        records, now = self.client.get_page(
+            CDRS_PATH, page=total + 1, limit=1, filters=Window(start, end, 0).filters(), sort="id"
+        )
+        return bool(records) and now <= total
+
+    def learn_cap(self, total: int, where: str) -> None:
+        """The API's totals stop at ``total``: counts at or above it size nothing any more."""
+        if self.below_cap(total):
+            self.total_cap = total
+            log.warning(
+                "GET /cdrs reports a total of %d for %s, which holds more: the API's total looks "
+                "capped at %d; windows are cut below it",
+                total,
+                where,
+                total,
+            )
 
     def plan(
         self,
@@ -288,8 +311,13 @@ class CdrScanner:
         target_rows: int | None = None,
     ) -> list[Window]:
         """Cut ``(start, end]`` into windows of at most ``target_rows`` CDRs (default
-        ``window_rows``) whose counts are trusted (a single second stays one window whatever it
-        holds), merging neighbours that fit together."""
+        ``window_rows``) whose counts are below any cap found (a single second stays one window
+        whatever it holds), merging neighbours that fit together.
+
+        A count that is a round number (``looks_capped``) is tried before it sizes a window:
+        one record asked for just past it (``holds_more``) shows a capped total, which the run
+        then learns.
+        """
         if end <= start:
             return []
         target = max(1, target_rows or self.window_rows)
@@ -297,14 +325,31 @@ class CdrScanner:
         windows: list[Window] = []
         while todo:
             totals = list(pool.map(lambda bounds: self.count(*bounds), todo))
+            counted = [(low, high, total) for (low, high), total in zip(todo, totals, strict=True)]
+            suspects = [
+                one
+                for one in counted
+                if one[1] - one[0] > 1
+                and one[2] <= target
+                and self.below_cap(one[2])
+                and looks_capped(one[2])
+            ]
+            capped = {
+                one
+                for one, more in zip(
+                    suspects, pool.map(lambda one: self.holds_more(*one), suspects), strict=True
+                )
+                if more
+            }
             next_todo: list[tuple[int, int]] = []
-            for (low, high), total in zip(todo, totals, strict=True):
-                trusted = self.trusted(total)
-                if (total <= target and trusted) or high - low <= 1:
+            for low, high, total in counted:
+                if (low, high, total) in capped:
+                    self.learn_cap(total, describe_range(low, high))
+                if high - low <= 1 or (total <= target and self.below_cap(total)):
                     windows.append(Window(low, high, total))
                     continue
                 parts = 2 * math.ceil(total / target)
-                if self.total_cap is not None and total >= self.total_cap:
+                if not self.below_cap(total):
                     # A count at the cap says nothing of the size: cut wide.
                     parts = max(parts, settings.CAPPED_SPLIT)
                 parts = min(settings.MAX_SPLIT, high - low, parts)
@@ -316,7 +361,7 @@ class CdrScanner:
         for window in windows:
             last = merged[-1] if merged else None
             joined = last.total + window.total if last is not None else 0
-            if last is not None and joined <= target and self.trusted(joined):
+            if last is not None and joined <= target and self.below_cap(joined):
                 merged[-1] = Window(last.start, window.end, joined)
             else:
                 merged.append(window)
@@ -538,15 +583,7 @@ class CdrScanner:
                 "report: the API's total looks capped"
             )
             advice = "one second holds more CDRs than the API counts, and its reads disagree"
-            if self.total_cap is None or largest < self.total_cap:
-                self.total_cap = largest
-                log.warning(
-                    "GET /cdrs reports a total of %d for window %s whose pages hold more: the "
-                    "API's total looks capped at %d; windows are cut below it",
-                    largest,
-                    window,
-                    largest,
-                )
+            self.learn_cap(largest, f"window {window}")
             if splittable:
                 action, value = _SPLIT, self.window_rows
             elif end_seen and fetch.previous == fetch.ids:
@@ -628,55 +665,64 @@ def read_collection(
     served = ServedPageSize(page_size, path)
     reason = ""
     previous: set[Hashable] | None = None
-    for _ in range(attempts):
-        pages: list[list[dict[str, Any]]] = []
-        seen: set[Hashable] = set()
-        totals: set[int] = set()
-        number, end_seen, last_rows, ordered, last_id = 1, False, 0, True, None
-        while True:
-            records, total = client.get_page(path, page=number, limit=page_size, sort="id")
-            before = len(seen)
-            keys = [_record_key(r, number, i) for i, r in enumerate(records)]
-            seen.update(keys)
-            for key in keys:
-                if isinstance(key, int):
-                    ordered = ordered and (last_id is None or last_id < key)
-                    last_id = key
-            pages.append(records)
-            totals.add(total)
-            served.saw(len(records))
-            if records and 0 < last_rows < served.size:
-                served.clamped()  # a page shorter than asked, and more records after it
-            last_rows = len(records)
-            if served.ends(len(records)):
-                end_seen = True
-                break
-            if len(seen) == before or number > served.pages(max(totals)) + 1:
-                # A page of records already seen (the API repeats a page), or pages beyond the
-                # total that go on holding records.
-                break
-            number += 1
-        if end_seen and len(totals) == 1:
-            if len(seen) == total:
-                return pages
-            if len(seen) > total and previous == seen:
-                log.warning(
-                    "%s: the API's total says %d, two reads to its end agree on %d records",
-                    label,
-                    total,
-                    len(seen),
-                )
-                return pages
-            previous = seen if len(seen) > total else None
-        if len(totals) > 1:
-            reason = f"pages reported totals {sorted(totals)} but held {len(seen)} distinct ids"
-        elif not end_seen:
-            reason = f"{number} pages held {len(seen)} distinct ids and did not end"
-        else:
-            reason = f"{len(seen)} distinct ids for a total of {total}"
-        if not ordered:
-            reason += ", in an order other than the one asked"
-        log.warning("%s: %s; reading it again", label, reason)
+
+    def fetch(number: int) -> tuple[list[dict[str, Any]], int]:
+        return client.get_page(path, page=number, limit=page_size, sort="id")
+
+    with ThreadPoolExecutor(2, thread_name_prefix="voipstudio-pages") as pool:
+        for _ in range(attempts):
+            pages: list[list[dict[str, Any]]] = []
+            seen: set[Hashable] = set()
+            totals: set[int] = set()
+            number, end_seen, last_rows, ordered, last_id = 1, False, 0, True, None
+            # Pages 1 and 2 at once: most collections fit in page 1, and page 2 shows where it
+            # ends without another round trip.
+            ahead = {n: pool.submit(fetch, n) for n in (1, 2)}
+            while True:
+                future = ahead.pop(number, None) or pool.submit(fetch, number)
+                records, total = future.result()
+                before = len(seen)
+                keys = [_record_key(r, number, i) for i, r in enumerate(records)]
+                seen.update(keys)
+                for key in keys:
+                    if isinstance(key, int):
+                        ordered = ordered and (last_id is None or last_id < key)
+                        last_id = key
+                pages.append(records)
+                totals.add(total)
+                served.saw(len(records))
+                if records and 0 < last_rows < served.size:
+                    served.clamped()  # a page shorter than asked, and more records after it
+                last_rows = len(records)
+                if served.ends(len(records)):
+                    end_seen = True
+                    break
+                if len(seen) == before or number > served.pages(max(totals)) + 1:
+                    # A page of records already seen (the API repeats a page), or pages beyond
+                    # the total that go on holding records.
+                    break
+                number += 1
+            if end_seen and len(totals) == 1:
+                if len(seen) == total:
+                    return pages
+                if len(seen) > total and previous == seen:
+                    log.warning(
+                        "%s: the API's total says %d, two reads to its end agree on %d records",
+                        label,
+                        total,
+                        len(seen),
+                    )
+                    return pages
+                previous = seen if len(seen) > total else None
+            if len(totals) > 1:
+                reason = f"pages reported totals {sorted(totals)} but held {len(seen)} distinct ids"
+            elif not end_seen:
+                reason = f"{number} pages held {len(seen)} distinct ids and did not end"
+            else:
+                reason = f"{len(seen)} distinct ids for a total of {total}"
+            if not ordered:
+                reason += ", in an order other than the one asked"
+            log.warning("%s: %s; reading it again", label, reason)
     advice = (
         "the API ignores sort=id&dir=ASC, so pages shift while they are read"
         if not ordered
