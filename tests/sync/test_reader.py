@@ -7,8 +7,12 @@ table holds every CDR exactly once, or the sync failed clearly and committed not
 from __future__ import annotations
 
 import logging
+import os
 import random
+import subprocess
+import sys
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,6 +25,7 @@ from pipelines.sync import read_cursor
 from pipelines.voipstudio.windows import half_open, looks_capped
 
 WINDOWS_LOG = "pipelines.voipstudio.windows"
+REPO = Path(__file__).resolve().parents[2]
 
 
 def add_cdrs(harness: Harness, calldates: list[str]) -> list[int]:
@@ -243,3 +248,21 @@ def test_an_order_that_changes_on_every_request_fails_clearly(
     assert "sort=id&dir=ASC" in message and "did not add up" in message
     assert harness.loaded("cdrs") == []
     assert read_cursor(harness.pipeline()) is None
+
+
+def test_an_unverifiable_api_exits_5_as_a_scheduler_sees_it(make_harness: Any) -> None:
+    # A total capped at 10, below any page: no cut of a window can be verified against it.
+    harness: Harness = make_harness(total_cap=10)
+    result = subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", "sync", "--resources", "cdrs"],
+        cwd=REPO,
+        env={**os.environ, **harness.env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 5, result.stderr
+    errors = [line for line in result.stderr.splitlines() if "error:" in line]
+    assert len(errors) == 1 and "did not add up" in errors[0], result.stderr
+    assert "voipstudio check" in errors[0] and "Traceback" not in result.stderr
+    assert harness.loaded() == []
