@@ -41,7 +41,9 @@ the API says is taken on its word; each assumption is checked on what it sends:
    (exit 5), naming the assumption that broke; nothing after the last complete window is
    committed.
 
-The dimensions (:func:`read_collection`) follow rules 1 to 3 page by page, in one sequence.
+The dimensions (:func:`read_collection`) follow rules 1 and 2 page by page, in one sequence. A
+collection cannot be cut by time, so a total that under-reports is accepted there only when two
+reads to the end agree id for id, and an order other than the one asked is named in the error.
 
 Times here are the API's wall-clock seconds (see ``records.wall_seconds``), whole seconds as the
 API's ``calldate`` texts are: ``calldate gt s`` is ``calldate gte s + 1``, which is how an
