@@ -11,6 +11,7 @@ import os
 import random
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,20 @@ def add_cdrs(harness: Harness, calldates: list[str]) -> list[int]:
     response = harness.admin.post("/cdrs", json={"records": records})
     assert response.status_code == 200, response.text
     return response.json()["ids"]  # type: ignore[no-any-return]
+
+
+def serve_reordered(monkeypatch: pytest.MonkeyPatch, reorder: Callable[[Any, Any], Any]) -> None:
+    """Make the emulator (it runs in this process) page through ``reorder(positions, query)``
+    of the records that match, instead of the order asked."""
+    select = Table.select
+
+    def reordered(self: Table, query: Any) -> Any:
+        every, total = select(self, replace(query, page=1, limit=10**9))
+        ordered = reorder(np.array(every), query)
+        begin = (query.page - 1) * query.limit
+        return ordered[begin : begin + query.limit], total
+
+    monkeypatch.setattr(Table, "select", reordered)
 
 
 def between(harness: Harness, first: str, before: str) -> list[dict[str, Any]]:
@@ -128,10 +143,12 @@ def test_clamping_and_capping_at_once(
     harness.setenv("SOURCES__VOIPSTUDIO__PAGE_SIZE", page_size)
     harness.sync()
     assert_cdrs_equal(harness, harness.emulator_cdrs())
+    existing = {r["id"] for r in harness.emulator_cdrs()}
     harness.configure(
         arrivals={"every": 4, "count": 3, "late_fraction": 0.5, "max_late_seconds": 3 * 3600}
     )
     harness.sync()
+    assert existing <= {row["id"] for row in harness.loaded()}
     harness.configure(arrivals=None)
     harness.sync()
     assert_cdrs_equal(harness, harness.emulator_cdrs())
@@ -150,15 +167,7 @@ def test_dimensions_follow_the_same_rule(
     assert len(harness.loaded("users")) == 12
     # A dimension served in another order on every request cannot be paged: a clear failure.
     harness.configure(total_cap=None, page_cap=5)
-    select = Table.select
-
-    def reversed_each_time(self: Table, query: Any) -> Any:
-        every, total = select(self, replace(query, page=1, limit=10**9))
-        ordered = np.array(every)[:: 1 if query.page % 2 else -1]
-        begin = (query.page - 1) * query.limit
-        return ordered[begin : begin + query.limit], total
-
-    monkeypatch.setattr(Table, "select", reversed_each_time)
+    serve_reordered(monkeypatch, lambda every, query: every[:: 1 if query.page % 2 else -1])
     with pytest.raises(Exception) as raised:
         harness.sync(resources=("users",))
     message, code = describe(raised.value)
@@ -231,16 +240,12 @@ def test_an_order_that_changes_on_every_request_fails_clearly(
     # A server without ORDER BY: every answer in another order. Windows of half a page are
     # single answers and verify; a second holding more than a page cannot.
     shuffle = random.Random(7)
-    select = Table.select
 
-    def unordered(self: Table, query: Any) -> Any:
-        every, total = select(self, replace(query, page=1, limit=10**9))
-        ordered = np.array(every)
-        shuffle.shuffle(ordered)
-        begin = (query.page - 1) * query.limit
-        return ordered[begin : begin + query.limit], total
+    def shuffled(every: Any, query: Any) -> Any:
+        shuffle.shuffle(every)
+        return every
 
-    monkeypatch.setattr(Table, "select", unordered)
+    serve_reordered(monkeypatch, shuffled)
     with pytest.raises(Exception) as raised:
         harness.sync(resources=("cdrs",))
     message, code = describe(raised.value)
