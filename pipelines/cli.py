@@ -2,10 +2,10 @@
 
 Exit codes (for schedulers): 0 success; 1 unexpected error; 2 configuration error; 3 the API
 refused the credentials; 4 the API was unreachable or kept failing; 5 pages did not add up after
-every retry; 6 a reporting model failed to build (the raw data stays loaded); 7 a data test of
-the models failed (``models --test``); 8 ``status --max-age``: the data is stale or was never
-loaded; 9 ``reconcile`` refused to mark CDRs deleted (the mass-marking guard); 75 another sync of
-the same pipeline is running.
+every retry, or an assumption about the API broke; 6 a reporting model failed to build (the raw
+data stays loaded); 7 a data test of the models failed (``models --test``); 8 ``status
+--max-age``: the data is stale or was never loaded; 9 ``reconcile`` refused to mark CDRs deleted
+(the mass-marking guard); 75 another sync of the same pipeline is running.
 
 Results go to stdout (a closed pipe, as in ``voipstudio status | head -3``, ends nothing),
 progress and log lines to stderr.
@@ -65,7 +65,8 @@ from pipelines.sync import (
     run_sync,
     sync_lock,
 )
-from pipelines.voipstudio import parse_duration, redaction, settings
+from pipelines.voipstudio import configured_accounts, parse_duration, redaction, settings
+from pipelines.voipstudio.check import FAIL, OK, WARN, CheckResult, check_account, exit_code
 from pipelines.voipstudio.client import Credentials, VoipstudioClient
 from pipelines.voipstudio.errors import (
     AccountsFailedError,
@@ -88,9 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="voipstudio",
         description="Sync VoIPstudio call detail records into DuckDB and check on them.",
         epilog="Exit codes: 0 ok, 1 unexpected error, 2 configuration, 3 credentials refused, "
-        "4 API unreachable or failing, 5 data check failed, 6 a model failed, "
-        "7 a data test failed, 8 stale (status --max-age), 9 reconcile refused to mark CDRs "
-        "deleted, 75 another sync is running.",
+        "4 API unreachable or failing, 5 data check failed or API assumption broken, "
+        "6 a model failed, 7 a data test failed, 8 stale (status --max-age), 9 reconcile refused "
+        "to mark CDRs deleted, 75 another sync is running.",
     )
     parser.add_argument("--version", action="version", version=version_text())
     _add_loudness(parser, top=True)
@@ -107,8 +108,12 @@ def build_parser() -> argparse.ArgumentParser:
     sync = commands.add_parser(
         "sync", parents=[loud], help="load new and late CDRs, users and queues"
     )
-    sync.add_argument("--start", help="re-read CDRs from this date (YYYY-MM-DD[ HH:MM:SS])")
-    sync.add_argument("--end", help="read CDRs up to this date instead of now")
+    sync.add_argument(
+        "--start", help="re-read CDRs from this instant, included (YYYY-MM-DD[ HH:MM:SS])"
+    )
+    sync.add_argument(
+        "--end", help="read CDRs up to this instant, excluded, instead of up to now (included)"
+    )
     sync.add_argument(
         "--full-refresh", action="store_true", help="drop the loaded tables and state, then sync"
     )
@@ -240,6 +245,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--directory", help="where to publish (default [publish] directory, data/published)"
     )
     # --- end dashboard and BI copy ---
+
+    # --- check (issue 12: know the API you talk to) ---
+    check = commands.add_parser(
+        "check",
+        parents=[loud],
+        help="test the credentials, the key's scope and what the sync assumes about the API "
+        "(a few small requests per account)",
+    )
+    check.add_argument(
+        "--account",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="check only this configured account (repeatable; default every account)",
+    )
+    # --- end check ---
 
     demo = commands.add_parser(
         "demo", parents=[loud], help="emulator + two syncs into data/demo.duckdb"
@@ -510,6 +531,33 @@ def cmd_status(args: argparse.Namespace, verbosity: Verbosity) -> int:
     return 0
 
 
+def cmd_check(args: argparse.Namespace, verbosity: Verbosity) -> int:
+    """``voipstudio check``: one line per check and account; the first failure's exit code."""
+    accounts = configured_accounts()
+    known = [account.name for account in accounts]
+    missing = [name for name in args.account if name not in known]
+    if missing:
+        raise ConfigError(
+            f"unknown account(s) {', '.join(missing)}: the configured accounts are "
+            f"{', '.join(known)}"
+        )
+    chosen = [a for a in accounts if not args.account or a.name in args.account]
+    results: list[CheckResult] = []
+    for account in chosen:
+        checked = check_account(account)
+        for result in checked:
+            say(result.line(account.name if len(accounts) > 1 else None))
+        results.extend(checked)
+    counts = {status: sum(r.status == status for r in results) for status in (OK, WARN, FAIL)}
+    code = exit_code(results)
+    say(
+        f"check: {counts[OK]} ok, {counts[WARN]} warnings, {counts[FAIL]} failed "
+        f"({len(chosen)} account{'s' if len(chosen) != 1 else ''})",
+        error=bool(code),
+    )
+    return code
+
+
 def cmd_token(args: argparse.Namespace, verbosity: Verbosity) -> int:
     """``voipstudio token create``."""
     email = args.email or dlt.config.get("sources.voipstudio.email")
@@ -621,6 +669,7 @@ def _run(args: argparse.Namespace, verbosity: Verbosity) -> int:
         "models": cmd_models,
         "status": cmd_status,
         "reconcile": cmd_reconcile,
+        "check": cmd_check,
         "token": cmd_token,
         "report": cmd_report,
         "publish": cmd_publish,

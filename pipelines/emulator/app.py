@@ -21,7 +21,13 @@ from urllib.parse import parse_qsl
 import orjson
 
 from pipelines.emulator.auth import Account, AuthError, TokenStore
-from pipelines.emulator.config import EmulatorConfig, check_error_entries, check_page_cap
+from pipelines.emulator.config import (
+    EmulatorConfig,
+    check_error_entries,
+    check_flag,
+    check_page_cap,
+    check_total_cap,
+)
 from pipelines.emulator.faults import (
     EARLY_KINDS,
     SHAPING_KINDS,
@@ -165,6 +171,8 @@ class Emulator:
             plain = next(a for a in self.tokens.accounts.values() if not a.admin)
             self.tokens.add_api_key(plain.user_id, config.user_api_key, "emulator user key", 0)
         self.page_cap = config.page_cap
+        self.total_cap = config.total_cap
+        self.ignore_sort = config.ignore_sort
         self.error_entries = config.error_entries
         self.faults = FaultInjector(
             [FaultRule.from_dict(f) for f in config.faults], seed=config.seed
@@ -419,8 +427,14 @@ class Emulator:
         """``GET /NAME``: filter, sort, group, page, scope and include, for every collection."""
         query = parse_query(params, collection.spec, self.page_cap)
         query = replace(query, scope=self._scope(collection, account))
+        if self.ignore_sort:
+            # An API that ignores the sort it was asked for serves its default order.
+            query = replace(query, sort=None, descending=True)
         table = self._table(collection)
         positions, total = table.select(query)
+        if self.total_cap is not None:
+            # A search-backed API's capped count: the pages still hold every record.
+            total = min(total, self.total_cap)
         data = self._encode(collection, table, positions, query.include, query.sparse)
         return Response(
             200, b'{"data":' + data + b',"total":' + str(total).encode() + b"}", rows=len(positions)
@@ -646,8 +660,8 @@ class Emulator:
 
     def configure(self, changes: dict[str, Any]) -> None:
         """Apply run-time settings: ``faults``, ``fault_seed``, ``latency``, ``arrivals``,
-        ``login_ttl``, ``now``, ``extra_fields``, ``page_cap`` and ``error_entries`` (each
-        optional).
+        ``login_ttl``, ``now``, ``extra_fields``, ``page_cap``, ``total_cap``, ``ignore_sort``
+        and ``error_entries`` (each optional).
 
         Raises:
             ValueError: an unknown key or a bad value.
@@ -661,6 +675,8 @@ class Emulator:
             "now",
             "extra_fields",
             "page_cap",
+            "total_cap",
+            "ignore_sort",
             "error_entries",
         }
         unknown = set(changes) - allowed
@@ -698,6 +714,10 @@ class Emulator:
             if clash:
                 raise ValueError(f"extra_fields may not redefine existing fields {sorted(clash)}")
         page_cap = check_page_cap(changes["page_cap"]) if "page_cap" in changes else None
+        total_cap = check_total_cap(changes.get("total_cap"))
+        ignore_sort = (
+            check_flag(changes["ignore_sort"], "ignore_sort") if "ignore_sort" in changes else None
+        )
         entries = (
             check_error_entries(changes["error_entries"]) if "error_entries" in changes else None
         )
@@ -720,6 +740,10 @@ class Emulator:
             self.cdrs.extra_fields = dict(extra)
         if page_cap is not None:
             self.page_cap = page_cap
+        if "total_cap" in changes:
+            self.total_cap = total_cap
+        if ignore_sort is not None:
+            self.ignore_sort = ignore_sort
         if entries is not None:
             self.error_entries = entries
 
@@ -782,6 +806,8 @@ class Emulator:
             "login_ttl": self.tokens.login_ttl,
             "extra_fields": self.cdrs.extra_fields,
             "page_cap": self.page_cap,
+            "total_cap": self.total_cap,
+            "ignore_sort": self.ignore_sort,
             "error_entries": self.error_entries,
             "spec": {k: str(v) for k, v in asdict(self.company.spec).items()},
         }

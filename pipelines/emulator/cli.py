@@ -60,6 +60,20 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"most records per page; a larger limit gets this many (default {defaults.page_cap})",
     )
     parser.add_argument(
+        "--total-cap",
+        dest="total_cap",
+        type=int,
+        help="report at most this `total` in collection answers, as a search-backed API "
+        "(default: exact totals)",
+    )
+    parser.add_argument(
+        "--ignore-sort",
+        dest="ignore_sort",
+        action="store_true",
+        default=None,
+        help="serve the default order (id DESC) whatever sort/dir ask",
+    )
+    parser.add_argument(
         "--error-entries",
         dest="error_entries",
         choices=ERROR_ENTRIES,

@@ -51,6 +51,10 @@ class EmulatorConfig:
         now: a fixed start for the emulator's clock (``YYYY-MM-DD HH:MM:SS``), else wall clock.
         admin: serve the ``/_emulator`` admin API.
         page_cap: the most records a page holds; a larger ``limit`` gets this many.
+        total_cap: the largest ``total`` a collection answer reports (a search-backed API's
+            capped count); the pages still hold every record. None reports exact totals.
+        ignore_sort: serve collections in their default order (``id DESC``) whatever
+            ``sort``/``dir`` ask, as an API that ignores a sort it cannot serve.
         error_entries: ``"object"`` (``{"message": ...}``) or ``"string"`` entries in ``errors``.
         token_length / token_alphabet: how minted login tokens and API keys look.
     """
@@ -77,12 +81,16 @@ class EmulatorConfig:
     now: str | None = None
     admin: bool = True
     page_cap: int = PAGE_CAP
+    total_cap: int | None = None
+    ignore_sort: bool = False
     error_entries: str = "object"
     token_length: int = DEFAULT_TOKEN_LENGTH
     token_alphabet: str = DEFAULT_TOKEN_ALPHABET
 
     def __post_init__(self) -> None:
         check_page_cap(self.page_cap)
+        check_total_cap(self.total_cap)
+        check_flag(self.ignore_sort, "ignore_sort")
         check_error_entries(self.error_entries)
         self.token_format()
         if self.user_api_key and self.user_api_key == self.api_key:
@@ -132,6 +140,30 @@ def check_page_cap(value: Any) -> int:
     """
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"page_cap must be an integer >= 1, got {value!r}")
+    return value
+
+
+def check_total_cap(value: Any) -> int | None:
+    """A valid ``total_cap`` (None, or an integer >= 1).
+
+    Raises:
+        ValueError: it is not.
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"total_cap must be null or an integer >= 1, got {value!r}")
+    return value
+
+
+def check_flag(value: Any, name: str) -> bool:
+    """A valid boolean setting.
+
+    Raises:
+        ValueError: it is not a boolean.
+    """
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be true or false, got {value!r}")
     return value
 
 

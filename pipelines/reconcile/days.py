@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from pipelines.voipstudio.records import api_time, wall_seconds
+from pipelines.voipstudio.windows import half_open
 
 DAY_SECONDS = 86_400
 
@@ -56,12 +57,13 @@ def days_between(first: date, end: int, start: int | None = None) -> list[Day]:
     days: list[Day] = []
     day = first
     while True:
-        low = midnight(day) - 1
+        # The day [D 00:00:00, D+1 00:00:00) as the scanner's (low, high].
+        low, high = half_open(midnight(day), midnight(day + timedelta(days=1)))
         if low >= end:
             return days
         if start is not None:
             low = max(low, start)
-        high = min(midnight(day + timedelta(days=1)) - 1, end)
+        high = min(high, end)
         if high > low:
             days.append(Day(day, low, high))
         day += timedelta(days=1)

@@ -30,18 +30,15 @@ from dlt.extract.resource import DltResource
 
 from pipelines.voipstudio import settings
 from pipelines.voipstudio.accounts import (
-    CREDENTIAL_KEYS,
     OVERRIDABLE,
     Account,
-    account_values,
-    build_account,
-    check_name,
-    configured_account_names,
+    build_accounts,
     parse_duration,
     parse_start,
+    section_values,
 )
-from pipelines.voipstudio.client import FailureBudget, VoipstudioClient
-from pipelines.voipstudio.errors import ConfigError, DataCheckError, VoipstudioError
+from pipelines.voipstudio.client import SECTION, FailureBudget, VoipstudioClient
+from pipelines.voipstudio.errors import ConfigError, VoipstudioError
 from pipelines.voipstudio.memory import IdSet, release_free_memory
 from pipelines.voipstudio.progress import (
     report_finished,
@@ -51,7 +48,12 @@ from pipelines.voipstudio.progress import (
 )
 from pipelines.voipstudio.records import api_time, wall_seconds
 from pipelines.voipstudio.redaction import redact
-from pipelines.voipstudio.windows import CdrScanner, Page
+from pipelines.voipstudio.windows import (
+    CdrScanner,
+    Page,
+    describe_range,
+    read_collection,
+)
 
 log = logging.getLogger(__name__)
 
@@ -156,8 +158,7 @@ def voipstudio_source(
         "request_budget": request_budget,
         "failure_budget": failure_budget,
     }
-    names = configured_account_names()
-    accounts = _build_accounts(names, defaults, account)
+    accounts, named = build_accounts(defaults, account)
     explicit_start = parse_start(range_start, "--start") if range_start else None
     explicit_end = parse_start(range_end, "--end") if range_end else None
     if explicit_start and explicit_end and explicit_start >= explicit_end:
@@ -176,45 +177,24 @@ def voipstudio_source(
     )
     resources: list[DltResource] = []
     for one in accounts:
-        resources.extend(_account_resources(one, plan, named=bool(names)))
+        resources.extend(_account_resources(one, plan, named=named))
     return resources
-
-
-def _build_accounts(names: list[str], defaults: dict[str, Any], account: str) -> list[Account]:
-    """The named accounts, or the single account of ``[sources.voipstudio]`` called ``account``."""
-    if names:
-        return [build_account(name, account_values(name, defaults), named=True) for name in names]
-    return [build_account(check_name(account, "account"), defaults, named=False)]
 
 
 def configured_accounts() -> list[Account]:
     """The accounts ``voipstudio_source`` reads, with their settings, for commands that talk to
-    the API outside a dlt run (``voipstudio reconcile``).
+    the API outside a dlt run (``voipstudio check``, ``voipstudio reconcile``).
 
-    ``[sources.voipstudio]`` (files and environment variables) is read key by key, each key
-    defaulting as the source's own parameter does, then each named account's section.
+    ``[sources.voipstudio]`` (files and environment variables) is read key by key, each key not
+    set there defaulting as the source's own parameter does, then each named account's section.
 
     Raises:
         ConfigError: a missing or invalid setting, naming the key.
     """
     parameters = inspect.signature(voipstudio_source).parameters
-    section = f"sources.{settings.SOURCE_NAME}"
-    defaults: dict[str, Any] = {}
-    for key in (*CREDENTIAL_KEYS, *OVERRIDABLE, "account"):
-        kind = OVERRIDABLE.get(key, str)
-        try:
-            value: Any = (
-                dlt.secrets.get(f"{section}.{key}")
-                if key in CREDENTIAL_KEYS
-                else dlt.config.get(f"{section}.{key}", kind)
-            )
-        except Exception:  # dlt's coercion errors: one clear message instead
-            raise ConfigError(
-                f"{section}.{key} must be {'a number' if kind in (int, float) else 'text'}"
-            ) from None
-        defaults[key] = parameters[key].default if value is None else value
-    account = str(defaults.pop("account"))
-    return _build_accounts(configured_account_names(), defaults, account)
+    values = section_values(SECTION, {key: parameters[key].default for key in OVERRIDABLE})
+    single: Any = dlt.config.get(f"{SECTION}.account")
+    return build_accounts(values, str(single or parameters["account"].default))[0]
 
 
 def add_account_column(table: pa.Table, account: str) -> pa.Table:
@@ -290,16 +270,25 @@ class _ReadPlan:
         return instant.astimezone(ZoneInfo(account.timezone)).strftime(settings.API_DATETIME_FORMAT)
 
     def bounds(self, account: Account, state: dict[str, Any]) -> tuple[int, int]:
-        """The account's range ``(start, end]`` in API wall seconds."""
+        """The account's range ``(start, end]`` in API wall seconds, as the scanner reads it.
+
+        A user's start (``--start``, ``start_date``, the default 30 days back) is **included**,
+        and an explicit ``--end`` is **excluded**: ``--start A --end B`` reads ``[A, B)``, so
+        ``--start A --end B`` then ``--start B --end C`` leave neither a gap nor an overlap.
+        Without ``--end`` the range ends at the run's start, included. An incremental run keeps
+        its exclusive cursor: ``(cursor - lag, now]``.
+        """
         zone = ZoneInfo(account.timezone)
+        # Calldates are whole seconds: an included start s is read as `gt s - 1`, an excluded
+        # end e as `lte e - 1` (windows.half_open).
         if self.explicit_end is not None:
-            end = wall_seconds(self.explicit_end)
+            end = wall_seconds(self.explicit_end) - 1
         else:
             now = self.started.astimezone(zone) if self.started else datetime.now(zone)
             end = wall_seconds(now)
         cursor_text: str | None = state.get("cursor")
         if self.explicit_start is not None:
-            return wall_seconds(self.explicit_start), end
+            return wall_seconds(self.explicit_start) - 1, end
         if self.resume and cursor_text is not None:
             return wall_seconds(parse_start(cursor_text, "the stored cursor")), end
         ceiling = self.ceiling(account)
@@ -309,9 +298,11 @@ class _ReadPlan:
             start = wall_seconds(parse_start(cursor_text, "the stored cursor"))
             return start - int(account.lag.total_seconds()), end
         if account.start_date is not None:
-            return wall_seconds(account.start_date), end
-        today = datetime.fromtimestamp(end, tz=UTC).replace(hour=0, minute=0, second=0)
-        return wall_seconds(today - timedelta(days=settings.DEFAULT_START_DAYS_AGO)), end
+            first = account.start_date
+        else:
+            today = datetime.fromtimestamp(end, tz=UTC).replace(hour=0, minute=0, second=0)
+            first = today - timedelta(days=settings.DEFAULT_START_DAYS_AGO)
+        return wall_seconds(first) - 1, end
 
 
 def _account_resources(account: Account, plan: _ReadPlan, *, named: bool) -> list[DltResource]:
@@ -368,10 +359,9 @@ def _account_resources(account: Account, plan: _ReadPlan, *, named: bool) -> lis
             report_planned(cdrs_resource, 0)
             report_finished(cdrs_resource)
             log.info(
-                "account '%s': nothing to read, the range (%s, %s] is empty",
+                "account '%s': nothing to read, the range %s is empty",
                 name,
-                api_time(start),
-                api_time(end),
+                describe_range(start, end),
             )
             if plan.update_cursor:
                 state["synced_at"] = datetime.now(UTC).isoformat(timespec="seconds")
@@ -433,38 +423,17 @@ def _account_resources(account: Account, plan: _ReadPlan, *, named: bool) -> lis
 
     def read_all(path: str) -> Iterator[list[dict[str, Any]]]:
         resource = resource_name(path.strip("/"), suffix)
-        report_planning(resource)  # the first page tells the total
+        report_planning(resource)
+        # Pages are handed to dlt only once the whole collection added up.
         with make_client() as client:
-            for _ in range(settings.WINDOW_ATTEMPTS):
-                pages: list[list[dict[str, Any]]] = []
-                seen: set[Any] = set()
-                number, total = 1, 0
-                while True:
-                    records, total = client.get_page(
-                        path, page=number, limit=account.page_size, sort="id"
-                    )
-                    pages.append([{ACCOUNT_COLUMN: name, **record} for record in records])
-                    seen.update(r.get("id") for r in records)
-                    if number == 1:
-                        report_planned(resource, total)
-                    report_page(resource, len(records))
-                    if not records or number * account.page_size >= total:
-                        break
-                    number += 1
-                if len(seen) == total:
-                    report_finished(resource)
-                    yield from pages
-                    return
-                log.warning(
-                    "account '%s': %s: %d distinct ids for a total of %d; reading again",
-                    name,
-                    path,
-                    len(seen),
-                    total,
-                )
-            raise DataCheckError(
-                f"account '{name}': {path} did not add up after {settings.WINDOW_ATTEMPTS} reads"
+            pages = read_collection(
+                client, path, page_size=account.page_size, label=f"account '{name}': {path}"
             )
+        report_planned(resource, sum(len(records) for records in pages))
+        for records in pages:
+            report_page(resource, len(records))
+            yield [{ACCOUNT_COLUMN: name, **record} for record in records]
+        report_finished(resource)
 
     # A dimension is replaced account by account: the merge key `account` deletes the
     # account's rows before its new ones go in, and leaves other accounts' rows alone (a

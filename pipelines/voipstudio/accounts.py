@@ -342,8 +342,17 @@ def account_values(name: str, defaults: Mapping[str, Any]) -> dict[str, Any]:
     Raises:
         ConfigError: a value of the wrong type, naming the key.
     """
+    return section_values(".".join((*SECTIONS, name)), defaults)
+
+
+def section_values(prefix: str, defaults: Mapping[str, Any]) -> dict[str, Any]:
+    """The credentials and :data:`OVERRIDABLE` settings configured in section ``prefix``, each
+    one not set there taken from ``defaults`` (credentials never).
+
+    Raises:
+        ConfigError: a value of the wrong type, naming the key.
+    """
     values: dict[str, Any] = {}
-    prefix = ".".join((*SECTIONS, name))
     for key in CREDENTIAL_KEYS:
         values[key] = dlt.secrets.get(f"{prefix}.{key}")
     for key, kind in OVERRIDABLE.items():
@@ -355,3 +364,17 @@ def account_values(name: str, defaults: Mapping[str, Any]) -> dict[str, Any]:
             ) from None
         values[key] = defaults.get(key) if value is None else value
     return values
+
+
+def build_accounts(defaults: Mapping[str, Any], account: str) -> tuple[list[Account], bool]:
+    """Every configured account and whether they are named ones: the named accounts of
+    ``[sources.voipstudio.accounts]`` if there are any, else the single account ``account``
+    of ``[sources.voipstudio]`` (whose settings are ``defaults``).
+
+    Raises:
+        ConfigError: a missing or invalid setting, naming the key.
+    """
+    names = configured_account_names()
+    if names:
+        return [build_account(n, account_values(n, defaults), named=True) for n in names], True
+    return [build_account(check_name(account, "account"), defaults, named=False)], False

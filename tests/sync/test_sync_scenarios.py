@@ -255,7 +255,12 @@ def test_backfill_of_an_explicit_range_leaves_the_cursor(harness: Harness) -> No
     cursor = harness.sync().cursor
     summary = harness.sync(start="2026-02-25", end="2026-02-26")
     assert summary.cursor == cursor
-    expected = [r for r in harness.emulator_cdrs() if "2026-02-25" < r["calldate"] <= "2026-02-26"]
+    # [start, end): from 2026-02-25 00:00:00 included to 2026-02-26 00:00:00 excluded.
+    expected = [
+        r
+        for r in harness.emulator_cdrs()
+        if "2026-02-25 00:00:00" <= r["calldate"] < "2026-02-26 00:00:00"
+    ]
     assert summary.rows_loaded["cdrs"] == len(expected)
 
 
