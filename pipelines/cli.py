@@ -138,6 +138,12 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument(
         "--no-models", action="store_true", help="do not rebuild the reporting models afterwards"
     )
+    sync.add_argument(
+        "--abort-pending",
+        action="store_true",
+        help="set aside the load packages an earlier sync left pending (their CDRs are read "
+        "again) instead of loading them",
+    )
 
     # --- reconcile (pipelines/reconcile) ---
     reconcile = commands.add_parser(
@@ -353,6 +359,7 @@ def cmd_sync(args: argparse.Namespace, verbosity: Verbosity) -> int:
         resources=resources,
         accounts=tuple(args.account),
         commit_every_rows=args.commit_every_rows,
+        abort_pending=args.abort_pending,
     )
     pipeline = make_pipeline(args.pipeline_name)
     display = SyncDisplay(error_console(), enabled=verbosity.progress)

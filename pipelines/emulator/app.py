@@ -8,6 +8,7 @@ it needs no credentials, which is why the server binds to loopback by default.
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import re
 import threading
@@ -46,6 +47,7 @@ from pipelines.emulator.fields import (
     USER_FIELDS,
 )
 from pipelines.emulator.generator import Company, generate_company, generate_new_cdrs
+from pipelines.emulator.localtime import to_wall_clock
 from pipelines.emulator.query import (
     KeyScope,
     QueryError,
@@ -138,6 +140,11 @@ class Emulator:
         self.config = config
         started = time.perf_counter()
         self.company = company or generate_company(config.company_spec())
+        if config.calldate_timezone != "UTC":
+            # An API answering in local time (see localtime.py).
+            self.company.cdrs["calldate"] = to_wall_clock(
+                self.company.cdrs["calldate"], config.calldate_timezone
+            )
         # The records of each collection declared in fields.COLLECTIONS (a collection without
         # records here starts empty); API keys are read from the token store on every request.
         tables = {
@@ -280,6 +287,10 @@ class Emulator:
                 late_fraction=late_fraction,
                 max_late_seconds=max_late_seconds,
             )
+            if self.config.calldate_timezone != "UTC":
+                columns["calldate"] = to_wall_clock(
+                    columns["calldate"], self.config.calldate_timezone
+                )
             # The generator numbers on from its own history; records added through the admin
             # API may already hold those ids. Shift the batch above the largest stored id so
             # new CDRs keep arriving with new, larger ids (as the live API's auto-increment).
@@ -619,6 +630,8 @@ class Emulator:
             return json_response(200, {"patched": len(updates) - len(missing), "missing": missing})
         if path in ("/cdrs/update", "/cdrs/delete") and method == "POST":
             return self._admin_change_stored_cdrs(path, _json_object(body))
+        if path == "/cdrs/raw" and method == "POST":
+            return self._admin_raw_values(_json_object(body))
         if path == "/tokens/expire" and method == "POST":
             kind = _json_object(body).get("kind")
             return json_response(200, {"expired": self.tokens.expire(kind)})
@@ -759,6 +772,27 @@ class Emulator:
         if clash:
             raise ValueError(f"{sorted(clash)} are extra_fields already served with every CDR")
         return keys
+
+    def _admin_raw_values(self, payload: dict[str, Any]) -> Response:
+        """Serve fields of stored records as verbatim JSON text: values no JSON encoder writes
+        (``1e400``, ``18446744073709551616``, ``NaN``) or bytes that are not UTF-8
+        (``raw_base64``). Filters still see the stored values."""
+        entries = payload.get("updates", [])
+        if not isinstance(entries, list) or not all(isinstance(u, dict) for u in entries):
+            raise ValueError('updates must be a list of {"id": ID, "raw": {field: "JSON text"}}')
+        updates: dict[int, dict[str, Any]] = {}
+        for entry in entries:
+            raw = entry.get("raw") or {}
+            encoded = entry.get("raw_base64") or {}
+            if not isinstance(raw, dict) or not isinstance(encoded, dict) or not raw | encoded:
+                raise ValueError('each update needs "raw" and/or "raw_base64": {field: text}')
+            values = {k: str(v).encode() for k, v in raw.items()}
+            values |= {k: base64.b64decode(str(v), validate=True) for k, v in encoded.items()}
+            updates[int(entry["id"])] = {k: orjson.Fragment(v) for k, v in values.items()}
+        keys = self._own_keys(list(updates.values()))
+        missing = self.cdrs.replace_records(updates)
+        self.cdrs.record_keys |= keys
+        return json_response(200, {"patched": len(updates) - len(missing), "missing": missing})
 
     def _admin_add_cdrs(self, payload: dict[str, Any]) -> Response:
         if "records" in payload:

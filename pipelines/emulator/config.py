@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pipelines.emulator.auth import DEFAULT_TOKEN_ALPHABET, DEFAULT_TOKEN_LENGTH, TokenFormat
 from pipelines.emulator.generator import CompanySpec
@@ -38,6 +39,9 @@ class EmulatorConfig:
         end: end of data, exclusive; None means now.
         days: length of the default date range.
         timezone: the company's local time zone (business hours).
+        calldate_timezone: the zone of the ``calldate`` texts served: ``UTC`` (as the API is
+            believed to answer) or an IANA zone, e.g. the company's (an API answering in local
+            time: an hour repeats each autumn, one is skipped each spring).
         email / password: the login of the main account (an admin user).
         api_key: a ready-made API key of the main account (never expires); empty for none.
         two_factor_email / two_factor_code: a second admin account that needs a second factor.
@@ -67,6 +71,7 @@ class EmulatorConfig:
     end: str | None = None
     days: int = 30
     timezone: str = "Europe/Madrid"
+    calldate_timezone: str = "UTC"
     email: str = DEFAULT_EMAIL
     password: str = DEFAULT_PASSWORD
     api_key: str = DEFAULT_API_KEY
@@ -121,6 +126,12 @@ class EmulatorConfig:
             end = max(end, start + timedelta(days=1))
         if start >= end:
             raise ValueError(f"start ({start}) must be before end ({end})")
+        try:
+            ZoneInfo(self.calldate_timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"calldate_timezone {self.calldate_timezone!r} is not a zone"
+            ) from None
         return CompanySpec(
             seed=self.seed,
             users=self.users,

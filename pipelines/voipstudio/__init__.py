@@ -48,6 +48,7 @@ from pipelines.voipstudio.progress import (
 )
 from pipelines.voipstudio.records import api_time, wall_seconds
 from pipelines.voipstudio.redaction import redact
+from pipelines.voipstudio.wallclock import FoldResolver, widen_start
 from pipelines.voipstudio.windows import (
     CdrScanner,
     Page,
@@ -366,6 +367,16 @@ def _account_resources(account: Account, plan: _ReadPlan, *, named: bool) -> lis
             if plan.update_cursor:
                 state["synced_at"] = datetime.now(UTC).isoformat(timespec="seconds")
             return
+        widened = widen_start(start, account.timezone)
+        if widened < start:
+            log.info(
+                "account '%s': the range starts inside a repeated hour of %s; reading from %s "
+                "so that its two passes can be told apart",
+                name,
+                account.timezone,
+                api_time(widened),
+            )
+            start = widened
         with make_client() as client:
             scanner = CdrScanner(
                 client,
@@ -378,10 +389,18 @@ def _account_resources(account: Account, plan: _ReadPlan, *, named: bool) -> lis
             last_end: int | None = None
             loaded_ids = IdSet()
             batch = _Batch(settings.YIELD_ROWS)
-            for event in scanner.scan(start, end, max_rows=plan.max_rows):
+            # CDRs of a repeated hour (a DST change) wait until the range has been read.
+            folds = FoldResolver(account.timezone, name)
+
+            def can_stop(wall: int) -> bool:
+                # A part never ends inside a repeated hour: the next would start before it.
+                return widen_start(wall, account.timezone) == wall
+
+            for event in scanner.scan(start, end, max_rows=plan.max_rows, can_stop=can_stop):
                 if isinstance(event, Page):
                     parsed = event.parsed
-                    table = unique_rows(parsed.table, loaded_ids)
+                    table = folds.take(parsed.table, parsed.fold_rows, parsed.ambiguous)
+                    table = unique_rows(table, loaded_ids)
                     if table.num_rows:
                         yield from batch.add(with_account(table))
                     if parsed.rejects:
@@ -402,6 +421,13 @@ def _account_resources(account: Account, plan: _ReadPlan, *, named: bool) -> lis
                     last_end = event.window.end
                     if plan.update_cursor:
                         _advance(state, api_time(event.window.end))
+            # The held rows are handed on before the resource ends: dlt commits them in the
+            # same load as the cursor that passed their windows.
+            held = folds.release()
+            if held is not None:
+                table = unique_rows(held, loaded_ids)
+                if table.num_rows:
+                    yield from batch.add(with_account(table))
             yield from batch.flush()
         report_finished(cdrs_resource)
         # The scan's buffers are free now; give them back before dlt loads (see the function).
@@ -470,8 +496,8 @@ class _Batch:
 
     dlt's extract step has a fixed cost per item (schema checks, configuration lookups, a
     buffer flush) that, per 5000-row page, is a large share of a full sync's main-thread time.
-    Only tables of one schema are joined (a page with a field the API added starts a new
-    batch), and joining is zero-copy, so dlt receives exactly the same rows and columns.
+    Only tables of one schema are joined (a table of another schema starts a new batch), and
+    joining is zero-copy, so dlt receives exactly the same rows and columns.
     """
 
     def __init__(self, max_rows: int) -> None:

@@ -30,6 +30,7 @@ from pipelines.voipstudio.client import (
     env_variable,
 )
 from pipelines.voipstudio.errors import ConfigError
+from pipelines.voipstudio.wallclock import longest_fold
 
 SECTIONS = ("sources", settings.SOURCE_NAME, "accounts")
 _ENV_PREFIX = "__".join(SECTIONS).upper() + "__"
@@ -268,6 +269,17 @@ def build_account(name: str, values: Mapping[str, Any], *, named: bool) -> Accou
     backoff_base = values["backoff_base"]
     if not isinstance(backoff_base, (int, float)) or not backoff_base >= 0:
         raise ConfigError(f"{key('backoff_base')} must be 0 or more seconds, got {backoff_base!r}")
+    lag = parse_duration(values["lag"], key("lag"))
+    timezone = check_zone(values["timezone"], key("timezone"))
+    repeated = longest_fold(timezone)
+    if lag.total_seconds() < repeated:
+        # A sync during the repeated hour reads up to a wall-clock time the cursor has passed
+        # already: only a lag longer than the hour reads those CDRs again.
+        raise ConfigError(
+            f"{key('lag')} = {values['lag']!r} is shorter than the hour {timezone} repeats when "
+            f"its clocks go back: CDRs of that hour would be missed; set it to at least "
+            f"{repeated // 60}m"
+        )
     return Account(
         name=name,
         credentials=credentials,
@@ -275,10 +287,10 @@ def build_account(name: str, values: Mapping[str, Any], *, named: bool) -> Accou
         start_date=(
             parse_start(values["start_date"], key("start_date")) if values["start_date"] else None
         ),
-        lag=parse_duration(values["lag"], key("lag")),
+        lag=lag,
         page_size=check_range(values["page_size"], key("page_size"), 1, settings.MAX_PAGE_SIZE),
         max_concurrency=check_range(values["max_concurrency"], key("max_concurrency"), 1, 64),
-        timezone=check_zone(values["timezone"], key("timezone")),
+        timezone=timezone,
         request_timeout=check_seconds(values["request_timeout"], key("request_timeout")),
         retry=RetryPolicy(
             max_attempts=check_range(values["max_attempts"], key("max_attempts"), 1, 100),

@@ -66,6 +66,12 @@ class ReconcileRefusedError(VoipstudioError):
     exit_code = 9
 
 
+class LoadFailedError(VoipstudioError):
+    """The destination did not take a load; the message says what became of its package."""
+
+    exit_code = 1
+
+
 class LockedError(VoipstudioError):
     """Another sync of the same pipeline is running."""
 

@@ -394,7 +394,11 @@ class CdrScanner:
         return parse_cdr_page(body, self.timezone)
 
     def scan(
-        self, start: int, end: int, max_rows: int | None = None
+        self,
+        start: int,
+        end: int,
+        max_rows: int | None = None,
+        can_stop: Callable[[int], bool] | None = None,
     ) -> Iterator[Page | WindowDone]:
         """Read ``(start, end]``, yielding pages as they arrive and windows as they complete.
 
@@ -404,6 +408,8 @@ class CdrScanner:
             end: inclusive upper bound.
             max_rows: stop after the window that brings the count to at least this many rows
                 (so that a long backfill can be committed in parts).
+            can_stop: with ``max_rows``, whether a part may end at this wall-clock second
+                (not inside a repeated hour, whose two passes are read together).
 
         Raises:
             DataCheckError: a window could not be verified after ``window_attempts`` reads.
@@ -411,9 +417,10 @@ class CdrScanner:
         with ThreadPoolExecutor(self.max_concurrency, thread_name_prefix="voipstudio") as pool:
             windows = self.plan(start, end, pool)
             if max_rows is not None:
-                kept, rows = [], 0
+                kept: list[Window] = []
+                rows = 0
                 for window in windows:
-                    if rows >= max_rows:
+                    if rows >= max_rows and (can_stop is None or can_stop(kept[-1].end)):
                         break
                     kept.append(window)
                     rows += window.total
