@@ -507,7 +507,7 @@ def test_served_cdrs_use_only_the_conventions_module(
     causes = {
         CAUSES.normal_clearing,
         CAUSES.normal_unspecified,
-        CAUSES.no_answer,
+        *CAUSES.no_answer,
         CAUSES.busy,
         CAUSES.answered_elsewhere,
         *CAUSES.failed,
@@ -520,6 +520,7 @@ def test_served_cdrs_use_only_the_conventions_module(
         CONTEXTS.queue,
         CONTEXTS.internal,
         CONTEXTS.transfer,
+        CONTEXTS.forward,
     }
     # A queue call names its queue in `destination`; an internal call says so there.
     queue_names = {q["name"] for q in data(api.get("/queues", params={"limit": 100}))}
