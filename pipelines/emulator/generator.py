@@ -42,7 +42,17 @@ from pipelines.emulator.cdr_conventions import (
 )
 from pipelines.emulator.fields import CDR_FIELDS, QUEUE_FIELDS, USER_FIELDS
 
-__all__ = ["Company", "CompanySpec", "generate_company", "generate_new_cdrs"]
+__all__ = [
+    "CallLegs",
+    "Company",
+    "CompanySpec",
+    "Parties",
+    "TimeSampler",
+    "format_timestamps",
+    "generate_company",
+    "generate_new_calls",
+    "generate_new_cdrs",
+]
 
 Arr = npt.NDArray[Any]
 I64 = npt.NDArray[np.int64]
@@ -326,9 +336,77 @@ class _State:
     party_codec: Obj
     clid: Obj  # users' DID clids, users' extension clids, pool clids
     user_dids: list[str]  # each user's direct number (E.164, with "+")
+    party_mobile: npt.NDArray[np.bool_]
     dest: Obj  # pool destination labels, queue names, "Internal", None
     info: Obj  # None, misc notes, "Transferred from <ext>" per user, campaign names
     metadata: Obj
+
+
+@dataclass
+class CallLegs:
+    """What the rest of the history (recordings, voicemail, SMS, invoices; ``history.py``) needs
+    to know of a batch of CDR legs: one numpy array per fact, in CDR id order.
+
+    Attributes:
+        cdr_id, call_id: the leg's ids.
+        start, duration, billsec: its ``calldate`` (epoch seconds), ``duration`` and ``billsec``.
+        charge: its ``charge``.
+        category: the generator's kind of call (``CATEGORY_*``).
+        leg: the leg's number within its call (0 the first).
+        answered: the leg was answered (``billsec`` > 0).
+        call_end: when the last leg of its call ended (epoch seconds).
+        call_answered: some leg of its call was answered.
+        user: the index of the leg's user in ``Company.users``.
+        queue: the index of the queue in ``Company.queues`` (-1: not a queue call).
+        src, dst: the parties' indexes in ``Company.parties``.
+        type: the leg's ``type`` text.
+    """
+
+    cdr_id: I64
+    call_id: I64
+    start: I64
+    duration: I64
+    billsec: I64
+    charge: F64
+    category: I64
+    leg: I64
+    answered: npt.NDArray[np.bool_]
+    call_end: I64
+    call_answered: npt.NDArray[np.bool_]
+    user: I64
+    queue: I64
+    src: I64
+    dst: I64
+    type: Obj
+
+    def __len__(self) -> int:
+        return len(self.cdr_id)
+
+
+@dataclass(frozen=True)
+class Parties:
+    """Everyone who appears in a CDR: the users (their extensions) first, then the external
+    numbers (the pool callers come from), then each user's mobile.
+
+    Attributes:
+        number: the number or extension as a CDR writes it (``src``/``dst``).
+        name: a person's or company's name (the number itself when unknown).
+        mobile: the number is a mobile (it can receive an SMS).
+        n_users, n_external: how many rows are users, and external numbers after them.
+        external_cdf: popularity of the external numbers (a few regulars, a long tail).
+    """
+
+    number: Obj
+    name: Obj
+    mobile: npt.NDArray[np.bool_]
+    n_users: int
+    n_external: int
+    external_cdf: F64
+
+
+# Kinds of call (CallLegs.category).
+CATEGORY_DIRECT, CATEGORY_QUEUE, CATEGORY_TRANSFER, CATEGORY_FORWARD = 0, 1, 2, 3
+CATEGORY_OUTBOUND, CATEGORY_INTERNAL = 4, 5
 
 
 @dataclass
@@ -342,6 +420,12 @@ class Company:
         cdrs: One list per ``CDR_FIELDS`` key (same order), all of equal length, sorted by id.
         agent_status: ``(queue id, user id) -> status`` of every queue member: whether the agent
             is logged in to the queue now (``include=users`` on ``/queues`` shows it).
+        calls: the facts of the CDRs' legs the rest of the history derives from (``history.py``
+            takes them and sets this to None).
+        parties: everyone who appears in a CDR.
+        user_dids: each user's direct number (E.164), in ``users`` order.
+        history: the records of the other collections (``history.py``): per collection name,
+            one list per field, sorted by id.
     """
 
     spec: CompanySpec
@@ -349,6 +433,10 @@ class Company:
     queues: list[dict[str, Any]]
     cdrs: dict[str, list[Any]] = field(repr=False)
     agent_status: dict[tuple[int, int], bool] = field(default_factory=dict, repr=False)
+    calls: CallLegs | None = field(default=None, repr=False, compare=False)
+    parties: Parties | None = field(default=None, repr=False, compare=False)
+    user_dids: list[str] = field(default_factory=list, repr=False)
+    history: dict[str, dict[str, list[Any]]] = field(default_factory=dict, repr=False)
     _state: _State | None = field(default=None, repr=False, compare=False)
 
 
@@ -385,7 +473,7 @@ def _tod_table() -> npt.NDArray[np.uint32]:
 _TOD_TABLE = _tod_table()
 
 
-def _fmt_ts(secs: I64) -> list[str]:
+def format_timestamps(secs: I64) -> list[str]:
     """Format epoch seconds as ``YYYY-MM-DD HH:MM:SS`` strings, vectorised.
 
     Gathers the UCS-4 code points of the date and the time of day from two small tables into one
@@ -425,8 +513,9 @@ def _ascii(text: str) -> str:
     return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
 
 
-class _TimeSampler:
-    """Draws call start times following a local business-hours profile over [t_lo, t_hi)."""
+class TimeSampler:
+    """Draws start times (of calls, messages, chats) following a local business-hours profile
+    over [t_lo, t_hi)."""
 
     def __init__(self, t_lo: int, t_hi: int, tz: ZoneInfo, country_code: str) -> None:
         holidays = _HOLIDAYS_ES if country_code == "34" else _HOLIDAYS_GENERIC
@@ -451,6 +540,13 @@ class _TimeSampler:
         span = (self.hi - self.lo).astype(np.float64)
         self.cdf = _cdf(profile * span)
         self.weekday_days = float(span[weekday].sum() / 86400)
+
+    @classmethod
+    def for_spec(cls, spec: CompanySpec) -> TimeSampler:
+        """The sampler of a company's data range, in its time zone."""
+        t_lo = math.ceil(spec.start.timestamp())
+        t_hi = math.ceil(spec.end.timestamp())
+        return cls(t_lo, t_hi, ZoneInfo(spec.timezone), spec.country_code)
 
     def sample(self, rng: np.random.Generator, n: int) -> I64:
         b = _draw(rng, self.cdf, n)
@@ -488,7 +584,7 @@ def _build_users(
     langs = ("es", "en", "ca") if spanish else ("en", "es", "fr")
     lang = rng.choice(3, n, p=[0.85, 0.1, 0.05]).tolist()
     created = rng.integers(20 * 86400, 1200 * 86400, n)
-    created_at = _fmt_ts(int(spec.start.timestamp()) - created)
+    created_at = format_timestamps(int(spec.start.timestamp()) - created)
     ua = rng.choice(len(_USER_AGENTS), n, p=_UA_P).tolist()
     codec_roll = rng.random(n).tolist()
     endpoints = 200_000 + rng.choice(800_000, n, replace=False).astype(np.int64)
@@ -638,6 +734,7 @@ def _build_pool(spec: CompanySpec, rng: np.random.Generator, size: int) -> dict[
     ]  # fmt: skip
     numbers: list[str] = []
     src_names: list[str] = []
+    mobiles: list[bool] = []
     labels: list[str] = []
     clids: list[str] = []
     rates: list[float] = []
@@ -665,6 +762,7 @@ def _build_pool(spec: CompanySpec, rng: np.random.Generator, size: int) -> dict[
             name = number
         numbers.append(number)
         src_names.append(name)
+        mobiles.append(mob)
         labels.append(dest_labels[ci][mob])
         clids.append(f'"{name}" <{number}>')
         rates.append(c.mobile_rate if mob else c.landline_rate)
@@ -675,6 +773,7 @@ def _build_pool(spec: CompanySpec, rng: np.random.Generator, size: int) -> dict[
     return {
         "numbers": numbers,
         "src_names": src_names,
+        "mobile": np.array(mobiles, dtype=bool),
         "labels": labels,
         "clids": clids,
         "rate": np.array(rates, dtype=np.float64),
@@ -765,6 +864,9 @@ def _build_state(
             + [f'"{nm}" <{m}>' for nm, m in zip(u["names"], mobiles, strict=True)]
         ),
         user_dids=u["dids"],
+        party_mobile=np.concatenate(
+            [np.zeros(n_users, dtype=bool), p["mobile"], np.ones(n_users, dtype=bool)]
+        ),
         dest=_obj(
             [*p["labels"], *[mobile_label] * n_users, *q["names"], DESTINATIONS.internal, None]
         ),
@@ -1002,6 +1104,8 @@ def _expand(st: _State, c: Cols, key0: int) -> Cols:
     return {
         "call": ci + key0,
         "j": j,
+        "cat": cat,
+        "queue": np.where(isq, q, -1),
         "start": c["start"][ci] + offset,
         "duration": duration.astype(np.int64),
         "billsec": billsec.astype(np.int64),
@@ -1066,7 +1170,7 @@ def _cut(rng: np.random.Generator, legs: Cols, rows: int) -> Cols:
     return _take(legs, np.flatnonzero(keep))
 
 
-def _simulate_history(st: _State, sampler: _TimeSampler, n: int, t_hi: int) -> Cols:
+def _simulate_history(st: _State, sampler: TimeSampler, n: int, t_hi: int) -> Cols:
     """Legs of ``n`` base calls plus their callbacks, restricted to calls ended before ``t_hi``."""
     rng = st.rng
     c = _draw_calls(st, n)
@@ -1134,10 +1238,22 @@ def _simulate_history(st: _State, sampler: _TimeSampler, n: int, t_hi: int) -> C
     return _take(legs, np.flatnonzero(np.repeat(call_end < t_hi, counts)))
 
 
-def _columns(st: _State, legs: Cols) -> dict[str, list[Any]]:
-    """Assign ids (by end time), call ids and live ids, and build the CDR_FIELDS columns."""
+def _columns(st: _State, legs: Cols) -> tuple[dict[str, list[Any]], CallLegs]:
+    """Assign ids (by end time), call ids and live ids, and build the CDR_FIELDS columns and
+    the facts of the legs (``CallLegs``). ``legs`` holds each call's legs together."""
     n = len(legs["call"])
-    order = np.lexsort((legs["j"], legs["call"], legs["start"] + legs["duration"]))
+    end = legs["start"] + legs["duration"]
+    if n:
+        first = _call_bounds(legs)
+        counts = np.diff(np.r_[first, n])
+        legs["call_end"] = np.repeat(np.maximum.reduceat(end, first), counts)
+        legs["call_answered"] = np.repeat(
+            np.logical_or.reduceat(legs["billsec"] > 0, first), counts
+        )
+    else:
+        legs["call_end"] = np.zeros(0, dtype=np.int64)
+        legs["call_answered"] = np.zeros(0, dtype=bool)
+    order = np.lexsort((legs["j"], legs["call"], end))
     legs = _take(legs, order)
     call, j, start = legs["call"], legs["j"], legs["start"]
 
@@ -1173,7 +1289,7 @@ def _columns(st: _State, legs: Cols) -> dict[str, list[Any]]:
         "sip_endpoint_id": st.user_endpoint[agent].tolist(),
         "server_id": legs["server"].tolist(),
         "type": _TYPES[legs["type"]].tolist(),
-        "calldate": _fmt_ts(start),
+        "calldate": format_timestamps(start),
         "clid": st.clid[legs["clid"]].tolist(),
         "src": st.party_number[src].tolist(),
         "src_id": st.party_id[src].tolist(),
@@ -1199,7 +1315,25 @@ def _columns(st: _State, legs: Cols) -> dict[str, list[Any]]:
         "nb_notes": legs["notes"].tolist(),
     }
     assert list(cols) == list(CDR_FIELDS)
-    return cols
+    facts = CallLegs(
+        cdr_id=ids,
+        call_id=call_id_of[call],
+        start=start,
+        duration=legs["duration"],
+        billsec=billsec,
+        charge=charge,
+        category=legs["cat"],
+        leg=j,
+        answered=billsec > 0,
+        call_end=legs["call_end"],
+        call_answered=legs["call_answered"],
+        user=agent,
+        queue=legs["queue"],
+        src=src,
+        dst=dst,
+        type=_TYPES[legs["type"]],
+    )
+    return cols, facts
 
 
 def generate_company(spec: CompanySpec) -> Company:
@@ -1214,9 +1348,8 @@ def generate_company(spec: CompanySpec) -> Company:
         call ended before ``end`` (a call still in progress has no CDR yet).
     """
     rng = np.random.default_rng(spec.seed)
-    t_lo = math.ceil(spec.start.timestamp())
     t_hi = math.ceil(spec.end.timestamp())
-    sampler = _TimeSampler(t_lo, t_hi, ZoneInfo(spec.timezone), spec.country_code)
+    sampler = TimeSampler.for_spec(spec)
     rows = spec.rows if spec.rows is not None else round(40 * spec.users * sampler.weekday_days)
     users, u_extra = _build_users(spec, rng)
     queues, q_extra = _build_queues(spec, rng)
@@ -1232,13 +1365,24 @@ def generate_company(spec: CompanySpec) -> Company:
             if got >= rows:
                 break
             n_calls = math.ceil(n_calls * rows / max(got, 1) * 1.1) + 20
-        cdrs = _columns(st, _cut(rng, legs, rows))
+        cdrs, calls = _columns(st, _cut(rng, legs, rows))
+    parties = Parties(
+        number=st.party_number,
+        name=st.party_src_name,
+        mobile=st.party_mobile,
+        n_users=st.n_users,
+        n_external=st.n_external,
+        external_cdf=st.pool_cdf,
+    )
     return Company(
         spec=spec,
         users=users,
         queues=queues,
         cdrs=cdrs,
         agent_status=_agent_status(spec, queues),
+        calls=calls,
+        parties=parties,
+        user_dids=list(st.user_dids),
         _state=st,
     )
 
@@ -1251,7 +1395,22 @@ def generate_new_cdrs(
     late_fraction: float = 0.2,
     max_late_seconds: int = 4 * 3600,
 ) -> dict[str, list[Any]]:
-    """Generate the CDRs of calls that end around ``now``.
+    """Generate the CDRs of calls that end around ``now`` (see :func:`generate_new_calls`)."""
+    cdrs, _ = generate_new_calls(
+        company, count, now=now, late_fraction=late_fraction, max_late_seconds=max_late_seconds
+    )
+    return cdrs
+
+
+def generate_new_calls(
+    company: Company,
+    count: int,
+    *,
+    now: datetime,
+    late_fraction: float = 0.2,
+    max_late_seconds: int = 4 * 3600,
+) -> tuple[dict[str, list[Any]], CallLegs]:
+    """Generate the CDRs of calls that end around ``now``, and the facts of their legs.
 
     Ids continue after the largest id generated so far (strictly increasing, never reused) and
     follow end time within the batch. A share ``late_fraction`` of the rows are long single-leg
@@ -1267,7 +1426,8 @@ def generate_new_cdrs(
         max_late_seconds: How long before ``now`` a late call may have started.
 
     Returns:
-        Columns keyed like ``Company.cdrs``, exactly ``count`` rows, sorted by id.
+        Columns keyed like ``Company.cdrs``, exactly ``count`` rows, sorted by id; and the
+        facts of those legs (``CallLegs``), in the same order.
 
     Raises:
         ValueError: On a negative count, a naive ``now``, a bad fraction or a company without
@@ -1323,5 +1483,7 @@ def generate_new_cdrs(
             c["start"] = end_s - duration
             parts.append(_expand(st, c, late_key0))
         if not parts:
-            return {k: [] for k in CDR_FIELDS}
+            none = _draw_calls(st, 0)
+            _settle(st, none)
+            parts.append(_expand(st, none, 0))
         return _columns(st, _concat(parts))
