@@ -40,7 +40,7 @@ import numpy.typing as npt
 
 from pipelines.emulator.bulk import gc_paused
 from pipelines.emulator.fields import COLLECTIONS
-from pipelines.emulator.files import audio_size, file_title
+from pipelines.emulator.files import audio_sizes
 from pipelines.emulator.generator import (
     CATEGORY_DIRECT,
     CATEGORY_FORWARD,
@@ -336,18 +336,15 @@ class History:
         recorded &= self.records_user[calls.user] | by_queue
         p = np.flatnonzero(recorded)
         ids = self._ids("monitors", len(p))
-        durations = calls.billsec[p].tolist()
+        durations = calls.billsec[p]
         return {
             "id": ids,
             "timestamp": format_timestamps(calls.start[p]),
             "caller": self.parties.number[calls.src[p]].tolist(),
             "called": self.parties.number[calls.dst[p]].tolist(),
-            "duration": durations,
+            "duration": durations.tolist(),
             "type": calls.type[p].tolist(),
-            "size": [
-                audio_size(file_title("monitors", i), d)
-                for i, d in zip(ids, durations, strict=True)
-            ],
+            "size": audio_sizes("monitors", np.array(ids, dtype=np.int64), durations),
         }
 
     def _voicemessages(self, calls: CallLegs, now: int, history: bool) -> Columns:
