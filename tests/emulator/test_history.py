@@ -430,3 +430,33 @@ def test_an_epoch_date_field_is_served_filtered_and_sorted_as_numbers(
         client.get("/calls", params={"filter": filter_param(("start_time", "gt", "soon"))}), 400
     )
     assert re.fullmatch(r"\d+", str(body["data"][0]["start_time"]))
+
+
+def test_each_finished_month_has_its_call_charges_issued_the_next_month() -> None:
+    spec = CompanySpec(
+        seed=5,
+        rows=4000,
+        start=datetime(2026, 1, 10, tzinfo=UTC),
+        end=datetime(2026, 3, 5, 12, tzinfo=UTC),
+    )
+    company = generate_company(spec)
+    charges: dict[str, float] = defaultdict(float)
+    for calldate, charge in zip(company.cdrs["calldate"], company.cdrs["charge"], strict=True):
+        charges[calldate[:7]] += charge
+    records = History(company).records["transactions"]
+    rows = [dict(zip(records, values, strict=True)) for values in zip(*records.values())]
+    calls = [(r["created_at"], r["amount"], r["result"]) for r in rows if r["type"] == "calls"]
+    assert calls == [
+        ("2026-02-01 02:00:00", round(charges["2026-01"], 2), "completed"),
+        # the open month's invoice: pending, as of the data's end
+        ("2026-03-01 01:00:01", round(charges["2026-03"], 2), "pending"),
+        ("2026-03-01 02:00:00", round(charges["2026-02"], 2), "completed"),
+    ]
+    fees = [r for r in rows if r["type"] == "subscription"]
+    assert [r["created_at"] for r in fees] == [
+        "2026-01-01 01:00:00",
+        "2026-02-01 01:00:00",
+        "2026-03-01 01:00:00",
+    ]
+    assert [r["id"] for r in rows] == sorted(r["id"] for r in rows)
+    assert [r["created_at"] for r in rows] == sorted(r["created_at"] for r in rows)
