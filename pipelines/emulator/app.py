@@ -48,7 +48,7 @@ from pipelines.emulator.files import (
     file_bytes,
 )
 from pipelines.emulator.generator import Company, generate_company, generate_new_calls
-from pipelines.emulator.history import CALL_DERIVED, History
+from pipelines.emulator.history import CALL_DERIVED, HISTORY_COLLECTIONS, History
 from pipelines.emulator.query import (
     KeyScope,
     QueryError,
@@ -316,10 +316,10 @@ class Emulator:
             return {}
         moment = now or self.now()
         with self._lock:
-            for other in self.collections.values():
-                if other.name not in ("cdrs", "users", "queues", "apitokens"):
-                    table = other.table
-                    self.history.shift_ids(other.name, int(table.ids[-1]) if len(table) else 0)
+            # Records added by hand may hold the ids the history would use next.
+            for other in HISTORY_COLLECTIONS:
+                table = self.collections[other].table
+                self.history.shift_ids(other, int(table.ids[-1]) if len(table) else 0)
             batches: list[dict[str, dict[str, list[Any]]]] = []
             if name == "cdrs":
                 batches.append(self._new_calls(count, moment, late_fraction, max_late_seconds))

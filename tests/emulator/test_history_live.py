@@ -145,6 +145,10 @@ def test_records_given_by_hand_and_the_dump(emulator_factory: Start, client_for:
     assert dumped[0] == record
     again = HTTP.post(admin_url(server, "/collections/sms"), json={"records": [record]})
     assert again.status_code == 400  # the id exists
+    # Generated records are numbered after every stored id, hand-made ones included.
+    high = record | {"id": 99_000_000}
+    HTTP.post(admin_url(server, "/collections/sms"), json={"records": [high]})
+    assert min(generate(server, "sms", count=2)["ids"]) > 99_000_000
     assert HTTP.get(admin_url(server, "/collections/nothing")).status_code == 404
     assert (
         HTTP.post(
