@@ -444,7 +444,9 @@ def test_each_finished_month_has_its_call_charges_issued_the_next_month() -> Non
     for calldate, charge in zip(company.cdrs["calldate"], company.cdrs["charge"], strict=True):
         charges[calldate[:7]] += charge
     records = History(company).records["transactions"]
-    rows = [dict(zip(records, values, strict=True)) for values in zip(*records.values())]
+    rows = [
+        dict(zip(records, values, strict=True)) for values in zip(*records.values(), strict=True)
+    ]
     calls = [(r["created_at"], r["amount"], r["result"]) for r in rows if r["type"] == "calls"]
     assert calls == [
         ("2026-02-01 02:00:00", round(charges["2026-01"], 2), "completed"),
