@@ -2,9 +2,10 @@
 
 Exit codes (for schedulers): 0 success; 1 unexpected error; 2 configuration error; 3 the API
 refused the credentials; 4 the API was unreachable or kept failing; 5 pages did not add up after
-every retry; 6 a reporting model failed to build (the raw data stays loaded); 7 a data test of
-the models failed (``models --test``); 8 ``status --max-age``: the data is stale or was never
-loaded; 75 another sync of the same pipeline is running.
+every retry, or an assumption about the API broke; 6 a reporting model failed to build (the raw
+data stays loaded); 7 a data test of the models failed (``models --test``); 8 ``status
+--max-age``: the data is stale or was never loaded; 9 ``reconcile`` refused to mark CDRs deleted
+(the mass-marking guard); 75 another sync of the same pipeline is running.
 
 Results go to stdout (a closed pipe, as in ``voipstudio status | head -3``, ends nothing),
 progress and log lines to stderr.
@@ -45,6 +46,7 @@ from pipelines.models import (
     load_settings,
     run_data_tests,
 )
+from pipelines.reconcile import ReconcileOptions, run_reconcile
 from pipelines.report import (
     DEFAULT_REPORT_NAME,
     duckdb_path,
@@ -63,7 +65,8 @@ from pipelines.sync import (
     run_sync,
     sync_lock,
 )
-from pipelines.voipstudio import parse_duration, redaction, settings
+from pipelines.voipstudio import configured_accounts, parse_duration, redaction, settings
+from pipelines.voipstudio.check import FAIL, OK, WARN, CheckResult, check_account, exit_code
 from pipelines.voipstudio.client import Credentials, VoipstudioClient
 from pipelines.voipstudio.errors import (
     AccountsFailedError,
@@ -86,8 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="voipstudio",
         description="Sync VoIPstudio call detail records into DuckDB and check on them.",
         epilog="Exit codes: 0 ok, 1 unexpected error, 2 configuration, 3 credentials refused, "
-        "4 API unreachable or failing, 5 data check failed, 6 a model failed, "
-        "7 a data test failed, 8 stale (status --max-age), 75 another sync is running.",
+        "4 API unreachable or failing, 5 data check failed or API assumption broken, "
+        "6 a model failed, 7 a data test failed, 8 stale (status --max-age), 9 reconcile refused "
+        "to mark CDRs deleted, 75 another sync is running.",
     )
     parser.add_argument("--version", action="version", version=version_text())
     _add_loudness(parser, top=True)
@@ -104,8 +108,12 @@ def build_parser() -> argparse.ArgumentParser:
     sync = commands.add_parser(
         "sync", parents=[loud], help="load new and late CDRs, users and queues"
     )
-    sync.add_argument("--start", help="re-read CDRs from this date (YYYY-MM-DD[ HH:MM:SS])")
-    sync.add_argument("--end", help="read CDRs up to this date instead of now")
+    sync.add_argument(
+        "--start", help="re-read CDRs from this instant, included (YYYY-MM-DD[ HH:MM:SS])"
+    )
+    sync.add_argument(
+        "--end", help="read CDRs up to this instant, excluded, instead of up to now (included)"
+    )
     sync.add_argument(
         "--full-refresh", action="store_true", help="drop the loaded tables and state, then sync"
     )
@@ -130,6 +138,44 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument(
         "--no-models", action="store_true", help="do not rebuild the reporting models afterwards"
     )
+    sync.add_argument(
+        "--abort-pending",
+        action="store_true",
+        help="set aside the load packages an earlier sync left pending (their CDRs are read "
+        "again) instead of loading them",
+    )
+
+    # --- reconcile (pipelines/reconcile) ---
+    reconcile = commands.add_parser(
+        "reconcile",
+        parents=[loud],
+        help="re-read the last days: add late CDRs, apply corrections, mark deleted ones",
+    )
+    reconcile.add_argument(
+        "--days",
+        type=int,
+        help="re-read this many days before the sync's cursor, and its day (default "
+        "[reconcile] days, 7)",
+    )
+    reconcile.add_argument(
+        "--since", metavar="YYYY-MM-DD", help="re-read from this day instead (each account's zone)"
+    )
+    reconcile.add_argument(
+        "--counts-only",
+        action="store_true",
+        help="count each day first and re-read only the days whose counts differ (cheap; "
+        "blind to corrections)",
+    )
+    reconcile.add_argument(
+        "--account",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="reconcile only this configured account (repeatable; default every account)",
+    )
+    reconcile.add_argument("--dry-run", action="store_true", help="find and report, apply nothing")
+    reconcile.add_argument("--json", action="store_true", help="print the summary as JSON")
+    # --- end reconcile ---
 
     models = commands.add_parser(
         "models", parents=[loud], help="build the SQL reporting models (sql/)"
@@ -205,6 +251,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--directory", help="where to publish (default [publish] directory, data/published)"
     )
     # --- end dashboard and BI copy ---
+
+    # --- check (issue 12: know the API you talk to) ---
+    check = commands.add_parser(
+        "check",
+        parents=[loud],
+        help="test the credentials, the key's scope and what the sync assumes about the API "
+        "(a few small requests per account)",
+    )
+    check.add_argument(
+        "--account",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="check only this configured account (repeatable; default every account)",
+    )
+    # --- end check ---
 
     demo = commands.add_parser(
         "demo", parents=[loud], help="emulator + two syncs into data/demo.duckdb"
@@ -297,6 +359,7 @@ def cmd_sync(args: argparse.Namespace, verbosity: Verbosity) -> int:
         resources=resources,
         accounts=tuple(args.account),
         commit_every_rows=args.commit_every_rows,
+        abort_pending=args.abort_pending,
     )
     pipeline = make_pipeline(args.pipeline_name)
     display = SyncDisplay(error_console(), enabled=verbosity.progress)
@@ -333,6 +396,26 @@ def cmd_sync(args: argparse.Namespace, verbosity: Verbosity) -> int:
     if failed is not None:
         raise failed
     return 0
+
+
+def cmd_reconcile(args: argparse.Namespace, verbosity: Verbosity) -> int:
+    """``voipstudio reconcile``: the summary on stdout (``--json`` for monitoring), failures on
+    stderr, and the first failed account's exit code (9: the mass-marking guard refused)."""
+    options = ReconcileOptions(
+        days=args.days,
+        since=args.since,
+        counts_only=args.counts_only,
+        accounts=tuple(args.account),
+        dry_run=args.dry_run,
+    )
+    pipeline = make_pipeline(args.pipeline_name)
+    display = SyncDisplay(error_console(), enabled=verbosity.progress)
+    with display.sync(pipeline):
+        summary = run_reconcile(pipeline, options)
+    say(json.dumps(summary.as_dict()) if args.json else "\n".join(summary.lines()))
+    for failure in summary.failures():
+        say(f"voipstudio: error: {failure}", error=True)
+    return summary.exit_code
 
 
 def _print_models(result: BuildResult) -> None:
@@ -455,6 +538,33 @@ def cmd_status(args: argparse.Namespace, verbosity: Verbosity) -> int:
     return 0
 
 
+def cmd_check(args: argparse.Namespace, verbosity: Verbosity) -> int:
+    """``voipstudio check``: one line per check and account; the first failure's exit code."""
+    accounts = configured_accounts()
+    known = [account.name for account in accounts]
+    missing = [name for name in args.account if name not in known]
+    if missing:
+        raise ConfigError(
+            f"unknown account(s) {', '.join(missing)}: the configured accounts are "
+            f"{', '.join(known)}"
+        )
+    chosen = [a for a in accounts if not args.account or a.name in args.account]
+    results: list[CheckResult] = []
+    for account in chosen:
+        checked = check_account(account)
+        for result in checked:
+            say(result.line(account.name if len(accounts) > 1 else None))
+        results.extend(checked)
+    counts = {status: sum(r.status == status for r in results) for status in (OK, WARN, FAIL)}
+    code = exit_code(results)
+    say(
+        f"check: {counts[OK]} ok, {counts[WARN]} warnings, {counts[FAIL]} failed "
+        f"({len(chosen)} account{'s' if len(chosen) != 1 else ''})",
+        error=bool(code),
+    )
+    return code
+
+
 def cmd_token(args: argparse.Namespace, verbosity: Verbosity) -> int:
     """``voipstudio token create``."""
     email = args.email or dlt.config.get("sources.voipstudio.email")
@@ -565,6 +675,8 @@ def _run(args: argparse.Namespace, verbosity: Verbosity) -> int:
         "sync": cmd_sync,
         "models": cmd_models,
         "status": cmd_status,
+        "reconcile": cmd_reconcile,
+        "check": cmd_check,
         "token": cmd_token,
         "report": cmd_report,
         "publish": cmd_publish,

@@ -26,6 +26,7 @@ from dlt.common.destination.configuration import ParquetFormatConfiguration
 from dlt.destinations.exceptions import DatabaseUndefinedRelation
 
 from pipelines.load_packages import keep_load_packages, prune_load_packages
+from pipelines.pending import abort_pending, abort_refused_loads, load_pending, run_pipeline
 from pipelines.voipstudio import resource_name, settings, voipstudio_source
 from pipelines.voipstudio.accounts import account_names
 from pipelines.voipstudio.errors import AccountsFailedError, ConfigError, LockedError
@@ -54,6 +55,11 @@ def make_pipeline(
     configured otherwise). DuckDB writes to ``data/calls.duckdb`` unless
     ``DESTINATION__DUCKDB__CREDENTIALS`` (or ``[destination.duckdb] credentials`` in
     secrets.toml) names another file. A relative path is relative to the current directory.
+
+    DuckDB and PostgreSQL are told they run data statements in transactions, which dlt's own
+    capabilities leave unset: otherwise the merge of ``cdrs`` (a DELETE of the rows read again,
+    then an INSERT) runs in autocommit, and a load the destination refuses half-way leaves
+    those rows deleted until a later sync loads them again.
     """
     if destination is None:
         configured: str | None = dlt.config.get(f"pipelines.{pipeline_name}.destination_type")
@@ -69,13 +75,18 @@ def make_pipeline(
                     credentials=DEFAULT_DUCKDB_PATH,
                     parquet_format=_duckdb_parquet_format(),
                     local_dir=here,
+                    supports_transactions=True,
                 )
             else:
                 # The file named by the configuration (DESTINATION__DUCKDB__CREDENTIALS or
                 # secrets.toml), also when no destination_type is configured at all.
                 destination = dlt.destinations.duckdb(
-                    parquet_format=_duckdb_parquet_format(), local_dir=here
+                    parquet_format=_duckdb_parquet_format(),
+                    local_dir=here,
+                    supports_transactions=True,
                 )
+        elif configured == "postgres":
+            destination = dlt.destinations.postgres(supports_transactions=True)
     configured_dataset: str | None = dlt.config.get(f"pipelines.{pipeline_name}.dataset_name")
     return dlt.pipeline(
         pipeline_name=pipeline_name,
@@ -299,6 +310,8 @@ class SyncOptions:
         resources: which resources to load (default all).
         accounts: which of the configured accounts to sync (default all).
         commit_every_rows: commit a long backfill every so many CDRs.
+        abort_pending: first set aside the load packages an earlier sync left pending
+            (``pipelines.pending``), instead of loading them.
     """
 
     start: str | None = None
@@ -307,6 +320,7 @@ class SyncOptions:
     resources: tuple[str, ...] = settings.RESOURCES
     accounts: tuple[str, ...] = ()
     commit_every_rows: int = DEFAULT_COMMIT_EVERY_ROWS
+    abort_pending: bool = False
 
 
 @dataclass
@@ -398,6 +412,7 @@ def run_sync(pipeline: dlt.Pipeline, options: SyncOptions | None = None) -> Sync
 
     Raises:
         LockedError: another sync of this pipeline is running.
+        LoadFailedError: the destination did not take a load (see ``pipelines.pending``).
         AccountsFailedError: some accounts failed (the others were loaded); it carries the
             summary.
         VoipstudioError: (inside dlt's PipelineStepFailed) what stopped the sync.
@@ -411,7 +426,12 @@ def run_sync(pipeline: dlt.Pipeline, options: SyncOptions | None = None) -> Sync
     started = time.perf_counter()
     summary = SyncSummary()
     accounts = sorted({account for _, account in selection.values()})
-    with sync_lock(pipeline), _duckdb_settings(pipeline):
+    with sync_lock(pipeline), _duckdb_settings(pipeline), abort_refused_loads():
+        # What an earlier sync left pending goes first: dlt's run() would load it and read
+        # nothing new (see pipelines.pending).
+        if options.abort_pending:
+            abort_pending(pipeline)
+        load_pending(pipeline)
         explicit = options.start is not None or options.end is not None
         run_at = datetime.now(UTC).isoformat()
         before = {} if options.full_refresh else loaded_by_account(pipeline)
@@ -449,9 +469,9 @@ def run_sync(pipeline: dlt.Pipeline, options: SyncOptions | None = None) -> Sync
                     if selection[name][0] == "cdrs":
                         source.resources[name].apply_hints(write_disposition="append")
             if options.full_refresh and summary.loads == 0:
-                pipeline.run(source, refresh="drop_sources")
+                run_pipeline(pipeline, source, refresh="drop_sources")
             else:
-                pipeline.run(source)
+                run_pipeline(pipeline, source)
             summary.loads += 1
             ran.update(part)
             trace = pipeline.last_trace

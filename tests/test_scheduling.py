@@ -2,12 +2,14 @@
 lines with cron's bare environment, the systemd service's command with its working directory
 and environment files (and `systemd-analyze verify` where installed), the GitHub Actions steps
 and the Airflow tasks' commands, each in a project folder laid out as `make setup` leaves it,
-against the emulator. The README shows the same commands."""
+against the emulator: the frequent sync, the hourly freshness check and the nightly reconcile.
+The README shows the same commands."""
 
 from __future__ import annotations
 
 import ast
 import configparser
+import json
 import re
 import shlex
 import shutil
@@ -23,11 +25,13 @@ from project_folder import make_project_folder
 
 from pipelines.emulator.server import EmulatorServer
 from pipelines.sync import sync_lock
-from pipelines.voipstudio.errors import LockedError
+from pipelines.voipstudio.errors import LockedError, ReconcileRefusedError
 
 REPO = Path(__file__).resolve().parents[1]
 FOLDER = REPO / "docs" / "scheduling"
 SYNC = re.compile(r"\.venv/bin/voipstudio sync\b")
+RECONCILE = re.compile(r"\.venv/bin/voipstudio reconcile\b")
+STATUS = re.compile(r"\.venv/bin/voipstudio status\b")
 PROJECT = "/opt/voipstudio-pipeline"  # where the examples install the project
 
 
@@ -85,8 +89,11 @@ def test_readme_documents_the_same_command() -> None:
         assert f"(docs/scheduling/{path.name})" in readme, path.name
     # the README's cron line is the example's
     [block] = re.findall(r"```cron\n(.*?)```", readme, flags=re.DOTALL)
-    for line in block.splitlines():
-        assert SYNC.search(line) and line in crontab_lines(), line
+    lines = block.splitlines()
+    for line in lines:
+        assert (SYNC.search(line) or RECONCILE.search(line)) and line in crontab_lines(), line
+    assert any(RECONCILE.search(line) for line in lines), "the README shows the nightly reconcile"
+    assert f"exits {ReconcileRefusedError.exit_code}" in readme
 
 
 def test_crontab_lines_are_valid() -> None:
@@ -103,7 +110,10 @@ def test_crontab_lines_are_valid() -> None:
 def test_crontab_runs_with_crons_environment(project: Path, tmp_path: Path) -> None:
     """The lines as cron runs them (`/bin/sh -c`, a bare environment), logs/ not there yet; the
     freshness check mails only when the data is stale."""
-    sync_line, status_line = (line.split(None, 5)[5] for line in crontab_lines())
+    commands = [line.split(None, 5)[5] for line in crontab_lines()]
+    [sync_line] = [line for line in commands if SYNC.search(line)]
+    [status_line] = [line for line in commands if STATUS.search(line)]
+    [reconcile_line] = [line for line in commands if RECONCILE.search(line)]
     mailbox = tmp_path / "mailbox"
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
@@ -129,6 +139,14 @@ def test_crontab_runs_with_crons_environment(project: Path, tmp_path: Path) -> N
     assert run(status_line).returncode == 0
     assert not mailbox.exists(), mailbox.read_text()
     assert "last success:" in (project / "logs" / "status.log").read_text()
+    # The nightly reconcile, after the syncs: nothing to apply, nothing mailed.
+    reconciled = run(reconcile_line)
+    assert reconciled.returncode == 0, reconciled.stderr
+    assert not mailbox.exists(), mailbox.read_text()
+    log = (project / "logs" / "reconcile.log").read_text()
+    summary = json.loads([line for line in log.splitlines() if line.startswith("{")][-1])
+    assert summary["exit_code"] == 0, summary
+    assert summary["accounts"]["default"]["days"], summary
 
 
 def _unit(name: str) -> configparser.ConfigParser:
@@ -138,20 +156,26 @@ def _unit(name: str) -> configparser.ConfigParser:
     return unit
 
 
-def test_systemd_units_run_the_sync_as_a_user(project: Path, tmp_path: Path) -> None:
-    service = _unit("voipstudio-sync.service")["Service"]
-    assert SYNC.search(service["ExecStart"])
-    assert service["SuccessExitStatus"] == str(LockedError.exit_code)
-    assert service.get("User") not in (None, "", "root", "0")
-    timer = _unit("voipstudio-sync.timer")["Timer"]
-    assert timer["OnCalendar"]
-    # As systemd would run it: the working directory, the environment file (the key), the
+def test_systemd_units_run_the_sync_and_reconcile_as_a_user(project: Path, tmp_path: Path) -> None:
+    units = {
+        "voipstudio-sync.service": SYNC,
+        "voipstudio-reconcile.service": RECONCILE,
+    }
+    for name, command in units.items():
+        service = _unit(name)["Service"]
+        assert command.search(service["ExecStart"]), name
+        assert service["SuccessExitStatus"] == str(LockedError.exit_code), name
+        assert service.get("User") not in (None, "", "root", "0"), name
+    assert _unit("voipstudio-sync.timer")["Timer"]["OnCalendar"]
+    nightly = _unit("voipstudio-reconcile.timer")["Timer"]["OnCalendar"]
+    assert re.fullmatch(r"\*-\*-\* \d\d:\d\d:00", nightly), nightly
+    # As systemd would run them: the working directory, the environment file (the key), the
     # Environment= lines, the state directory systemd creates for the user.
     state = tmp_path / "var-lib"
     env_file = tmp_path / "voipstudio.env"
     secrets = project / ".dlt" / "secrets.toml"
     settings = dict(re.findall(r'^(\w+) = "(.*)"$', secrets.read_text(), flags=re.MULTILINE))
-    secrets.unlink()  # the service has its key from the environment file
+    secrets.unlink()  # the services have their key from the environment file
     env_file.write_text(
         "# test\n"
         f"SOURCES__VOIPSTUDIO__API_KEY={settings['api_key']}\n"
@@ -166,39 +190,48 @@ def test_systemd_units_run_the_sync_as_a_user(project: Path, tmp_path: Path) -> 
             .replace("/var/lib/", f"{state}/")
         )
 
-    (state / service["StateDirectory"]).mkdir(parents=True)
-    env = bare_env(tmp_path)
-    del env["DLT_DATA_DIR"]  # the unit sets it
-    env.update(
-        dict(line.split("=", 1) for line in local(service["Environment"]).split())
-        if "Environment" in service
-        else {}
-    )
-    for line in Path(local(service["EnvironmentFile"])).read_text().splitlines():
-        if line.strip() and not line.startswith("#"):
-            key, _, value = line.partition("=")
-            env[key] = value
-    result = subprocess.run(
-        shlex.split(local(service["ExecStart"])),
-        cwd=local(service["WorkingDirectory"]),
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr
-    assert "sync done" in result.stdout
+    def run(name: str) -> tuple[subprocess.CompletedProcess[str], dict[str, str]]:
+        service = _unit(name)["Service"]
+        (state / service["StateDirectory"]).mkdir(parents=True, exist_ok=True)
+        env = bare_env(tmp_path)
+        del env["DLT_DATA_DIR"]  # the unit sets it
+        env.update(
+            dict(line.split("=", 1) for line in local(service["Environment"]).split())
+            if "Environment" in service
+            else {}
+        )
+        for line in Path(local(service["EnvironmentFile"])).read_text().splitlines():
+            if line.strip() and not line.startswith("#"):
+                key, _, value = line.partition("=")
+                env[key] = value
+        result = subprocess.run(
+            shlex.split(local(service["ExecStart"])),
+            cwd=local(service["WorkingDirectory"]),
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        return result, env
+
+    synced, env = run("voipstudio-sync.service")
+    assert synced.returncode == 0, synced.stderr
+    assert "sync done" in synced.stdout
     # dlt's state where the unit says, not in /var/dlt or ~/.dlt.
     assert (Path(env["DLT_DATA_DIR"]) / "pipelines" / "voipstudio" / "state.json").is_file()
     assert (project / "data" / "calls.duckdb").is_file()
+    # The nightly reconcile finds the sync's state and data where the sync left them.
+    reconciled, _ = run("voipstudio-reconcile.service")
+    assert reconciled.returncode == 0, reconciled.stderr
+    assert json.loads(reconciled.stdout)["accounts"]["default"]["days"]
     verify = shutil.which("systemd-analyze")
     if verify:  # its own checks too: keys, sections, an executable ExecStart
-        units = tmp_path / "units"
-        units.mkdir()
-        for name in ("voipstudio-sync.service", "voipstudio-sync.timer"):
-            (units / name).write_text(local((FOLDER / name).read_text()))
+        folder = tmp_path / "units"
+        folder.mkdir()
+        for name in (*units, "voipstudio-sync.timer", "voipstudio-reconcile.timer"):
+            (folder / name).write_text(local((FOLDER / name).read_text()))
         checked = subprocess.run(
-            [verify, "verify", *(str(p) for p in sorted(units.iterdir()))],
+            [verify, "verify", *(str(p) for p in sorted(folder.iterdir()))],
             capture_output=True,
             text=True,
             timeout=120,
@@ -231,6 +264,7 @@ def test_github_actions_steps_run(project: Path, tmp_path: Path) -> None:
         for expression, replacement in workspace.items():
             value = value.replace(expression, replacement)
         env[key] = value
+    reconciled = False
     for step in steps:
         command = step.get("run")
         if not command or command == "make setup":
@@ -243,6 +277,18 @@ def test_github_actions_steps_run(project: Path, tmp_path: Path) -> None:
         if SYNC.search(command):
             assert "SOURCES__VOIPSTUDIO__API_KEY" in step["env"]
             assert "sync done" in result.stdout
+        if RECONCILE.search(command):
+            # Nightly only, after the sync, with the same secret.
+            nightly = [
+                e["cron"]
+                for e in triggers["schedule"]
+                if e["cron"] != triggers["schedule"][0]["cron"]
+            ]
+            assert step["if"] == f"github.event.schedule == '{nightly[0]}'"
+            assert step["env"] == next(s for s in steps if SYNC.search(s.get("run", "")))["env"]
+            assert json.loads(result.stdout)["exit_code"] == 0
+            reconciled = True
+    assert reconciled, "the workflow reconciles on its nightly schedule"
     # What the cache saves holds the data and dlt's state.
     assert cached == {"data"}
     assert (project / "data" / "calls.duckdb").is_file()
@@ -269,6 +315,7 @@ def _airflow_commands() -> dict[str, dict[str, Any]]:
 def test_airflow_tasks_run_and_skip_when_locked(project: Path, tmp_path: Path) -> None:
     tasks = _airflow_commands()
     assert tasks["sync"]["skip"] == LockedError.exit_code
+    assert tasks["reconcile"]["skip"] == LockedError.exit_code
     env = bare_env(tmp_path)
 
     def run(task: str) -> subprocess.CompletedProcess[str]:
@@ -283,6 +330,9 @@ def test_airflow_tasks_run_and_skip_when_locked(project: Path, tmp_path: Path) -
     assert synced.returncode == 0, synced.stderr
     fresh = run("freshness")
     assert fresh.returncode == 0, fresh.stderr
+    reconciled = run("reconcile")
+    assert reconciled.returncode == 0, reconciled.stderr
+    assert RECONCILE.search(tasks["reconcile"]["command"])
     # A run while another sync holds the lock ends with the code the DAG treats as a skip.
     holder = dlt.pipeline("voipstudio", pipelines_dir=str(Path(env["DLT_DATA_DIR"]) / "pipelines"))
     with sync_lock(holder):

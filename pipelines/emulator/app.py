@@ -8,6 +8,7 @@ it needs no credentials, which is why the server binds to loopback by default.
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import re
 import threading
@@ -21,7 +22,13 @@ from urllib.parse import parse_qsl
 import orjson
 
 from pipelines.emulator.auth import Account, AuthError, TokenStore
-from pipelines.emulator.config import EmulatorConfig, check_error_entries, check_page_cap
+from pipelines.emulator.config import (
+    EmulatorConfig,
+    check_error_entries,
+    check_flag,
+    check_page_cap,
+    check_total_cap,
+)
 from pipelines.emulator.faults import (
     BODY_KINDS,
     EARLY_KINDS,
@@ -49,6 +56,7 @@ from pipelines.emulator.files import (
 )
 from pipelines.emulator.generator import Company, generate_company, generate_new_calls
 from pipelines.emulator.history import CALL_DERIVED, HISTORY_COLLECTIONS, History
+from pipelines.emulator.localtime import to_wall_clock
 from pipelines.emulator.query import (
     KeyScope,
     QueryError,
@@ -148,8 +156,15 @@ class Emulator:
         self.config = config
         started = time.perf_counter()
         self.company = company or generate_company(config.company_spec())
+        if config.calldate_timezone != "UTC":
+            # An API answering in local time (see localtime.py).
+            self.company.cdrs["calldate"] = to_wall_clock(
+                self.company.cdrs["calldate"], config.calldate_timezone
+            )
         # The rest of the call history (SMS, recordings, voicemail, ...), from the calls.
         self.history = History(self.company)
+        for name, columns in self.history.records.items():
+            self._wall_clock(name, columns)
         # The records of each collection declared in fields.COLLECTIONS (a collection without
         # records here starts empty); API keys are read from the token store on every request.
         tables = {
@@ -186,6 +201,8 @@ class Emulator:
             plain = next(a for a in self.tokens.accounts.values() if not a.admin)
             self.tokens.add_api_key(plain.user_id, config.user_api_key, "emulator user key", 0)
         self.page_cap = config.page_cap
+        self.total_cap = config.total_cap
+        self.ignore_sort = config.ignore_sort
         self.error_entries = config.error_entries
         self.faults = FaultInjector(
             [FaultRule.from_dict(f) for f in config.faults], seed=config.seed
@@ -353,7 +370,17 @@ class Emulator:
             late_fraction=late_fraction,
             max_late_seconds=max_late_seconds,
         )
-        return {"cdrs": cdrs, **self.history.from_calls(legs, int(moment.timestamp()))}
+        batch = {"cdrs": cdrs, **self.history.from_calls(legs, int(moment.timestamp()))}
+        for name, columns in batch.items():
+            self._wall_clock(name, columns)
+        return batch
+
+    def _wall_clock(self, name: str, columns: dict[str, list[Any]]) -> None:
+        """Serve the collection's date (its cursor: ``calldate``, ``timestamp``, ...) as the
+        wall clock of ``calldate_timezone`` when the API is told to answer in local time."""
+        cursor = COLLECTIONS[name].cursor
+        if self.config.calldate_timezone != "UTC" and cursor is not None:
+            columns[cursor] = to_wall_clock(columns[cursor], self.config.calldate_timezone)
 
     def _append_generated(self, name: str, columns: dict[str, list[Any]]) -> list[int]:
         """Store generated records of ``name``; returns their ids."""
@@ -540,8 +567,14 @@ class Emulator:
         """``GET /NAME``: filter, sort, group, page, scope and include, for every collection."""
         query = parse_query(params, collection.spec, self.page_cap)
         query = replace(query, scope=self._scope(collection, account))
+        if self.ignore_sort:
+            # An API that ignores the sort it was asked for serves its default order.
+            query = replace(query, sort=None, descending=True)
         table = self._table(collection)
         positions, total = table.select(query)
+        if self.total_cap is not None:
+            # A search-backed API's capped count: the pages still hold every record.
+            total = min(total, self.total_cap)
         data = self._encode(collection, table, positions, query.include, query.sparse)
         return Response(
             200, b'{"data":' + data + b',"total":' + str(total).encode() + b"}", rows=len(positions)
@@ -624,7 +657,7 @@ class Emulator:
             query = parse_query(params, collection.spec, self.page_cap)
             query = replace(query, scope=scope, page=1, limit=max(len(table), 1), group_by=None)
             positions, total = table.select(query)
-            collection.remove(table.ids[positions])
+            collection.delete_records(table.ids[positions].tolist())
             return json_response(202, {"message": "Accepted", "total": total})
         parts = item.split(",")
         if not all(part.strip().isdigit() for part in parts):
@@ -640,7 +673,7 @@ class Emulator:
                 return self.error(
                     403, "Access denied", [f"This key cannot see {collection.name} {record_id}"]
                 )
-        collection.remove(_positions(wanted))
+        collection.delete_records(wanted)
         return Response(204, b"")
 
     def _encode(
@@ -803,6 +836,10 @@ class Emulator:
             missing = self.cdrs.replace_records(updates)
             self.cdrs.record_keys |= keys
             return json_response(200, {"patched": len(updates) - len(missing), "missing": missing})
+        if path in ("/cdrs/update", "/cdrs/delete") and method == "POST":
+            return self._admin_change_stored_cdrs(path, _json_object(body))
+        if path == "/cdrs/raw" and method == "POST":
+            return self._admin_raw_values(_json_object(body))
         if path == "/tokens/expire" and method == "POST":
             kind = _json_object(body).get("kind")
             return json_response(200, {"expired": self.tokens.expire(kind)})
@@ -852,10 +889,41 @@ class Emulator:
         ids = added.get(name, [])
         return json_response(200, {"added": len(ids), "ids": ids, "collections": added})
 
+    # -- stored-data changes: corrected and deleted CDRs (voipstudio reconcile) -------------
+
+    def _admin_change_stored_cdrs(self, path: str, payload: dict[str, Any]) -> Response:
+        """``POST /cdrs/update`` ``{"updates": [{"id", "set": {...}}]}`` changes stored values
+        (filters, sort and ``total`` see them, unlike ``/cdrs/patch``); ``POST /cdrs/delete``
+        ``{"ids": [...]}`` removes CDRs, so that the API no longer returns them."""
+        if path == "/cdrs/delete":
+            ids = payload.get("ids")
+            if not isinstance(ids, list) or not all(
+                isinstance(i, int) and not isinstance(i, bool) for i in ids
+            ):
+                raise ValueError('ids must be a list of integer CDR ids, e.g. {"ids": [1, 2]}')
+            missing = self.cdrs.delete_records(ids)
+            return json_response(200, {"deleted": len(set(ids)) - len(missing), "missing": missing})
+        entries = payload.get("updates")
+        if not isinstance(entries, list) or not all(
+            isinstance(u, dict)
+            and isinstance(u.get("id"), int)
+            and not isinstance(u.get("id"), bool)
+            and isinstance(u.get("set"), dict)
+            for u in entries
+        ):
+            raise ValueError('updates must be a list of {"id": ID, "set": {field: value}}')
+        updates = {int(u["id"]): dict(u["set"]) for u in entries}
+        keys = self._own_keys(list(updates.values()))
+        missing = self.cdrs.update_records(updates)
+        self.cdrs.record_keys |= keys
+        return json_response(200, {"updated": len(updates) - len(missing), "missing": missing})
+
+    # -- end of stored-data changes -------------------------------------------------------------
+
     def configure(self, changes: dict[str, Any]) -> None:
         """Apply run-time settings: ``faults``, ``fault_seed``, ``latency``, ``arrivals``,
-        ``login_ttl``, ``now``, ``extra_fields``, ``page_cap``, ``error_entries`` and
-        ``file_ranges`` (each optional).
+        ``login_ttl``, ``now``, ``extra_fields``, ``page_cap``, ``total_cap``, ``ignore_sort``,
+        ``error_entries`` and ``file_ranges`` (each optional).
 
         Raises:
             ValueError: an unknown key or a bad value.
@@ -869,6 +937,8 @@ class Emulator:
             "now",
             "extra_fields",
             "page_cap",
+            "total_cap",
+            "ignore_sort",
             "error_entries",
             "file_ranges",
         }
@@ -907,12 +977,16 @@ class Emulator:
             if clash:
                 raise ValueError(f"extra_fields may not redefine existing fields {sorted(clash)}")
         page_cap = check_page_cap(changes["page_cap"]) if "page_cap" in changes else None
+        total_cap = check_total_cap(changes.get("total_cap"))
+        ignore_sort = (
+            check_flag(changes["ignore_sort"], "ignore_sort") if "ignore_sort" in changes else None
+        )
         entries = (
             check_error_entries(changes["error_entries"]) if "error_entries" in changes else None
         )
-        file_ranges = changes.get("file_ranges")
-        if "file_ranges" in changes and not isinstance(file_ranges, bool):
-            raise ValueError("file_ranges must be true or false")
+        file_ranges = (
+            check_flag(changes["file_ranges"], "file_ranges") if "file_ranges" in changes else None
+        )
 
         if rules is not None:
             self.faults.set_rules(rules, seed)
@@ -932,9 +1006,13 @@ class Emulator:
             self.cdrs.extra_fields = dict(extra)
         if page_cap is not None:
             self.page_cap = page_cap
+        if "total_cap" in changes:
+            self.total_cap = total_cap
+        if ignore_sort is not None:
+            self.ignore_sort = ignore_sort
         if entries is not None:
             self.error_entries = entries
-        if isinstance(file_ranges, bool):
+        if file_ranges is not None:
             self.file_ranges = file_ranges
 
     def _own_keys(self, records: list[Any]) -> set[str]:
@@ -949,6 +1027,27 @@ class Emulator:
         if clash:
             raise ValueError(f"{sorted(clash)} are extra_fields already served with every CDR")
         return keys
+
+    def _admin_raw_values(self, payload: dict[str, Any]) -> Response:
+        """Serve fields of stored records as verbatim JSON text: values no JSON encoder writes
+        (``1e400``, ``18446744073709551616``, ``NaN``) or bytes that are not UTF-8
+        (``raw_base64``). Filters still see the stored values."""
+        entries = payload.get("updates", [])
+        if not isinstance(entries, list) or not all(isinstance(u, dict) for u in entries):
+            raise ValueError('updates must be a list of {"id": ID, "raw": {field: "JSON text"}}')
+        updates: dict[int, dict[str, Any]] = {}
+        for entry in entries:
+            raw = entry.get("raw") or {}
+            encoded = entry.get("raw_base64") or {}
+            if not isinstance(raw, dict) or not isinstance(encoded, dict) or not raw | encoded:
+                raise ValueError('each update needs "raw" and/or "raw_base64": {field: text}')
+            values = {k: str(v).encode() for k, v in raw.items()}
+            values |= {k: base64.b64decode(str(v), validate=True) for k, v in encoded.items()}
+            updates[int(entry["id"])] = {k: orjson.Fragment(v) for k, v in values.items()}
+        keys = self._own_keys(list(updates.values()))
+        missing = self.cdrs.replace_records(updates)
+        self.cdrs.record_keys |= keys
+        return json_response(200, {"patched": len(updates) - len(missing), "missing": missing})
 
     def _admin_add_cdrs(self, payload: dict[str, Any]) -> Response:
         if "records" in payload:
@@ -994,6 +1093,8 @@ class Emulator:
             "login_ttl": self.tokens.login_ttl,
             "extra_fields": self.cdrs.extra_fields,
             "page_cap": self.page_cap,
+            "total_cap": self.total_cap,
+            "ignore_sort": self.ignore_sort,
             "error_entries": self.error_entries,
             "spec": {k: str(v) for k, v in asdict(self.company.spec).items()},
         }

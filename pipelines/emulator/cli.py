@@ -39,6 +39,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--end", help="end of data, exclusive (default: now)")
     parser.add_argument("--days", type=int, help=f"days of data (default {defaults.days})")
     parser.add_argument("--timezone", help=f"company time zone (default {defaults.timezone})")
+    parser.add_argument(
+        "--calldate-timezone",
+        dest="calldate_timezone",
+        help="serve calldate as the wall clock of this zone (default UTC)",
+    )
     parser.add_argument("--email", help=f"login email (default {defaults.email})")
     parser.add_argument("--password", help="login password (default: see README)")
     parser.add_argument(
@@ -58,6 +63,20 @@ def build_parser() -> argparse.ArgumentParser:
         dest="page_cap",
         type=int,
         help=f"most records per page; a larger limit gets this many (default {defaults.page_cap})",
+    )
+    parser.add_argument(
+        "--total-cap",
+        dest="total_cap",
+        type=int,
+        help="report at most this `total` in collection answers, as a search-backed API "
+        "(default: exact totals)",
+    )
+    parser.add_argument(
+        "--ignore-sort",
+        dest="ignore_sort",
+        action="store_true",
+        default=None,
+        help="serve the default order (id DESC) whatever sort/dir ask",
     )
     parser.add_argument(
         "--error-entries",

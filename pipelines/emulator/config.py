@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pipelines.emulator.auth import DEFAULT_TOKEN_ALPHABET, DEFAULT_TOKEN_LENGTH, TokenFormat
 from pipelines.emulator.generator import CompanySpec
@@ -38,6 +39,9 @@ class EmulatorConfig:
         end: end of data, exclusive; None means now.
         days: length of the default date range.
         timezone: the company's local time zone (business hours).
+        calldate_timezone: the zone of the ``calldate`` texts served: ``UTC`` (as the API is
+            believed to answer) or an IANA zone, e.g. the company's (an API answering in local
+            time: an hour repeats each autumn, one is skipped each spring).
         email / password: the login of the main account (an admin user).
         api_key: a ready-made API key of the main account (never expires); empty for none.
         two_factor_email / two_factor_code: a second admin account that needs a second factor.
@@ -51,6 +55,10 @@ class EmulatorConfig:
         now: a fixed start for the emulator's clock (``YYYY-MM-DD HH:MM:SS``), else wall clock.
         admin: serve the ``/_emulator`` admin API.
         page_cap: the most records a page holds; a larger ``limit`` gets this many.
+        total_cap: the largest ``total`` a collection answer reports (a search-backed API's
+            capped count); the pages still hold every record. None reports exact totals.
+        ignore_sort: serve collections in their default order (``id DESC``) whatever
+            ``sort``/``dir`` ask, as an API that ignores a sort it cannot serve.
         error_entries: ``"object"`` (``{"message": ...}``) or ``"string"`` entries in ``errors``.
         token_length / token_alphabet: how minted login tokens and API keys look.
         file_ranges: file routes honour ``Range`` (206 answers); off, they send the whole file
@@ -65,6 +73,7 @@ class EmulatorConfig:
     end: str | None = None
     days: int = 30
     timezone: str = "Europe/Madrid"
+    calldate_timezone: str = "UTC"
     email: str = DEFAULT_EMAIL
     password: str = DEFAULT_PASSWORD
     api_key: str = DEFAULT_API_KEY
@@ -79,6 +88,8 @@ class EmulatorConfig:
     now: str | None = None
     admin: bool = True
     page_cap: int = PAGE_CAP
+    total_cap: int | None = None
+    ignore_sort: bool = False
     error_entries: str = "object"
     token_length: int = DEFAULT_TOKEN_LENGTH
     token_alphabet: str = DEFAULT_TOKEN_ALPHABET
@@ -86,6 +97,8 @@ class EmulatorConfig:
 
     def __post_init__(self) -> None:
         check_page_cap(self.page_cap)
+        check_total_cap(self.total_cap)
+        check_flag(self.ignore_sort, "ignore_sort")
         check_error_entries(self.error_entries)
         self.token_format()
         if self.user_api_key and self.user_api_key == self.api_key:
@@ -116,6 +129,12 @@ class EmulatorConfig:
             end = max(end, start + timedelta(days=1))
         if start >= end:
             raise ValueError(f"start ({start}) must be before end ({end})")
+        try:
+            ZoneInfo(self.calldate_timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"calldate_timezone {self.calldate_timezone!r} is not a zone"
+            ) from None
         return CompanySpec(
             seed=self.seed,
             users=self.users,
@@ -135,6 +154,30 @@ def check_page_cap(value: Any) -> int:
     """
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"page_cap must be an integer >= 1, got {value!r}")
+    return value
+
+
+def check_total_cap(value: Any) -> int | None:
+    """A valid ``total_cap`` (None, or an integer >= 1).
+
+    Raises:
+        ValueError: it is not.
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"total_cap must be null or an integer >= 1, got {value!r}")
+    return value
+
+
+def check_flag(value: Any, name: str) -> bool:
+    """A valid boolean setting.
+
+    Raises:
+        ValueError: it is not a boolean.
+    """
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be true or false, got {value!r}")
     return value
 
 

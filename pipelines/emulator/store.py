@@ -458,18 +458,14 @@ class Table:
         """The decoded record at a storage position."""
         return orjson.loads(self.rows[position])  # type: ignore[no-any-return]
 
-    def without(self, positions: IntArray) -> Table:
-        """A snapshot without the records at ``positions`` (records deleted)."""
+    def without(self, positions: Sequence[int]) -> Table:
+        """A snapshot without the records at these storage positions (index and rows alike)."""
         keep = np.ones(len(self), dtype=np.bool_)
-        keep[positions] = False
-        index = np.flatnonzero(keep)
-        return Table(
-            self.fields,
-            self.ids[index],
-            {name: column[index] for name, column in self.columns.items()},
-            {name: column[index] for name, column in self.raw.items()},
-            [self.rows[position] for position in index.tolist()],
-        )
+        keep[np.asarray(positions, dtype=np.int64)] = False
+        rows = [row for row, kept in zip(self.rows, keep.tolist(), strict=True) if kept]
+        columns = {name: column[keep] for name, column in self.columns.items()}
+        raw = {name: column[keep] for name, column in self.raw.items()}
+        return Table(self.fields, self.ids[keep], columns, raw, rows)
 
     def with_rows_replaced(self, replacements: dict[int, bytes]) -> Table:
         """A snapshot whose encoded records at some positions are replaced (the index values stay,
@@ -529,14 +525,58 @@ class Collection:
         with self._lock:
             self.table = self.table.concat(table)
 
-    def remove(self, ids: IntArray) -> int:
-        """Delete the records with these ids (unknown ids are ignored); returns how many."""
+    # -- stored-data changes (admin routes /cdrs/update and /cdrs/delete) ---------------------
+
+    def update_records(self, updates: dict[int, dict[str, Any]]) -> list[int]:
+        """Change stored values of records: served, filtered, sorted and counted with the new
+        values (a corrected record, as the live API would store it). Ids cannot change.
+
+        Returns:
+            The ids that were not found.
+
+        Raises:
+            ValueError: a change of ``id``, or a value the table cannot index.
+        """
+        if any("id" in changes for changes in updates.values()):
+            raise ValueError("the id of a stored record cannot change (delete it and add another)")
         with self._lock:
             table = self.table
-            positions = np.flatnonzero(np.isin(table.ids, ids))
-            if len(positions):
+            positions: list[int] = []
+            records: list[dict[str, Any]] = []
+            missing: list[int] = []
+            for record_id, changes in updates.items():
+                position = table.position_of(record_id)
+                if position is None:
+                    missing.append(record_id)
+                    continue
+                positions.append(position)
+                records.append(table.record(position) | changes)
+            if records:
+                changed = Table.from_records(self.fields, records, by_hand=True)
+                self.table = table.without(positions).concat(changed)
+        return missing
+
+    def delete_records(self, ids: Iterable[int]) -> list[int]:
+        """Remove records: the API no longer returns them, anywhere.
+
+        Returns:
+            The ids that were not found.
+        """
+        with self._lock:
+            table = self.table
+            positions: list[int] = []
+            missing: list[int] = []
+            for record_id in dict.fromkeys(ids):
+                position = table.position_of(record_id)
+                if position is None:
+                    missing.append(record_id)
+                else:
+                    positions.append(position)
+            if positions:
                 self.table = table.without(positions)
-            return len(positions)
+        return missing
+
+    # -- end of stored-data changes ------------------------------------------------------------
 
     def replace_records(self, updates: dict[int, dict[str, Any]]) -> list[int]:
         """Overwrite fields of stored records as served (the index keeps the old values).

@@ -13,6 +13,7 @@ Configuration comes from ``.dlt/config.toml`` / ``.dlt/secrets.toml`` section
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 import threading
 import uuid
@@ -29,16 +30,15 @@ from dlt.extract.resource import DltResource
 
 from pipelines.voipstudio import settings
 from pipelines.voipstudio.accounts import (
+    OVERRIDABLE,
     Account,
-    account_values,
-    build_account,
-    check_name,
-    configured_account_names,
+    build_accounts,
     parse_duration,
     parse_start,
+    section_values,
 )
-from pipelines.voipstudio.client import FailureBudget, VoipstudioClient
-from pipelines.voipstudio.errors import ConfigError, DataCheckError, VoipstudioError
+from pipelines.voipstudio.client import SECTION, FailureBudget, VoipstudioClient
+from pipelines.voipstudio.errors import ConfigError, VoipstudioError
 from pipelines.voipstudio.memory import IdSet, release_free_memory
 from pipelines.voipstudio.progress import (
     report_finished,
@@ -48,19 +48,31 @@ from pipelines.voipstudio.progress import (
 )
 from pipelines.voipstudio.records import api_time, wall_seconds
 from pipelines.voipstudio.redaction import redact
-from pipelines.voipstudio.windows import CdrScanner, Page
+from pipelines.voipstudio.wallclock import FoldResolver, widen_start
+from pipelines.voipstudio.windows import (
+    CdrScanner,
+    Page,
+    describe_range,
+    read_collection,
+)
 
 log = logging.getLogger(__name__)
 
 __all__ = [
     "ACCOUNT_COLUMN",
+    "DELETED_AT_COLUMN",
+    "add_account_column",
+    "cdrs_table_hints",
+    "configured_accounts",
     "parse_duration",
     "parse_start",
+    "rejects_hints",
     "resource_name",
     "voipstudio_source",
 ]
 
 ACCOUNT_COLUMN = settings.ACCOUNT_COLUMN
+DELETED_AT_COLUMN = settings.DELETED_AT_COLUMN
 
 
 @dlt.source(name=settings.SOURCE_NAME)
@@ -147,13 +159,7 @@ def voipstudio_source(
         "request_budget": request_budget,
         "failure_budget": failure_budget,
     }
-    names = configured_account_names()
-    if names:
-        accounts = [
-            build_account(name, account_values(name, defaults), named=True) for name in names
-        ]
-    else:
-        accounts = [build_account(check_name(account, "account"), defaults, named=False)]
+    accounts, named = build_accounts(defaults, account)
     explicit_start = parse_start(range_start, "--start") if range_start else None
     explicit_end = parse_start(range_end, "--end") if range_end else None
     if explicit_start and explicit_end and explicit_start >= explicit_end:
@@ -172,8 +178,65 @@ def voipstudio_source(
     )
     resources: list[DltResource] = []
     for one in accounts:
-        resources.extend(_account_resources(one, plan, named=bool(names)))
+        resources.extend(_account_resources(one, plan, named=named))
     return resources
+
+
+def configured_accounts() -> list[Account]:
+    """The accounts ``voipstudio_source`` reads, with their settings, for commands that talk to
+    the API outside a dlt run (``voipstudio check``, ``voipstudio reconcile``).
+
+    ``[sources.voipstudio]`` (files and environment variables) is read key by key, each key not
+    set there defaulting as the source's own parameter does, then each named account's section.
+
+    Raises:
+        ConfigError: a missing or invalid setting, naming the key.
+    """
+    parameters = inspect.signature(voipstudio_source).parameters
+    values = section_values(SECTION, {key: parameters[key].default for key in OVERRIDABLE})
+    single: Any = dlt.config.get(f"{SECTION}.account")
+    return build_accounts(values, str(single or parameters["account"].default))[0]
+
+
+def add_account_column(table: pa.Table, account: str) -> pa.Table:
+    """``table`` with the account's name as its first column, as every CDR row carries it."""
+    field = pa.field(ACCOUNT_COLUMN, pa.string(), nullable=False)
+    return table.add_column(0, field, pa.array([account] * table.num_rows, pa.string()))
+
+
+def rejects_hints() -> Any:
+    """How records that cannot be parsed are written: merged into ``cdrs_rejects`` on
+    ``(account, record_hash)``, so a record read again is stored once."""
+    return dlt.mark.make_hints(
+        table_name=settings.REJECTS_TABLE,
+        write_disposition="merge",
+        primary_key=(ACCOUNT_COLUMN, "record_hash"),
+    )
+
+
+def cdrs_table_hints() -> dict[str, Any]:
+    """How every resource that loads the ``cdrs`` table declares it (the sync's and reconcile's).
+
+    Merged on ``(account, id)``, told the rows of a load are unique on that key: that spares the
+    destination dlt's de-duplicating window query over the whole load, which in DuckDB doubles
+    the memory and the time of a first sync. ``deleted_at`` is declared here so that the column
+    exists from the first sync on (the models filter on it), null until ``voipstudio
+    reconcile`` marks a CDR the API no longer returns; a row the API returns again is merged
+    without it, which unmarks it.
+    """
+    return {
+        "table_name": "cdrs",
+        "write_disposition": {
+            "disposition": "merge",
+            "strategy": "delete-insert",
+            "deduplicated": True,
+        },
+        "primary_key": (ACCOUNT_COLUMN, "id"),
+        "columns": {
+            ACCOUNT_COLUMN: {"data_type": "text", "nullable": False},
+            DELETED_AT_COLUMN: {"data_type": "timestamp", "timezone": True, "nullable": True},
+        },
+    }
 
 
 def resource_name(kind: str, account: str | None) -> str:
@@ -208,16 +271,25 @@ class _ReadPlan:
         return instant.astimezone(ZoneInfo(account.timezone)).strftime(settings.API_DATETIME_FORMAT)
 
     def bounds(self, account: Account, state: dict[str, Any]) -> tuple[int, int]:
-        """The account's range ``(start, end]`` in API wall seconds."""
+        """The account's range ``(start, end]`` in API wall seconds, as the scanner reads it.
+
+        A user's start (``--start``, ``start_date``, the default 30 days back) is **included**,
+        and an explicit ``--end`` is **excluded**: ``--start A --end B`` reads ``[A, B)``, so
+        ``--start A --end B`` then ``--start B --end C`` leave neither a gap nor an overlap.
+        Without ``--end`` the range ends at the run's start, included. An incremental run keeps
+        its exclusive cursor: ``(cursor - lag, now]``.
+        """
         zone = ZoneInfo(account.timezone)
+        # Calldates are whole seconds: an included start s is read as `gt s - 1`, an excluded
+        # end e as `lte e - 1` (windows.half_open).
         if self.explicit_end is not None:
-            end = wall_seconds(self.explicit_end)
+            end = wall_seconds(self.explicit_end) - 1
         else:
             now = self.started.astimezone(zone) if self.started else datetime.now(zone)
             end = wall_seconds(now)
         cursor_text: str | None = state.get("cursor")
         if self.explicit_start is not None:
-            return wall_seconds(self.explicit_start), end
+            return wall_seconds(self.explicit_start) - 1, end
         if self.resume and cursor_text is not None:
             return wall_seconds(parse_start(cursor_text, "the stored cursor")), end
         ceiling = self.ceiling(account)
@@ -227,9 +299,11 @@ class _ReadPlan:
             start = wall_seconds(parse_start(cursor_text, "the stored cursor"))
             return start - int(account.lag.total_seconds()), end
         if account.start_date is not None:
-            return wall_seconds(account.start_date), end
-        today = datetime.fromtimestamp(end, tz=UTC).replace(hour=0, minute=0, second=0)
-        return wall_seconds(today - timedelta(days=settings.DEFAULT_START_DAYS_AGO)), end
+            first = account.start_date
+        else:
+            today = datetime.fromtimestamp(end, tz=UTC).replace(hour=0, minute=0, second=0)
+            first = today - timedelta(days=settings.DEFAULT_START_DAYS_AGO)
+        return wall_seconds(first) - 1, end
 
 
 def _account_resources(account: Account, plan: _ReadPlan, *, named: bool) -> list[DltResource]:
@@ -248,15 +322,7 @@ def _account_resources(account: Account, plan: _ReadPlan, *, named: bool) -> lis
     failures = _failure_budget(plan.run, name, account.failure_budget)
 
     def make_client() -> VoipstudioClient:
-        return VoipstudioClient(
-            account.base_url,
-            account.credentials,
-            max_concurrency=account.max_concurrency,
-            timeout=account.request_timeout,
-            retry=account.retry,
-            failure_budget=failures,
-            section=account.section,
-        )
+        return account.client(failures)
 
     def guarded(
         read: Callable[[dict[str, Any]], Iterator[Any]], state: dict[str, Any]
@@ -279,16 +345,10 @@ def _account_resources(account: Account, plan: _ReadPlan, *, named: bool) -> lis
             message = redact(f"{type(error).__name__}: {error}")
             state["error"] = {"message": message, "exit_code": 1}
 
-    account_field = pa.field(ACCOUNT_COLUMN, pa.string(), nullable=False)
-
     def with_account(table: pa.Table) -> pa.Table:
-        return table.add_column(0, account_field, pa.array([name] * table.num_rows, pa.string()))
+        return add_account_column(table, name)
 
-    rejects_hints = dlt.mark.make_hints(
-        table_name=settings.REJECTS_TABLE,
-        write_disposition="merge",
-        primary_key=(ACCOUNT_COLUMN, "record_hash"),
-    )
+    rejects = rejects_hints()
 
     cdrs_resource = resource_name("cdrs", suffix)
 
@@ -300,14 +360,23 @@ def _account_resources(account: Account, plan: _ReadPlan, *, named: bool) -> lis
             report_planned(cdrs_resource, 0)
             report_finished(cdrs_resource)
             log.info(
-                "account '%s': nothing to read, the range (%s, %s] is empty",
+                "account '%s': nothing to read, the range %s is empty",
                 name,
-                api_time(start),
-                api_time(end),
+                describe_range(start, end),
             )
             if plan.update_cursor:
                 state["synced_at"] = datetime.now(UTC).isoformat(timespec="seconds")
             return
+        widened = widen_start(start, account.timezone)
+        if widened < start:
+            log.info(
+                "account '%s': the range starts inside a repeated hour of %s; reading from %s "
+                "so that its two passes can be told apart",
+                name,
+                account.timezone,
+                api_time(widened),
+            )
+            start = widened
         with make_client() as client:
             scanner = CdrScanner(
                 client,
@@ -320,10 +389,18 @@ def _account_resources(account: Account, plan: _ReadPlan, *, named: bool) -> lis
             last_end: int | None = None
             loaded_ids = IdSet()
             batch = _Batch(settings.YIELD_ROWS)
-            for event in scanner.scan(start, end, max_rows=plan.max_rows):
+            # CDRs of a repeated hour (a DST change) wait until the range has been read.
+            folds = FoldResolver(account.timezone, name)
+
+            def can_stop(wall: int) -> bool:
+                # A part never ends inside a repeated hour: the next would start before it.
+                return widen_start(wall, account.timezone) == wall
+
+            for event in scanner.scan(start, end, max_rows=plan.max_rows, can_stop=can_stop):
                 if isinstance(event, Page):
                     parsed = event.parsed
-                    table = unique_rows(parsed.table, loaded_ids)
+                    table = folds.take(parsed.table, parsed.fold_rows, parsed.ambiguous)
+                    table = unique_rows(table, loaded_ids)
                     if table.num_rows:
                         yield from batch.add(with_account(table))
                     if parsed.rejects:
@@ -337,13 +414,20 @@ def _account_resources(account: Account, plan: _ReadPlan, *, named: bool) -> lis
                             {ACCOUNT_COLUMN: name, **r.as_row(datetime.now(UTC))}
                             for r in parsed.rejects
                         ]
-                        yield dlt.mark.with_hints(rows, rejects_hints, create_table_variant=True)
+                        yield dlt.mark.with_hints(rows, rejects, create_table_variant=True)
                 else:
                     # Every row of the window is handed to dlt before the cursor passes it.
                     yield from batch.flush()
                     last_end = event.window.end
                     if plan.update_cursor:
                         _advance(state, api_time(event.window.end))
+            # The held rows are handed on before the resource ends: dlt commits them in the
+            # same load as the cursor that passed their windows.
+            held = folds.release()
+            if held is not None:
+                table = unique_rows(held, loaded_ids)
+                if table.num_rows:
+                    yield from batch.add(with_account(table))
             yield from batch.flush()
         report_finished(cdrs_resource)
         # The scan's buffers are free now; give them back before dlt loads (see the function).
@@ -357,59 +441,25 @@ def _account_resources(account: Account, plan: _ReadPlan, *, named: bool) -> lis
         else:
             state["more"] = True
 
-    # Rows of one load are made unique on `id` here (see `unique_rows`), which spares the
-    # destination dlt's de-duplicating window query over the whole load: in DuckDB that query
-    # doubles the memory and the time of a first sync.
-    @dlt.resource(
-        name=cdrs_resource,
-        table_name="cdrs",
-        write_disposition={
-            "disposition": "merge",
-            "strategy": "delete-insert",
-            "deduplicated": True,
-        },
-        primary_key=(ACCOUNT_COLUMN, "id"),
-        columns={ACCOUNT_COLUMN: {"data_type": "text", "nullable": False}},
-        parallelized=named,
-    )
+    # Rows of one load are made unique on `id` here (see `unique_rows`).
+    @dlt.resource(name=cdrs_resource, parallelized=named, **cdrs_table_hints())
     def cdrs() -> Iterator[Any]:
         """Call detail records, read window by window and merged on ``(account, id)``."""
         yield from guarded(read_cdrs, dlt.current.resource_state())
 
     def read_all(path: str) -> Iterator[list[dict[str, Any]]]:
         resource = resource_name(path.strip("/"), suffix)
-        report_planning(resource)  # the first page tells the total
+        report_planning(resource)
+        # Pages are handed to dlt only once the whole collection added up.
         with make_client() as client:
-            for _ in range(settings.WINDOW_ATTEMPTS):
-                pages: list[list[dict[str, Any]]] = []
-                seen: set[Any] = set()
-                number, total = 1, 0
-                while True:
-                    records, total = client.get_page(
-                        path, page=number, limit=account.page_size, sort="id"
-                    )
-                    pages.append([{ACCOUNT_COLUMN: name, **record} for record in records])
-                    seen.update(r.get("id") for r in records)
-                    if number == 1:
-                        report_planned(resource, total)
-                    report_page(resource, len(records))
-                    if not records or number * account.page_size >= total:
-                        break
-                    number += 1
-                if len(seen) == total:
-                    report_finished(resource)
-                    yield from pages
-                    return
-                log.warning(
-                    "account '%s': %s: %d distinct ids for a total of %d; reading again",
-                    name,
-                    path,
-                    len(seen),
-                    total,
-                )
-            raise DataCheckError(
-                f"account '{name}': {path} did not add up after {settings.WINDOW_ATTEMPTS} reads"
+            pages = read_collection(
+                client, path, page_size=account.page_size, label=f"account '{name}': {path}"
             )
+        report_planned(resource, sum(len(records) for records in pages))
+        for records in pages:
+            report_page(resource, len(records))
+            yield [{ACCOUNT_COLUMN: name, **record} for record in records]
+        report_finished(resource)
 
     # A dimension is replaced account by account: the merge key `account` deletes the
     # account's rows before its new ones go in, and leaves other accounts' rows alone (a
@@ -446,8 +496,8 @@ class _Batch:
 
     dlt's extract step has a fixed cost per item (schema checks, configuration lookups, a
     buffer flush) that, per 5000-row page, is a large share of a full sync's main-thread time.
-    Only tables of one schema are joined (a page with a field the API added starts a new
-    batch), and joining is zero-copy, so dlt receives exactly the same rows and columns.
+    Only tables of one schema are joined (a table of another schema starts a new batch), and
+    joining is zero-copy, so dlt receives exactly the same rows and columns.
     """
 
     def __init__(self, max_rows: int) -> None:

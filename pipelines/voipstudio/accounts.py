@@ -21,8 +21,16 @@ import dlt
 from dlt.common.configuration.providers import EnvironProvider
 
 from pipelines.voipstudio import redaction, settings
-from pipelines.voipstudio.client import SECTION, Credentials, RetryPolicy, env_variable
+from pipelines.voipstudio.client import (
+    SECTION,
+    Credentials,
+    FailureBudget,
+    RetryPolicy,
+    VoipstudioClient,
+    env_variable,
+)
 from pipelines.voipstudio.errors import ConfigError
+from pipelines.voipstudio.wallclock import longest_fold
 
 SECTIONS = ("sources", settings.SOURCE_NAME, "accounts")
 _ENV_PREFIX = "__".join(SECTIONS).upper() + "__"
@@ -202,6 +210,23 @@ class Account:
     failure_budget: float = settings.FAILURE_BUDGET_SECONDS
     section: str = SECTION
 
+    def client(self, failures: FailureBudget | None = None) -> VoipstudioClient:
+        """An API client with this account's settings.
+
+        Args:
+            failures: the failure budget the clients of one run of the account share; None = a
+                budget of its own (``failure_budget`` seconds).
+        """
+        return VoipstudioClient(
+            self.base_url,
+            self.credentials,
+            max_concurrency=self.max_concurrency,
+            timeout=self.request_timeout,
+            retry=self.retry,
+            failure_budget=failures or FailureBudget(self.failure_budget),
+            section=self.section,
+        )
+
 
 def build_account(name: str, values: Mapping[str, Any], *, named: bool) -> Account:
     """Validate one account's settings.
@@ -244,6 +269,17 @@ def build_account(name: str, values: Mapping[str, Any], *, named: bool) -> Accou
     backoff_base = values["backoff_base"]
     if not isinstance(backoff_base, (int, float)) or not backoff_base >= 0:
         raise ConfigError(f"{key('backoff_base')} must be 0 or more seconds, got {backoff_base!r}")
+    lag = parse_duration(values["lag"], key("lag"))
+    timezone = check_zone(values["timezone"], key("timezone"))
+    repeated = longest_fold(timezone)
+    if lag.total_seconds() < repeated:
+        # A sync during the repeated hour reads up to a wall-clock time the cursor has passed
+        # already: only a lag longer than the hour reads those CDRs again.
+        raise ConfigError(
+            f"{key('lag')} = {values['lag']!r} is shorter than the hour {timezone} repeats when "
+            f"its clocks go back: CDRs of that hour would be missed; set it to at least "
+            f"{repeated // 60}m"
+        )
     return Account(
         name=name,
         credentials=credentials,
@@ -251,10 +287,10 @@ def build_account(name: str, values: Mapping[str, Any], *, named: bool) -> Accou
         start_date=(
             parse_start(values["start_date"], key("start_date")) if values["start_date"] else None
         ),
-        lag=parse_duration(values["lag"], key("lag")),
+        lag=lag,
         page_size=check_range(values["page_size"], key("page_size"), 1, settings.MAX_PAGE_SIZE),
         max_concurrency=check_range(values["max_concurrency"], key("max_concurrency"), 1, 64),
-        timezone=check_zone(values["timezone"], key("timezone")),
+        timezone=timezone,
         request_timeout=check_seconds(values["request_timeout"], key("request_timeout")),
         retry=RetryPolicy(
             max_attempts=check_range(values["max_attempts"], key("max_attempts"), 1, 100),
@@ -318,8 +354,17 @@ def account_values(name: str, defaults: Mapping[str, Any]) -> dict[str, Any]:
     Raises:
         ConfigError: a value of the wrong type, naming the key.
     """
+    return section_values(".".join((*SECTIONS, name)), defaults)
+
+
+def section_values(prefix: str, defaults: Mapping[str, Any]) -> dict[str, Any]:
+    """The credentials and :data:`OVERRIDABLE` settings configured in section ``prefix``, each
+    one not set there taken from ``defaults`` (credentials never).
+
+    Raises:
+        ConfigError: a value of the wrong type, naming the key.
+    """
     values: dict[str, Any] = {}
-    prefix = ".".join((*SECTIONS, name))
     for key in CREDENTIAL_KEYS:
         values[key] = dlt.secrets.get(f"{prefix}.{key}")
     for key, kind in OVERRIDABLE.items():
@@ -331,3 +376,17 @@ def account_values(name: str, defaults: Mapping[str, Any]) -> dict[str, Any]:
             ) from None
         values[key] = defaults.get(key) if value is None else value
     return values
+
+
+def build_accounts(defaults: Mapping[str, Any], account: str) -> tuple[list[Account], bool]:
+    """Every configured account and whether they are named ones: the named accounts of
+    ``[sources.voipstudio.accounts]`` if there are any, else the single account ``account``
+    of ``[sources.voipstudio]`` (whose settings are ``defaults``).
+
+    Raises:
+        ConfigError: a missing or invalid setting, naming the key.
+    """
+    names = configured_account_names()
+    if names:
+        return [build_account(n, account_values(n, defaults), named=True) for n in names], True
+    return [build_account(check_name(account, "account"), defaults, named=False)], False

@@ -59,6 +59,19 @@ class DataCheckError(VoipstudioError):
     exit_code = 5
 
 
+class ReconcileRefusedError(VoipstudioError):
+    """``voipstudio reconcile`` would have marked too many CDRs deleted (the mass-marking guard);
+    nothing of the account was changed."""
+
+    exit_code = 9
+
+
+class LoadFailedError(VoipstudioError):
+    """The destination did not take a load; the message says what became of its package."""
+
+    exit_code = 1
+
+
 class LockedError(VoipstudioError):
     """Another sync of the same pipeline is running."""
 

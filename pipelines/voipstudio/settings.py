@@ -21,6 +21,9 @@ RESOURCES = ("cdrs", "users", "queues")
 # [sources.voipstudio] is called this unless its `account` key says otherwise.
 ACCOUNT_COLUMN = "account"
 DEFAULT_ACCOUNT = "default"
+# When `voipstudio reconcile` found that the API no longer returns a CDR (null: it does). Rows
+# are never deleted by the project; the models leave marked rows out.
+DELETED_AT_COLUMN = "deleted_at"
 
 # A range is cut into windows of at most this many pages, so that pages are fetched in
 # parallel and a long backfill commits progress window by window.
@@ -29,8 +32,15 @@ WINDOW_PAGES = 10
 YIELD_ROWS = 50_000
 # How many windows' count probes run at once while planning a range.
 MAX_SPLIT = 64
-# A window whose pages do not add up to the reported `total` is fetched again this many times.
+# A window whose pages do not add up to the reported `total` is fetched again (or cut smaller
+# and read again) this many times.
 WINDOW_ATTEMPTS = 5
+# A `total` that is a round number (a multiple of this, or a power of two of at least this) may
+# be a cap rather than a count (search-backed APIs report at most 10,000): it never ends a window
+# or sizes one on its own word.
+ROUND_TOTAL = 100
+# A window whose count is at a cap the run has learnt is cut into at least this many parts.
+CAPPED_SPLIT = 8
 
 # HTTP behaviour. One attempt of a request, from connecting to its last byte, may take
 # TIMEOUT_SECONDS; one request, all its attempts and the waits between them included, may take

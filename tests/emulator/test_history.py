@@ -462,3 +462,15 @@ def test_each_finished_month_has_its_call_charges_issued_the_next_month() -> Non
     ]
     assert [r["id"] for r in rows] == sorted(r["id"] for r in rows)
     assert [r["created_at"] for r in rows] == sorted(r["created_at"] for r in rows)
+
+
+def test_an_api_answering_in_local_time_dates_the_history_like_the_calls(
+    emulator_factory: Callable[..., EmulatorServer],
+) -> None:
+    server = emulator_factory(rows=1500, calldate_timezone="Europe/Madrid")
+    legs = {(c["calldate"], c["src"], c["dst"]) for c in all_cdrs(server)}
+    monitors = dump(server, "monitors")
+    assert monitors
+    assert all((m["timestamp"], m["caller"], m["called"]) in legs for m in monitors)
+    utc = emulator_factory(rows=1500)
+    assert [m["timestamp"] for m in dump(utc, "monitors")] != [m["timestamp"] for m in monitors]
