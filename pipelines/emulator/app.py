@@ -30,6 +30,7 @@ from pipelines.emulator.config import (
     check_total_cap,
 )
 from pipelines.emulator.faults import (
+    BODY_KINDS,
     EARLY_KINDS,
     SHAPING_KINDS,
     FaultInjector,
@@ -45,8 +46,16 @@ from pipelines.emulator.fields import (
     COLLECTIONS,
     QUEUE_FIELDS,
     USER_FIELDS,
+    FileRoute,
 )
-from pipelines.emulator.generator import Company, generate_company, generate_new_cdrs
+from pipelines.emulator.files import (
+    MEDIA_TYPES,
+    RangeNotSatisfiableError,
+    byte_range,
+    file_bytes,
+)
+from pipelines.emulator.generator import Company, generate_company, generate_new_calls
+from pipelines.emulator.history import CALL_DERIVED, HISTORY_COLLECTIONS, History
 from pipelines.emulator.localtime import to_wall_clock
 from pipelines.emulator.query import (
     KeyScope,
@@ -94,12 +103,17 @@ logging.getLogger(DROP_LOGGER).addFilter(_HideDroppedConnections())
 
 @dataclass
 class Arrivals:
-    """New CDRs appearing while clients page: ``count`` calls every ``every`` CDR list requests."""
+    """New records appearing while clients page: ``count`` records of ``collection`` arrive on
+    every ``every``-th list request of that collection."""
 
     every: int = 0
     count: int = 0
     late_fraction: float = 0.2
     max_late_seconds: int = 4 * 3600
+    collection: str = "cdrs"
+
+
+JSON_TYPE = b"application/json; charset=utf-8"
 
 
 @dataclass
@@ -110,6 +124,8 @@ class Response:
     body: bytes
     headers: list[tuple[bytes, bytes]] | None = None
     rows: int = 0  # records in the body, for the latency model
+    content_type: bytes = JSON_TYPE
+    file: bool = False  # the body is a record's file (faults on files cut it)
 
 
 def json_response(
@@ -145,6 +161,10 @@ class Emulator:
             self.company.cdrs["calldate"] = to_wall_clock(
                 self.company.cdrs["calldate"], config.calldate_timezone
             )
+        # The rest of the call history (SMS, recordings, voicemail, ...), from the calls.
+        self.history = History(self.company)
+        for name, columns in self.history.records.items():
+            self._wall_clock(name, columns)
         # The records of each collection declared in fields.COLLECTIONS (a collection without
         # records here starts empty); API keys are read from the token store on every request.
         tables = {
@@ -152,6 +172,9 @@ class Emulator:
             "users": Table.from_records(USER_FIELDS, self.company.users),
             "queues": Table.from_records(QUEUE_FIELDS, self.company.queues),
         }
+        for name, columns in self.history.records.items():
+            tables[name] = Table.from_columns(COLLECTIONS[name].fields, columns)
+        self.history.records = {}
         self._live_tables: dict[str, Callable[[], Table]] = {"apitokens": self._apitoken_table}
         # The generator's columns are not needed once encoded; free them for big datasets.
         self.company.cdrs = {}
@@ -185,8 +208,15 @@ class Emulator:
             [FaultRule.from_dict(f) for f in config.faults], seed=config.seed
         )
         self.latency = Latency(config.latency_per_request_ms, config.latency_per_row_ms)
-        self.arrivals = Arrivals()
-        self._cdr_list_requests = 0
+        # Live arrivals per collection, and the list requests counted for each.
+        self.arrivals: dict[str, Arrivals] = {}
+        self._list_requests: dict[str, int] = {}
+        self.file_ranges = config.file_ranges
+        # Each user's numbers, for the collections a plain user's key sees by number.
+        self._numbers = {
+            user["id"]: (user["ext"], did, did.lstrip("+"))
+            for user, did in zip(self.company.users, self.company.user_dids, strict=True)
+        }
         self._clock_base: tuple[datetime, float] | None = None
         if config.now:
             self.set_now(config.now)
@@ -276,43 +306,107 @@ class Emulator:
         max_late_seconds: int = 4 * 3600,
         now: datetime | None = None,
     ) -> list[int]:
-        """Let ``count`` new CDRs arrive (calls that just ended); returns their ids."""
+        """Let ``count`` new CDRs arrive (calls that just ended, with their recordings and
+        voicemail); returns the CDR ids."""
+        added = self.add_generated("cdrs", count, late_fraction, max_late_seconds, now)
+        return added.get("cdrs", [])
+
+    def add_generated(
+        self,
+        name: str,
+        count: int,
+        late_fraction: float = 0.2,
+        max_late_seconds: int = 4 * 3600,
+        now: datetime | None = None,
+    ) -> dict[str, list[int]]:
+        """Let ``count`` new records of the collection ``name`` arrive.
+
+        CDRs: exactly ``count`` rows, of calls that just ended, with those calls' recordings
+        and voicemail. Recordings or voicemail: at least ``count``, of new calls (whose CDRs
+        arrive with them). Any other collection with a date field: exactly ``count`` records.
+        A share ``late_fraction`` of the records is dated up to ``max_late_seconds`` ago.
+
+        Returns:
+            The ids added, per collection.
+        """
         if count <= 0:
-            return []
+            return {}
+        moment = now or self.now()
         with self._lock:
-            columns = generate_new_cdrs(
-                self.company,
-                count,
-                now=now or self.now(),
-                late_fraction=late_fraction,
-                max_late_seconds=max_late_seconds,
-            )
-            if self.config.calldate_timezone != "UTC":
-                columns["calldate"] = to_wall_clock(
-                    columns["calldate"], self.config.calldate_timezone
-                )
-            # The generator numbers on from its own history; records added through the admin
-            # API may already hold those ids. Shift the batch above the largest stored id so
-            # new CDRs keep arriving with new, larger ids (as the live API's auto-increment).
-            table = self.cdrs.table
-            top = int(table.ids[-1]) if len(table) else 0
-            if columns["id"] and columns["id"][0] <= top:
-                shift = top + 1 - columns["id"][0]
-                columns["id"] = [record_id + shift for record_id in columns["id"]]
-            self.cdrs.append(Table.from_columns(CDR_FIELDS, columns))
+            # Records added by hand may hold the ids the history would use next.
+            for other in HISTORY_COLLECTIONS:
+                table = self.collections[other].table
+                self.history.shift_ids(other, int(table.ids[-1]) if len(table) else 0)
+            batches: list[dict[str, dict[str, list[Any]]]] = []
+            if name == "cdrs":
+                batches.append(self._new_calls(count, moment, late_fraction, max_late_seconds))
+            elif name in CALL_DERIVED:
+                # Calls until enough of them were recorded (or left a voicemail).
+                got = 0
+                for _ in range(100):
+                    batch = self._new_calls(max(20, 8 * count), moment, late_fraction, 0)
+                    batches.append(batch)
+                    got += len(batch[name]["id"])
+                    if got >= count:
+                        break
+            else:
+                epoch = int(moment.timestamp())
+                columns = self.history.arrivals(name, count, epoch, late_fraction, max_late_seconds)
+                batches.append({name: columns})
+            added: dict[str, list[int]] = {}
+            for batch in batches:
+                for target, columns in batch.items():
+                    added.setdefault(target, []).extend(self._append_generated(target, columns))
+        return added
+
+    def _new_calls(
+        self, rows: int, moment: datetime, late_fraction: float, max_late_seconds: int
+    ) -> dict[str, dict[str, list[Any]]]:
+        """CDRs of calls that end around ``moment``, and their recordings and voicemail."""
+        cdrs, legs = generate_new_calls(
+            self.company,
+            rows,
+            now=moment,
+            late_fraction=late_fraction,
+            max_late_seconds=max_late_seconds,
+        )
+        batch = {"cdrs": cdrs, **self.history.from_calls(legs, int(moment.timestamp()))}
+        for name, columns in batch.items():
+            self._wall_clock(name, columns)
+        return batch
+
+    def _wall_clock(self, name: str, columns: dict[str, list[Any]]) -> None:
+        """Serve the collection's date (its cursor: ``calldate``, ``timestamp``, ...) as the
+        wall clock of ``calldate_timezone`` when the API is told to answer in local time."""
+        cursor = COLLECTIONS[name].cursor
+        if self.config.calldate_timezone != "UTC" and cursor is not None:
+            columns[cursor] = to_wall_clock(columns[cursor], self.config.calldate_timezone)
+
+    def _append_generated(self, name: str, columns: dict[str, list[Any]]) -> list[int]:
+        """Store generated records of ``name``; returns their ids."""
+        if not columns["id"]:
+            return []
+        collection = self.collections[name]
+        # The generator numbers on from its own history; records added through the admin API
+        # may already hold those ids. Shift the batch above the largest stored id so new
+        # records keep arriving with new, larger ids (as the live API's auto-increment).
+        table = collection.table
+        top = int(table.ids[-1]) if len(table) else 0
+        if columns["id"][0] <= top:
+            shift = top + 1 - columns["id"][0]
+            columns["id"] = [record_id + shift for record_id in columns["id"]]
+        collection.append(Table.from_columns(collection.fields, columns))
         return [int(i) for i in columns["id"]]
 
-    def _maybe_arrive(self) -> None:
-        arrivals = self.arrivals
-        if arrivals.every <= 0 or arrivals.count <= 0:
+    def _maybe_arrive(self, name: str) -> None:
+        rule = self.arrivals.get(name)
+        if rule is None or rule.every <= 0 or rule.count <= 0:
             return
         with self._lock:
-            self._cdr_list_requests += 1
-            due = self._cdr_list_requests % arrivals.every == 0
-        if due:
-            self.add_generated_cdrs(
-                arrivals.count, arrivals.late_fraction, arrivals.max_late_seconds
-            )
+            seen = self._list_requests.get(name, 0) + 1
+            self._list_requests[name] = seen
+        if seen % rule.every == 0:
+            self.add_generated(name, rule.count, rule.late_fraction, rule.max_late_seconds)
 
     # -- ASGI ----------------------------------------------------------------------------------
 
@@ -357,7 +451,12 @@ class Emulator:
             request = FaultRequest(api_path, scope["query_string"], headers, body)
             await answer_early(fault, request, send, receive, self.error_entries)
             return
-        if fault is not None and fault.kind not in ("stall", *SHAPING_KINDS):
+        # Faults on a file's body (a drop mid-file, a short file) cut the real file: the answer
+        # is made first. A drop elsewhere is the usual dropped answer; a short body, nothing.
+        on_file = fault is not None and fault.kind in BODY_KINDS and self._is_file(api_path)
+        if fault is not None and fault.kind in BODY_KINDS and not on_file and fault.kind != "drop":
+            fault = None
+        if fault is not None and fault.kind not in ("stall", *SHAPING_KINDS) and not on_file:
             await _send_fault(send, fault, self.error_entries)
             return
         try:
@@ -377,7 +476,22 @@ class Emulator:
                 fault, response.status, _headers(response), response.body, send, receive
             )
             return
+        if on_file and fault is not None:
+            if response.file:
+                await _send_cut(send, response, fault.kind)
+                return
+            if fault.kind == "drop":
+                await _send_fault(send, fault, self.error_entries)
+                return
         await _send(send, response)
+
+    def _is_file(self, api_path: str) -> bool:
+        """Whether ``api_path`` is a file route (``/monitors/7.mp3``)."""
+        match = COLLECTION_ROUTE.fullmatch(api_path)
+        if match is None or match.group(1) not in self.collections:
+            return False
+        route = self.collections[match.group(1)].spec.file
+        return _file_id(route, match.group(2)) is not None
 
     # -- API routes ------------------------------------------------------------------------------
 
@@ -414,12 +528,19 @@ class Emulator:
         item = match.group(2)
         if collection.name == "apitokens":
             return self._apitokens(method, item, account, headers, params, body, scope)
+        spec = collection.spec
+        file_id = _file_id(spec.file, item)
+        if file_id is not None:
+            if method not in ("GET", "HEAD"):
+                return self._not_allowed("GET, HEAD")
+            return self._file(collection, file_id, account, headers)
+        if spec.deletable and method == "DELETE":
+            return self._delete(collection, item, account, params)
         if method != "GET":
-            return self._not_allowed("GET")
+            return self._not_allowed("GET, DELETE" if spec.deletable else "GET")
         if item is not None:
             return self._single(collection, item, account, params)
-        if collection is self.cdrs:
-            self._maybe_arrive()
+        self._maybe_arrive(collection.name)
         return self._list(collection, params, account)
 
     def _table(self, collection: Collection) -> Table:
@@ -430,9 +551,17 @@ class Emulator:
     def _scope(self, collection: Collection, account: Account) -> KeyScope | None:
         """What the account's keys may see of the collection; None for all of it."""
         spec = collection.spec
-        if not spec.owners or (account.admin and not spec.own_only):
+        if not spec.scoped or (account.admin and not spec.own_only):
             return None
-        return KeyScope(spec.owners, account.user_id)
+        numbers = self._numbers.get(account.user_id, ()) if spec.owner_numbers else ()
+        return KeyScope(
+            spec.owners,
+            account.user_id,
+            number_fields=spec.owner_numbers,
+            numbers=numbers,
+            shared=spec.shared,
+            nobody=spec.admin_only,
+        )
 
     def _list(self, collection: Collection, params: dict[str, str], account: Account) -> Response:
         """``GET /NAME``: filter, sort, group, page, scope and include, for every collection."""
@@ -467,6 +596,85 @@ class Emulator:
             )
         row = self._encode(collection, table, _positions([position]), include, sparse)[1:-1]
         return Response(200, b'{"data":' + row + b',"links":{}}', rows=1)
+
+    # -- files and deletions of the history collections ---------------------------------------
+
+    def _file(
+        self, collection: Collection, raw_id: str, account: Account, headers: dict[str, str]
+    ) -> Response:
+        """``GET /NAME/{id}.EXT``: the record's file (see ``files.py``), whole or a byte range."""
+        route = collection.spec.file
+        assert route is not None
+        table = collection.table
+        position = table.position_of(int(raw_id)) if raw_id.isdigit() else None
+        if position is None:
+            return self.error(404, "Not Found", [f"No {collection.name} record with id {raw_id}"])
+        visible = table.visible(self._scope(collection, account))
+        if visible is not None and not visible[position]:
+            return self.error(
+                403, "Access denied", [f"This key cannot see {collection.name} {raw_id}"]
+            )
+        record = table.record(position)
+        if route.pending is not None and record.get(route.pending[0]) == route.pending[1]:
+            # [code: the official CLI skips invoices whose error says "not completed yet"]
+            return self.error(
+                400,
+                "Transaction not completed yet",
+                [f"{collection.name} {raw_id} is not completed yet: it has no file"],
+            )
+        body = file_bytes(collection.name, route, record)
+        status, extra = 200, []
+        if self.file_ranges:
+            extra.append((b"accept-ranges", b"bytes"))
+            try:
+                wanted = byte_range(headers.get("range"), len(body))
+            except RangeNotSatisfiableError:
+                response = self.error(
+                    416, "Range Not Satisfiable", [f"the file has {len(body)} bytes"]
+                )
+                response.headers = [(b"content-range", f"bytes */{len(body)}".encode())]
+                return response
+            if wanted is not None:
+                first, last = wanted
+                extra.append((b"content-range", f"bytes {first}-{last}/{len(body)}".encode()))
+                status, body = 206, body[first : last + 1]
+        media_type = MEDIA_TYPES[route.extension].encode()
+        return Response(status, body, extra, rows=1, content_type=media_type, file=True)
+
+    def _delete(
+        self,
+        collection: Collection,
+        item: str | None,
+        account: Account,
+        params: dict[str, str],
+    ) -> Response:
+        """``DELETE /NAME/{id,id,...}`` (204; nothing is deleted if one is unknown, 404, or not
+        the key's, 403) and ``DELETE /NAME?filter=...`` (202: every match the key may see)."""
+        table = collection.table
+        scope = self._scope(collection, account)
+        visible = table.visible(scope)
+        if item is None:
+            query = parse_query(params, collection.spec, self.page_cap)
+            query = replace(query, scope=scope, page=1, limit=max(len(table), 1), group_by=None)
+            positions, total = table.select(query)
+            collection.delete_records(table.ids[positions].tolist())
+            return json_response(202, {"message": "Accepted", "total": total})
+        parts = item.split(",")
+        if not all(part.strip().isdigit() for part in parts):
+            return self.error(404, "Not Found", [f"No {collection.name} record with id {item}"])
+        wanted = [int(part) for part in parts]
+        for record_id in wanted:
+            position = table.position_of(record_id)
+            if position is None:
+                return self.error(
+                    404, "Not Found", [f"No {collection.name} record with id {record_id}"]
+                )
+            if visible is not None and not visible[position]:
+                return self.error(
+                    403, "Access denied", [f"This key cannot see {collection.name} {record_id}"]
+                )
+        collection.delete_records(wanted)
+        return Response(204, b"")
 
     def _encode(
         self,
@@ -638,7 +846,48 @@ class Emulator:
         if path == "/tokens/revoke" and method == "POST":
             token = str(_json_object(body).get("token"))
             return json_response(200, {"revoked": self.tokens.revoke(token)})
+        if path.startswith("/collections/"):
+            return self._admin_collection(method, path[len("/collections/") :], body)
         return error_response(404, "Not Found", [f"No admin route {method} {path}"])
+
+    # -- admin: any collection's records ---------------------------------------------------------
+
+    def _admin_collection(self, method: str, name: str, body: bytes) -> Response:
+        """``GET /_emulator/collections/NAME``: every record as served now; ``POST``:
+        ``{"records": [...]}`` (given verbatim, new integer ids) or ``{"generate": {"count",
+        "late_fraction", "max_late_seconds", "now"}}`` (records that just arrived; see
+        :meth:`add_generated`)."""
+        collection = self.collections.get(name)
+        if collection is None or name in self._live_tables:
+            return error_response(404, "Not Found", [f"No collection {name!r}"])
+        if method == "GET":
+            table = collection.table
+            data = table.encode_page(_positions(range(len(table))), collection.extra_json)
+            total = str(len(table)).encode()
+            return Response(200, b'{"data":' + data + b',"total":' + total + b"}")
+        if method != "POST":
+            return error_response(405, "Method Not Allowed", ["Allowed: GET, POST"])
+        payload = _json_object(body)
+        if name == "cdrs" and "records" in payload:
+            return self._admin_add_cdrs(payload)
+        if "records" in payload:
+            records = payload["records"]
+            if not isinstance(records, list):
+                raise ValueError(f"records must be a list of {name} objects")
+            table = Table.from_records(collection.fields, records, by_hand=True)
+            with self._lock:
+                collection.append(table)
+            collection.record_keys |= {
+                key for record in records for key in record if key not in collection.fields
+            }
+            return json_response(200, {"added": len(table), "ids": table.ids.tolist()})
+        spec = payload.get("generate") or {}
+        if not isinstance(spec, dict):
+            raise ValueError('generate must be an object like {"count": 10}')
+        count, late_fraction, max_late_seconds, now = _generate_spec(spec)
+        added = self.add_generated(name, count, late_fraction, max_late_seconds, now)
+        ids = added.get(name, [])
+        return json_response(200, {"added": len(ids), "ids": ids, "collections": added})
 
     # -- stored-data changes: corrected and deleted CDRs (voipstudio reconcile) -------------
 
@@ -673,8 +922,8 @@ class Emulator:
 
     def configure(self, changes: dict[str, Any]) -> None:
         """Apply run-time settings: ``faults``, ``fault_seed``, ``latency``, ``arrivals``,
-        ``login_ttl``, ``now``, ``extra_fields``, ``page_cap``, ``total_cap``, ``ignore_sort``
-        and ``error_entries`` (each optional).
+        ``login_ttl``, ``now``, ``extra_fields``, ``page_cap``, ``total_cap``, ``ignore_sort``,
+        ``error_entries`` and ``file_ranges`` (each optional).
 
         Raises:
             ValueError: an unknown key or a bad value.
@@ -691,6 +940,7 @@ class Emulator:
             "total_cap",
             "ignore_sort",
             "error_entries",
+            "file_ranges",
         }
         unknown = set(changes) - allowed
         if unknown:
@@ -707,7 +957,7 @@ class Emulator:
         if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
             raise ValueError("fault_seed must be an integer")
         latency = Latency.from_dict(changes["latency"] or {}) if "latency" in changes else None
-        arrivals = _arrivals(changes["arrivals"] or {}) if "arrivals" in changes else None
+        arrivals = _arrivals_rules(changes["arrivals"]) if "arrivals" in changes else None
         login_ttl: float | None = None
         if "login_ttl" in changes:
             login_ttl = float(changes["login_ttl"])
@@ -734,6 +984,9 @@ class Emulator:
         entries = (
             check_error_entries(changes["error_entries"]) if "error_entries" in changes else None
         )
+        file_ranges = (
+            check_flag(changes["file_ranges"], "file_ranges") if "file_ranges" in changes else None
+        )
 
         if rules is not None:
             self.faults.set_rules(rules, seed)
@@ -744,7 +997,7 @@ class Emulator:
         if arrivals is not None:
             with self._lock:
                 self.arrivals = arrivals
-                self._cdr_list_requests = 0
+                self._list_requests = {}
         if login_ttl is not None:
             self.tokens.login_ttl = login_ttl
         if "now" in changes:
@@ -759,6 +1012,8 @@ class Emulator:
             self.ignore_sort = ignore_sort
         if entries is not None:
             self.error_entries = entries
+        if file_ranges is not None:
+            self.file_ranges = file_ranges
 
     def _own_keys(self, records: list[Any]) -> set[str]:
         """The keys of records added or patched by hand that are not CDR fields.
@@ -808,19 +1063,10 @@ class Emulator:
         spec = payload.get("generate") or {}
         if not isinstance(spec, dict):
             raise ValueError('generate must be an object like {"count": 10}')
-        now = spec.get("now")
-        count = int(spec.get("count", 0))
-        late_fraction = float(spec.get("late_fraction", 0.2))
-        max_late_seconds = int(spec.get("max_late_seconds", 4 * 3600))
-        if count < 0 or max_late_seconds < 0 or not 0.0 <= late_fraction <= 1.0:
-            raise ValueError("count and max_late_seconds must be >= 0, late_fraction in [0, 1]")
-        ids = self.add_generated_cdrs(
-            count,
-            late_fraction,
-            max_late_seconds,
-            datetime.fromtimestamp(parse_datetime(str(now)), tz=UTC) if now else None,
-        )
-        return json_response(200, {"added": len(ids), "ids": ids})
+        count, late_fraction, max_late_seconds, now = _generate_spec(spec)
+        added = self.add_generated("cdrs", count, late_fraction, max_late_seconds, now)
+        ids = added.get("cdrs", [])
+        return json_response(200, {"added": len(ids), "ids": ids, "collections": added})
 
     def state(self) -> dict[str, Any]:
         """Counts, settings and request counters, for tests and the CLI."""
@@ -836,7 +1082,14 @@ class Emulator:
             "requests": dict(self.requests),
             "faults": [rule.to_dict() for rule in self.faults.rules],
             "latency": asdict(self.latency),
-            "arrivals": asdict(self.arrivals),
+            "arrivals": asdict(self.arrivals.get("cdrs") or Arrivals()),
+            "collection_arrivals": {name: asdict(rule) for name, rule in self.arrivals.items()},
+            "max_ids": {
+                name: int(c.table.ids[-1]) if len(c.table) else None
+                for name, c in self.collections.items()
+                if name not in self._live_tables
+            },
+            "file_ranges": self.file_ranges,
             "login_ttl": self.tokens.login_ttl,
             "extra_fields": self.cdrs.extra_fields,
             "page_cap": self.page_cap,
@@ -847,11 +1100,39 @@ class Emulator:
         }
 
 
+def _generate_spec(spec: dict[str, Any]) -> tuple[int, float, int, datetime | None]:
+    """``count``, ``late_fraction``, ``max_late_seconds`` and ``now`` of an admin ``generate``.
+
+    Raises:
+        ValueError: a value out of range.
+    """
+    now = spec.get("now")
+    count = int(spec.get("count", 0))
+    late_fraction = float(spec.get("late_fraction", 0.2))
+    max_late_seconds = int(spec.get("max_late_seconds", 4 * 3600))
+    if count < 0 or max_late_seconds < 0 or not 0.0 <= late_fraction <= 1.0:
+        raise ValueError("count and max_late_seconds must be >= 0, late_fraction in [0, 1]")
+    moment = datetime.fromtimestamp(parse_datetime(str(now)), tz=UTC) if now else None
+    return count, late_fraction, max_late_seconds, moment
+
+
+def _arrivals_rules(data: Any) -> dict[str, Arrivals]:
+    """The admin API's ``arrivals``: one rule (an object) or a list of them, one per
+    collection (``collection``, default ``cdrs``); null, ``{}`` or ``[]`` for none. Rules that
+    add nothing (``every`` or ``count`` 0) are left out."""
+    rules = [_arrivals(rule) for rule in (data if isinstance(data, list) else [data or {}])]
+    by_collection = {rule.collection: rule for rule in rules}
+    if len(by_collection) != len(rules):
+        raise ValueError("arrivals: one rule per collection")
+    return {name: rule for name, rule in by_collection.items() if rule.every and rule.count}
+
+
 def _arrivals(data: Any) -> Arrivals:
-    """Validate the admin API's ``arrivals`` object (it is only used while answering /cdrs)."""
+    """Validate one rule of the admin API's ``arrivals`` (it is only used while answering
+    the collection's list requests)."""
     if not isinstance(data, dict):
-        raise ValueError("arrivals must be an object")
-    allowed = {"every", "count", "late_fraction", "max_late_seconds"}
+        raise ValueError("arrivals must be an object (or a list of them)")
+    allowed = {"every", "count", "late_fraction", "max_late_seconds", "collection"}
     unknown = set(data) - allowed
     if unknown:
         raise ValueError(f"unknown arrivals keys {sorted(unknown)}; allowed: {sorted(allowed)}")
@@ -864,6 +1145,11 @@ def _arrivals(data: Any) -> Arrivals:
         raise ValueError("arrivals late_fraction must be a number")
     if not 0.0 <= fraction <= 1.0:
         raise ValueError("arrivals late_fraction must be in [0, 1]")
+    name = data.get("collection", "cdrs")
+    spec = COLLECTIONS.get(name) if isinstance(name, str) else None
+    if spec is None or spec.cursor is None:
+        dated = sorted(n for n, c in COLLECTIONS.items() if c.cursor is not None)
+        raise ValueError(f"arrivals collection must be one of {dated}, got {name!r}")
     return Arrivals(**data)
 
 
@@ -894,9 +1180,16 @@ async def _read_body(receive: Receive) -> bytes:
             return b"".join(chunks)
 
 
+def _file_id(route: FileRoute | None, item: str | None) -> str | None:
+    """The record id in a file route's last segment (``7`` of ``7.mp3``), if it is one."""
+    if route is None or item is None or not item.endswith("." + route.extension):
+        return None
+    return item[: -len(route.extension) - 1]
+
+
 def _headers(response: Response) -> list[tuple[bytes, bytes]]:
-    # A body-less answer (204) has no content type.
-    content_type = [(b"content-type", b"application/json; charset=utf-8")] if response.body else []
+    # A body-less answer (204) has no content type; a file has its own.
+    content_type = [(b"content-type", response.content_type)] if response.body else []
     return [
         *content_type,
         (b"content-length", str(len(response.body)).encode()),
@@ -909,6 +1202,20 @@ async def _send(send: Send, response: Response) -> None:
     headers = _headers(response)
     await send({"type": "http.response.start", "status": response.status, "headers": headers})
     await send({"type": "http.response.body", "body": response.body})
+
+
+async def _send_cut(send: Send, response: Response, kind: str) -> None:
+    """Send a file cut by a fault of ``faults.BODY_KINDS``: ``drop``, the headers (with the
+    whole file's length) and half the file, then the connection closes; ``short_body``, a
+    complete, well-formed answer holding the first half of the file only."""
+    half = response.body[: len(response.body) // 2]
+    if kind == "short_body":
+        await _send(send, replace(response, body=half))
+        return
+    headers = _headers(response)
+    await send({"type": "http.response.start", "status": response.status, "headers": headers})
+    await send({"type": "http.response.body", "body": half, "more_body": True})
+    raise _DroppedConnectionError("connection dropped on purpose")
 
 
 async def _send_fault(send: Send, rule: FaultRule, entries: str) -> None:

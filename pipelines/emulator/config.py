@@ -61,6 +61,8 @@ class EmulatorConfig:
             ``sort``/``dir`` ask, as an API that ignores a sort it cannot serve.
         error_entries: ``"object"`` (``{"message": ...}``) or ``"string"`` entries in ``errors``.
         token_length / token_alphabet: how minted login tokens and API keys look.
+        file_ranges: file routes honour ``Range`` (206 answers); off, they send the whole file
+            whatever is asked, as the live ``/monitors/{id}.mp3`` does [code].
     """
 
     seed: int = 42
@@ -91,6 +93,7 @@ class EmulatorConfig:
     error_entries: str = "object"
     token_length: int = DEFAULT_TOKEN_LENGTH
     token_alphabet: str = DEFAULT_TOKEN_ALPHABET
+    file_ranges: bool = False
 
     def __post_init__(self) -> None:
         check_page_cap(self.page_cap)

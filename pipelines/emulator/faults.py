@@ -33,6 +33,8 @@ FaultKind = Literal[
     "echo",
     "odd_headers",
     "bad_encoding",
+    # faults on a file's body (the block at the end)
+    "short_body",
 ]
 FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
 
@@ -44,8 +46,9 @@ class FaultRule:
     Attributes:
         kind: ``429``, ``500``/``502``/``503`` (JSON error bodies), ``non_json`` (a 502 with an
             HTML body, as a proxy sends), ``drop`` (the connection closes mid-response),
-            ``stall`` (the answer is held for ``seconds`` before it is sent normally), or one of
-            the transport faults (see ``answer_early`` and ``send_shaped``).
+            ``stall`` (the answer is held for ``seconds`` before it is sent normally), one of
+            the transport faults (see ``answer_early`` and ``send_shaped``), or ``short_body``
+            (a file served complete but short; see :data:`BODY_KINDS`).
         path: the rule applies to API paths starting with this (after the version prefix).
         rate: probability of firing on each matching request.
         nth: the matching requests (1-based, counted from when the rule was set) it fires on.
@@ -412,3 +415,13 @@ async def send_shaped(
     else:  # bad_encoding
         await _start(send, status, [*headers, (b"content-encoding", b"gzip")])
     await send({"type": "http.response.body", "body": body})
+
+
+# -- faults on files -----------------------------------------------------------------------------
+# On a file route (``/monitors/7.mp3``) the app makes the real answer and then cuts it
+# (``app._send_cut``): ``drop`` sends the headers, with the whole file's length, and half the
+# file before it closes the connection; ``short_body`` sends a complete, well-formed answer that
+# holds half the file (as a server whose stored file was truncated), which only a check of the
+# size against the record's ``size`` catches. Elsewhere ``drop`` is the dropped JSON answer and
+# ``short_body`` does nothing.
+BODY_KINDS = frozenset({"drop", "short_body"})

@@ -44,7 +44,9 @@ OPERATORS: dict[str, str] = {
     "notlike": "notlike",
 }
 
-FILTERABLE_TYPES: frozenset[FieldType] = frozenset({"int", "str", "number", "datetime", "bool"})
+FILTERABLE_TYPES: frozenset[FieldType] = frozenset(
+    {"int", "str", "number", "datetime", "epoch", "bool"}
+)
 
 
 class QueryError(Exception):
@@ -67,10 +69,16 @@ class Condition:
 
 @dataclass(frozen=True)
 class KeyScope:
-    """The records a key may see: those whose ``owners`` fields name ``user_id``."""
+    """The records a key may see: those whose ``owners`` fields name ``user_id``, whose
+    ``number_fields`` hold one of the user's ``numbers``, or whose ``shared`` field is true;
+    none at all when ``nobody``."""
 
     owners: tuple[str, ...]
     user_id: int
+    number_fields: tuple[str, ...] = ()
+    numbers: tuple[str, ...] = ()
+    shared: str | None = None
+    nobody: bool = False
 
 
 @dataclass(frozen=True)
@@ -149,6 +157,22 @@ def convert_value(field: str, ftype: FieldType, value: Any) -> Any:
             return parse_datetime(value)
         except ValueError:
             raise _invalid(field, value) from None
+    if ftype == "epoch":
+        # Unix seconds; a date in the API's text form is read as its instant too [guess].
+        if isinstance(value, bool):
+            raise _invalid(field, value)
+        if isinstance(value, str) and not value.strip().lstrip("-").isdigit():
+            try:
+                return parse_datetime(value)
+            except ValueError:
+                raise _invalid(field, value) from None
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise _invalid(field, value) from None
+        if not math.isfinite(number):
+            raise _invalid(field, value)
+        return number
     return value if isinstance(value, str) else orjson.dumps(value).decode()
 
 
@@ -194,7 +218,7 @@ def parse_query(params: dict[str, str], spec: CollectionSpec, page_cap: int = PA
         if not isinstance(entries, list):
             raise QueryError("Filtration error", ["filter must be a JSON array of objects"])
         for entry in entries:
-            conditions.append(_parse_condition(entry, fields))
+            conditions.append(_parse_condition(entry, fields, spec.unfilterable))
 
     sort = _property(params, "sort", "sorted", fields)
     # Without a sort the emulator answers newest first (id DESC), like the official CLI's
@@ -263,7 +287,9 @@ def parse_includes(
     return include, sparse
 
 
-def _parse_condition(entry: Any, fields: dict[str, FieldType]) -> Condition:
+def _parse_condition(
+    entry: Any, fields: dict[str, FieldType], unfilterable: frozenset[str] = frozenset()
+) -> Condition:
     if not isinstance(entry, dict):
         raise QueryError("Filtration error", [f"filter entry must be an object, got {entry!r}"])
     missing = [key for key in ("property", "operator") if key not in entry]
@@ -276,7 +302,7 @@ def _parse_condition(entry: Any, fields: dict[str, FieldType]) -> Condition:
     if not isinstance(raw_op, str) or raw_op.lower() not in OPERATORS:
         raise QueryError("Filtration error", [f"Unknown operator {raw_op!r}"])
     ftype = fields[field]
-    if ftype not in FILTERABLE_TYPES:
+    if ftype not in FILTERABLE_TYPES or field in unfilterable:
         raise QueryError("Filtration error", [f"Property '{field}' cannot be filtered"])
     op = OPERATORS[raw_op.lower()]
     value = entry.get("value")

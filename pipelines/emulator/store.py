@@ -37,7 +37,7 @@ IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 ObjArray = npt.NDArray[np.object_]
 
-NUMERIC_TYPES: frozenset[FieldType] = frozenset({"int", "number", "bool", "datetime"})
+NUMERIC_TYPES: frozenset[FieldType] = frozenset({"int", "number", "bool", "datetime", "epoch"})
 # Compared element by element with an object column: the column's nulls.
 _NONE: ObjArray = np.array(None, dtype=object)
 
@@ -173,7 +173,7 @@ class Table:
         self._orders: dict[str, IntArray] = {}
         self._notnull: dict[str, BoolArray] = {}
         self._codes: dict[str, IntArray] = {}
-        self._owned: dict[tuple[tuple[str, ...], int], BoolArray] = {}
+        self._owned: dict[KeyScope, BoolArray] = {}
 
     @classmethod
     def empty(cls, fields: dict[str, FieldType]) -> Table:
@@ -381,38 +381,44 @@ class Table:
         if column.dtype != np.float64:
             return column.tolist()  # type: ignore[no-any-return]
         ftype = self.fields[field]
-        if ftype in ("int", "bool"):
+        if ftype in ("int", "bool", "epoch"):
             return [None if np.isnan(v) else str(int(v)) for v in column]
         return [None if np.isnan(v) else repr(float(v)) for v in column]
 
-    def owned_by(self, owners: tuple[str, ...], user_id: int) -> BoolArray:
-        """Records where any of the ``owners`` fields names the user (cached per snapshot).
+    def visible(self, scope: KeyScope | None) -> BoolArray | None:
+        """The records a key with this scope may see (cached per snapshot); None for all.
 
-        A scalar field matches when it equals the id in the field's type (``user_id`` 100001,
-        ``src_id`` ``"100001"``); a list field (a queue's ``users``) when it holds the id. List
-        fields are not indexed, so they are read from the records: keep them to small tables.
+        A record is visible when one of the scope's ``owners`` fields names the user: a scalar
+        field when it equals the id in the field's type (``user_id`` 100001, ``src_id``
+        ``"100001"``), a list field (a queue's ``users``) when it holds the id. Or when one of
+        its ``number_fields`` holds one of the user's numbers, or its ``shared`` field is true.
+        List fields are not indexed, so they are read from the records: keep them to small
+        tables.
         """
-        key = (owners, user_id)
+        if scope is None:
+            return None
         with self._cache_lock:
-            cached = self._owned.get(key)
+            cached = self._owned.get(scope)
         if cached is not None:
             return cached
         owned = np.zeros(len(self), dtype=np.bool_)
-        for name in owners:
-            ftype = self.fields[name]
-            if ftype in FILTERABLE_TYPES:
-                owned |= self.mask(Condition(name, "eq", convert_value(name, ftype, user_id)))
-                continue
-            for position in range(len(self)):
-                members = self.record(position).get(name)
-                owned[position] |= isinstance(members, list) and user_id in members
+        if not scope.nobody:
+            for name in scope.owners:
+                ftype = self.fields[name]
+                if ftype in FILTERABLE_TYPES:
+                    value = convert_value(name, ftype, scope.user_id)
+                    owned |= self.mask(Condition(name, "eq", value))
+                    continue
+                for position in range(len(self)):
+                    members = self.record(position).get(name)
+                    owned[position] |= isinstance(members, list) and scope.user_id in members
+            for name in scope.number_fields:
+                owned |= self.mask(Condition(name, "in", scope.numbers))
+            if scope.shared is not None:
+                owned |= self.mask(Condition(scope.shared, "eq", 1.0))
         with self._cache_lock:
-            self._owned[key] = owned
+            self._owned[scope] = owned
         return owned
-
-    def visible(self, scope: KeyScope | None) -> BoolArray | None:
-        """The records a key with this scope may see (see :meth:`owned_by`); None for all."""
-        return None if scope is None else self.owned_by(scope.owners, scope.user_id)
 
     def select(self, query: Query) -> tuple[IntArray, int]:
         """Positions of the requested page, and the number of records matching overall (of
