@@ -11,11 +11,9 @@ import dlt
 
 from pipelines.sync import count_rows, loaded_by_account, oldest_cursor
 from pipelines.voipstudio import catalog
-from pipelines.voipstudio.accounts import account_names
+from pipelines.voipstudio.accounts import account_names, configured_resources
 from pipelines.voipstudio.catalog import CDRS
 from pipelines.voipstudio.collection import Collection, DatedCollection
-from pipelines.voipstudio.errors import ConfigError
-from pipelines.voipstudio.settings import SourceSettings
 from pipelines.voipstudio.state import ResourceState, resource_states
 
 
@@ -111,7 +109,8 @@ def read_status(pipeline: dlt.Pipeline) -> Status:
         pipeline.sync_destination()
     last = _utc(_query_one(pipeline, "SELECT max(inserted_at) FROM {loads} WHERE status = 0"))
     names, named = account_names()
-    collections = _configured_collections()
+    # cdrs always (the status is about CDRs first), then what the configuration loads.
+    collections = tuple(c for c in catalog.COLLECTIONS if c is CDRS or c in configured_resources())
     dated = [c for c in collections if isinstance(c, DatedCollection)]
     states = resource_states(pipeline)
     loaded = loaded_by_account(pipeline).get(CDRS.name, {})
@@ -145,17 +144,6 @@ def read_status(pipeline: dlt.Pipeline) -> Status:
         rows={table: count_rows(pipeline, table) for table in status_tables(collections)},
         accounts=accounts,
     )
-
-
-def _configured_collections() -> tuple[Collection, ...]:
-    """The collections the ``resources`` setting loads, ``cdrs`` first and always."""
-    configured: object = dlt.config.get("sources.voipstudio.resources")
-    try:
-        chosen = catalog.choose(str(configured), "resources") if configured else ()
-    except ConfigError:
-        chosen = ()
-    default = catalog.choose(SourceSettings.resources, "resources")
-    return tuple(c for c in catalog.COLLECTIONS if c in (chosen or default) or c is CDRS)
 
 
 def _iso(value: datetime | None) -> str | None:

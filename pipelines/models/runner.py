@@ -33,6 +33,7 @@ from sqlglot import exp
 from sqlglot.errors import ErrorLevel, SqlglotError
 
 from pipelines.models.settings import ModelSettings, load_settings
+from pipelines.voipstudio.accounts import unconfigured_tables
 from pipelines.voipstudio.errors import VoipstudioError
 
 log = logging.getLogger("voipstudio.models")
@@ -438,8 +439,12 @@ def build_models(
         result = BuildResult(dataset=dataset, dialect=dialect)
         sources = sorted({s for model in project.models for s in model.sources})
         missing = {s for s in sources if not _relation_exists(client, dialect, dataset, s)}
-        result.skipped = skipped_models(project, missing)
-        to_build = [m for m in project.models if m.name not in result.skipped]
+        skipped = skipped_models(project, missing)
+        # The raw tables of collections the configuration does not load (opt-in ones, e.g.
+        # voicemessages): their models are not built, and not reported as skipped.
+        not_loaded = skipped_models(project, missing & unconfigured_tables())
+        result.skipped = {n: why for n, why in skipped.items() if n not in not_loaded}
+        to_build = [m for m in project.models if m.name not in skipped]
         existing = _existing_kinds(client, dialect, dataset)
         # Compile everything before touching the database: a model that cannot be expressed
         # in the destination's dialect stops the run before anything changed.

@@ -35,7 +35,7 @@ import pyarrow.compute as pc
 
 from pipelines.reconcile import content
 from pipelines.reconcile.days import Day, date_of, days_between, describe
-from pipelines.reconcile.settings import LOOKUP_IDS, ReconcileSettings, env_var
+from pipelines.reconcile.settings import LOOKUP_IDS, SECTIONS, ReconcileSettings
 from pipelines.reconcile.stored import StoredCdr, StoredCdrs
 from pipelines.reconcile.summary import (
     COUNTED,
@@ -55,6 +55,7 @@ from pipelines.voipstudio import add_account_column, settings
 from pipelines.voipstudio.accounts import Account, parse_start
 from pipelines.voipstudio.catalog import CDRS
 from pipelines.voipstudio.client import VoipstudioClient, page_params
+from pipelines.voipstudio.configuration import env_var
 from pipelines.voipstudio.errors import (
     ApiRequestError,
     DataCheckError,
@@ -523,4 +524,4 @@ def _spans(days: list[Day]) -> Iterator[list[Day]]:
 
 
 def _override_hint() -> str:
-    return f"{env_var('max_deleted_share')}=1 voipstudio reconcile"
+    return f"{env_var(SECTIONS, 'max_deleted_share')}=1 voipstudio reconcile"

@@ -35,7 +35,7 @@ from pipelines.voipstudio.client import (
     check_base_url,
     env_variable,
 )
-from pipelines.voipstudio.collection import Collection
+from pipelines.voipstudio.collection import Collection, DatedCollection
 from pipelines.voipstudio.configuration import refuse_secrets_in_config, resolve, warn_unknown_keys
 from pipelines.voipstudio.errors import ConfigError
 from pipelines.voipstudio.settings import CREDENTIAL_KEYS, AccountSettings, SourceSettings
@@ -348,6 +348,33 @@ def account_names() -> tuple[list[str], bool]:
     return [check_name(str(single or SourceSettings.account), "account")], False
 
 
+def configured_resources() -> tuple[Collection, ...]:
+    """The collections the ``resources`` setting loads, without reading the other settings
+    (``voipstudio status`` and the models need no credentials); the default when it is not a
+    list of collections (the sync says what is wrong with it)."""
+    configured: object = dlt.config.get(f"{SECTION}.resources")
+    if configured:
+        try:
+            return catalog.choose(str(configured), f"{SECTION}.resources")
+        except ConfigError:
+            pass
+    return catalog.choose(SourceSettings.resources, f"{SECTION}.resources")
+
+
+def unconfigured_tables() -> set[str]:
+    """The tables of the collections the ``resources`` setting does not load (and their
+    rejects tables): a model reading one that was never loaded is not built, and not reported
+    as skipped either (it is a choice, not a gap)."""
+    chosen = configured_resources()
+    tables = set()
+    for collection in catalog.COLLECTIONS:
+        if collection not in chosen:
+            tables.add(collection.name)
+            if isinstance(collection, DatedCollection):
+                tables.add(collection.rejects_table)
+    return tables
+
+
 @dataclass(frozen=True)
 class SourceConfiguration:
     """What ``[sources.voipstudio]`` configures, read and checked once.
@@ -398,8 +425,10 @@ def load_source_configuration(explicit: Mapping[str, Any] | None = None) -> Sour
         warn_unknown_keys(sections, account_keys, ())
         own = resolve(AccountSettings(), sections)
         refuse_secrets_in_config(sections, SourceSettings)
+        # Read at the account's section exactly: credentials are never shared.
         credentials: dict[str, Any] = {
-            key: dlt.secrets.get(".".join((*sections, key))) for key in CREDENTIAL_KEYS
+            key: dlt.secrets.get(".".join((*sections, key))) for key in ("api_key", "password")
         }
+        credentials["email"] = dlt.config.get(".".join((*sections, "email")))
         accounts.append(build_account(name, own, credentials, named=True))
     return SourceConfiguration(source, accounts, True, resources)

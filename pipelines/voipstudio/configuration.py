@@ -88,13 +88,15 @@ _KINDS = {int: "a whole number", float: "a number", bool: "true or false", str: 
 def not_coercible(
     sections: Sequence[str], key: str, value: Any, hint: Any, spec: BaseConfiguration
 ) -> str:
-    """The message for a value that is not of its key's type."""
+    """The message for a value that is not of its key's type: the key (and its environment
+    variable), the value, where it was set, and what to write instead."""
     kind = _KINDS.get(hint, f"of type {getattr(hint, '__name__', hint)}")
     default = getattr(type(spec), key, None)
-    example = f"; the default is {_toml(default)}" if default is not None else ""
+    where = origin(sections, key)
+    example = f", e.g. {key} = {_toml(default)} (the default)" if default is not None else ""
     return (
-        f"{key} = {_toml(value)} {origin(sections, key)} is not {kind}: set {key} to {kind} "
-        f"in [{'.'.join(sections)}] of .dlt/config.toml or in {env_var(sections, key)}{example}"
+        f"{describe(sections, key)} = {_toml(value)} is not {kind}"
+        f"{f' {where}' if where else ''}: write {kind}{example}"
     )
 
 
