@@ -1,7 +1,9 @@
-"""The API's wall-clock ``calldate`` texts as UTC instants, across daylight-saving changes.
+"""The API's wall-clock date texts (``calldate``, ``origtime``, ...) as UTC instants, across
+daylight-saving changes.
 
-With ``timezone`` set to a zone that changes its clocks, two readings of a wall-clock text
-need care:
+Written for CDRs, and the same for every dated collection whose declaration says when a record
+is written (``written_after``: a CDR's ``duration``, a voicemail's). With ``timezone`` set to a
+zone that changes its clocks, two readings of a wall-clock text need care:
 
 - **A repeated hour** (autumn: in Europe/Madrid 02:00-02:59 happens twice, first at UTC+2,
   then at UTC+1). The text alone cannot say which pass a CDR belongs to, but its id can: ids

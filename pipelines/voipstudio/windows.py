@@ -11,7 +11,7 @@ rows we are reading instead of shifting them. Pages of several windows are
 fetched concurrently and handed on as they arrive; completed windows are reported in time order,
 so a cursor that follows them only ever covers data that was read in full.
 
-**The completion rule** (the same for every paged read: CDR windows and the dimensions). Nothing
+**The completion rule** (the same for every paged read: dated windows and the dimensions). Nothing
 the API says is taken on its word; each assumption is checked on what it sends:
 
 1. *The served page size is learnt, not assumed.* A page may hold fewer records than ``limit``
@@ -586,7 +586,7 @@ class WindowScanner:
             ``(_DONE, 0)``: the window is complete. ``(_MORE, n)``: read its pages up to ``n``
             (the served size turned out smaller, the window grew, or its end is not seen yet).
             ``(_AGAIN, total)``: read it again from page 1, expecting ``total``.
-            ``(_SPLIT, rows)``: cut it into windows of at most ``rows`` CDRs and read those.
+            ``(_SPLIT, rows)``: cut it into windows of at most ``rows`` records and read those.
 
         Raises:
             DataCheckError: the window could not be verified after the last attempt.
