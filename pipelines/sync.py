@@ -72,6 +72,7 @@ def make_pipeline(
             written where it is configured.
     """
     configured = load_pipeline_settings(pipeline_name)
+    duckdb_file: str | None = None
     if destination is None:
         credentials: object = dlt.secrets.get("destination.duckdb.credentials")
         # dlt resolves a relative DuckDB path against the folder the pipeline first ran in
@@ -90,8 +91,7 @@ def make_pipeline(
             else:
                 # The file named by the configuration (DESTINATION__DUCKDB__CREDENTIALS or
                 # secrets.toml), also when no destination_type is configured at all.
-                if isinstance(credentials, str):
-                    checked_duckdb_path(credentials)
+                duckdb_file = credentials if isinstance(credentials, str) else None
                 destination = dlt.destinations.duckdb(
                     parquet_format=_duckdb_parquet_format(),
                     local_dir=here,
@@ -99,12 +99,16 @@ def make_pipeline(
                 )
         elif configured.destination_type == "postgres":
             destination = dlt.destinations.postgres(supports_transactions=True)
-    return dlt.pipeline(
+    pipeline = dlt.pipeline(
         pipeline_name=pipeline_name,
         destination=destination,
         dataset_name=dataset_name or configured.dataset_name,
         pipelines_dir=pipelines_dir,  # type: ignore[arg-type]  # None means dlt's default
     )
+    if duckdb_file is not None:
+        # Checked once dlt has made its own folders: a DuckDB file next to them has its folder.
+        checked_duckdb_path(duckdb_file)
+    return pipeline
 
 
 DUCKDB_KEY = "DESTINATION__DUCKDB__CREDENTIALS"

@@ -138,6 +138,8 @@ class BuildResult:
     built: list[BuiltModel] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
+    # Models of collections the configuration does not load (never reported as skipped).
+    not_loaded: dict[str, str] = field(default_factory=dict)
 
     def summary(self) -> str:
         """One line for the console."""
@@ -442,8 +444,8 @@ def build_models(
         skipped = skipped_models(project, missing)
         # The raw tables of collections the configuration does not load (opt-in ones, e.g.
         # voicemessages): their models are not built, and not reported as skipped.
-        not_loaded = skipped_models(project, missing & unconfigured_tables())
-        result.skipped = {n: why for n, why in skipped.items() if n not in not_loaded}
+        result.not_loaded = skipped_models(project, missing & unconfigured_tables())
+        result.skipped = {n: why for n, why in skipped.items() if n not in result.not_loaded}
         to_build = [m for m in project.models if m.name not in skipped]
         existing = _existing_kinds(client, dialect, dataset)
         # Compile everything before touching the database: a model that cannot be expressed

@@ -200,3 +200,30 @@ def test_a_named_account_section_is_checked_too(monkeypatch: pytest.MonkeyPatch)
     assert len(given) == 1 and "did you mean max_concurrency?" in given[0]
     # Once per process: a sync committed in parts does not say it again.
     assert warn_unknown_keys(("sources", "voipstudio", "accounts", "acme"), ["lag"], ()) == []
+
+
+@pytest.mark.parametrize(
+    ("variable", "load", "closest"),
+    [
+        ("RECONCILE__DAYZ", "pipelines.reconcile.settings:load_reconcile_settings", "days"),
+        ("PUBLISH__PARQET", "pipelines.report.publish:load_publish_settings", "parquet"),
+        ("MODELS__TRUNK_PREFX", "pipelines.models.settings:load_settings", "trunk_prefix"),
+    ],
+)
+def test_every_section_warns_about_keys_it_does_not_have(
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    variable: str,
+    load: str,
+    closest: str,
+) -> None:
+    import importlib
+
+    module, function = load.split(":")
+    monkeypatch.setenv(variable, "3")
+    caplog.set_level("WARNING", logger="pipelines.voipstudio.configuration")
+    loaded = getattr(importlib.import_module(module), function)()
+    assert loaded == type(loaded)(), "an unknown key changed a setting"
+    warned = [r.getMessage() for r in caplog.records if "unknown key" in r.getMessage()]
+    assert len(warned) == 1 and f"did you mean {closest}?" in warned[0], warned
+    assert f"environment variable {variable}" in warned[0]
