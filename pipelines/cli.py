@@ -46,6 +46,7 @@ from pipelines.models import (
     load_settings,
     run_data_tests,
 )
+from pipelines.pipeline_settings import PIPELINE_NAME
 from pipelines.reconcile import ReconcileOptions, run_reconcile
 from pipelines.report import (
     DEFAULT_REPORT_NAME,
@@ -58,14 +59,14 @@ from pipelines.report.publish import load_publish_settings, publish
 from pipelines.status import read_status
 from pipelines.sync import (
     DEFAULT_COMMIT_EVERY_ROWS,
-    PIPELINE_NAME,
     SyncOptions,
     SyncSummary,
     make_pipeline,
     run_sync,
     sync_lock,
 )
-from pipelines.voipstudio import configured_accounts, parse_duration, redaction, settings
+from pipelines.voipstudio import catalog, configured_accounts, parse_duration, redaction
+from pipelines.voipstudio.catalog import CDRS
 from pipelines.voipstudio.check import FAIL, OK, WARN, CheckResult, check_account, exit_code
 from pipelines.voipstudio.client import Credentials, VoipstudioClient
 from pipelines.voipstudio.errors import (
@@ -75,6 +76,7 @@ from pipelines.voipstudio.errors import (
     LockedError,
     TwoFactorRequiredError,
 )
+from pipelines.voipstudio.settings import SourceSettings
 
 EXIT_STALE = 8
 # Tries at a two-factor code before `token create` gives up.
@@ -119,8 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sync.add_argument(
         "--resources",
-        default=",".join(settings.RESOURCES),
-        help="comma-separated subset of cdrs,users,queues (default all)",
+        help=f"comma-separated, from {','.join(catalog.NAMES)} (default: the resources "
+        f"setting, {SourceSettings.resources})",
     )
     sync.add_argument(
         "--account",
@@ -317,17 +319,17 @@ def _print_summary(pipeline: dlt.Pipeline, summary: SyncSummary, options: SyncOp
     rows = summary.rows_loaded
     several = len(summary.accounts) > 1
     parts = []
-    if "cdrs" in options.resources:
+    if "cdrs" in summary.resources:
         parts.append(
             f"{rows.get('cdrs', 0):,} CDRs read ({summary.cdrs_new:,} new, "
             f"{summary.cdrs_updated:,} already loaded and merged)"
         )
     if summary.rejects:
-        parts.append(f"{summary.rejects:,} rejected (see table {settings.REJECTS_TABLE})")
-    for table in ("users", "queues"):
-        if table in rows:
-            parts.append(f"{rows[table]:,} {table}")
-    if "cdrs" in options.resources:
+        parts.append(f"{summary.rejects:,} rejected (see table {', '.join(summary.rejected)})")
+    for collection in catalog.COLLECTIONS:
+        if collection is not CDRS and collection.name in rows:
+            parts.append(f"{rows[collection.name]:,} {collection.records}")
+    if "cdrs" in summary.resources:
         # With several accounts each account's line shows its own cursor.
         if not several:
             parts.append(_cursor_text(summary.cursor, options))
@@ -338,7 +340,7 @@ def _print_summary(pipeline: dlt.Pipeline, summary: SyncSummary, options: SyncOp
         for name, result in summary.accounts.items():
             if result.error:
                 outcome = "FAILED (the error is below)"
-            elif "cdrs" in options.resources:
+            elif "cdrs" in summary.resources:
                 outcome = _cursor_text(result.cursor, options)
             else:
                 outcome = "ok"
@@ -351,7 +353,9 @@ def _print_summary(pipeline: dlt.Pipeline, summary: SyncSummary, options: SyncOp
 def cmd_sync(args: argparse.Namespace, verbosity: Verbosity) -> int:
     """``voipstudio sync``."""
     publishing = load_publish_settings()  # a bad [publish] setting fails before the sync
-    resources = tuple(r.strip() for r in args.resources.split(",") if r.strip())
+    resources = tuple(r.strip() for r in (args.resources or "").split(",") if r.strip())
+    if args.resources is not None and not resources:
+        raise ConfigError(f"--resources names none: choose from {', '.join(catalog.NAMES)}")
     options = SyncOptions(
         start=args.start,
         end=args.end,
@@ -579,7 +583,7 @@ def cmd_token(args: argparse.Namespace, verbosity: Verbosity) -> int:
         password = getpass.getpass(f"VoIPstudio password for {email}: ")
     expiry = int(parse_duration(args.expiry, "--expiry").total_seconds())
     configured_url: str | None = dlt.config.get("sources.voipstudio.base_url")
-    base_url = configured_url or settings.DEFAULT_BASE_URL
+    base_url = configured_url or SourceSettings.base_url
     with VoipstudioClient(
         str(base_url), Credentials(email=str(email), password=str(password))
     ) as client:

@@ -13,10 +13,15 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import TextIO
 
 import dlt
-from dlt.common.configuration.exceptions import ConfigFieldMissingException
+from dlt.common.configuration.exceptions import (
+    ConfigFieldMissingException,
+    ConfigValueCannotBeCoercedException,
+    ValueNotSecretException,
+)
 from rich.console import Console
 from rich.logging import RichHandler
 
+from pipelines.voipstudio.configuration import secret_in_config
 from pipelines.voipstudio.errors import ConfigError, VoipstudioError
 from pipelines.voipstudio.redaction import redact
 
@@ -185,6 +190,15 @@ def discard_closed_pipe(stream: TextIO) -> None:
         os.close(devnull)
 
 
+# dlt's configuration errors a command may meet outside this project's own settings (dlt's
+# sections, a destination's credentials): configuration errors too (exit 2).
+_DLT_CONFIG_ERRORS = (
+    ConfigFieldMissingException,
+    ConfigValueCannotBeCoercedException,
+    ValueNotSecretException,
+)
+
+
 def root_cause(exc: BaseException) -> BaseException:
     """The innermost error worth showing: our own error if one is in the chain, else the last
     cause (dlt wraps what a source raises in its own step exceptions)."""
@@ -193,7 +207,7 @@ def root_cause(exc: BaseException) -> BaseException:
     last = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if isinstance(current, (VoipstudioError, ConfigFieldMissingException)):
+        if isinstance(current, (VoipstudioError, *_DLT_CONFIG_ERRORS)):
             return current
         last = current
         current = current.__cause__ or current.__context__
@@ -217,6 +231,16 @@ def _describe(exc: BaseException) -> tuple[str, int]:
             f"missing configuration: {'; '.join(lines)} (see README, Configuration)",
             ConfigError.exit_code,
         )
+    if isinstance(cause, ConfigValueCannotBeCoercedException):
+        # dlt names the key and the type, not the section: its value says which one it is.
+        return (
+            f"the configured value {cause.field_value!r} of {cause.field_name} cannot be read as "
+            f"{getattr(cause.hint, '__name__', cause.hint)}: fix it in .dlt/config.toml or its "
+            "environment variable (see README, Configuration)",
+            ConfigError.exit_code,
+        )
+    if isinstance(cause, ValueNotSecretException):
+        return secret_in_config(cause.key.split(".")), ConfigError.exit_code
     text = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
     return f"{type(cause).__name__}: {text}", 1
 

@@ -35,13 +35,23 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from pipelines.voipstudio.catalog import split_resource
 from pipelines.voipstudio.progress import listening
 
 log = logging.getLogger("voipstudio.progress")
 
 # Seconds between two progress lines when not on a terminal.
 LOG_INTERVAL_SECONDS = 10.0
-UNITS = {"cdrs": "CDRs", "users": "users", "queues": "queues"}
+
+
+def _label(resource: str) -> tuple[str, str]:
+    """How a resource's row is labelled (``cdrs (acme)``) and what it counts (``CDRs``)."""
+    collection, account = split_resource(resource)
+    if collection is None:  # not a collection's (reconcile's reading, ...)
+        kind, _, account_name = resource.partition("_")
+        return (f"{kind} ({account_name})" if account_name else kind), kind
+    name = collection.name
+    return (f"{name} ({account})" if account else name), collection.records
 
 
 @dataclass
@@ -300,18 +310,16 @@ class SyncDisplay:
 
     def planning(self, resource: str) -> None:
         """A resource counts its range (**plan**)."""
-        kind, _, account = resource.partition("_")
-        label = f"{kind} ({account})" if account else kind
-        self._begin(resource, "plan", label, UNITS.get(kind, kind))
+        label, unit = _label(resource)
+        self._begin(resource, "plan", label, unit)
 
     def planned(self, resource: str, total: int) -> None:
         """A resource knows how much it reads (**read**)."""
-        kind, _, account = resource.partition("_")
-        label = f"{kind} ({account})" if account else kind
+        label, unit = _label(resource)
         with self._lock:
             known = resource in self._rows and self._rows[resource].phase == "plan"
         if not known:  # users and queues: no planning, the first page tells the total
-            self._begin(resource, "read", label, UNITS.get(kind, kind), total)
+            self._begin(resource, "read", label, unit, total)
             return
         with self._lock:
             row = self._rows[resource]

@@ -33,6 +33,7 @@ from sqlglot import exp
 from sqlglot.errors import ErrorLevel, SqlglotError
 
 from pipelines.models.settings import ModelSettings, load_settings
+from pipelines.voipstudio.accounts import unconfigured_tables
 from pipelines.voipstudio.errors import VoipstudioError
 
 log = logging.getLogger("voipstudio.models")
@@ -137,6 +138,8 @@ class BuildResult:
     built: list[BuiltModel] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
+    # Models of collections the configuration does not load (never reported as skipped).
+    not_loaded: dict[str, str] = field(default_factory=dict)
 
     def summary(self) -> str:
         """One line for the console."""
@@ -438,8 +441,12 @@ def build_models(
         result = BuildResult(dataset=dataset, dialect=dialect)
         sources = sorted({s for model in project.models for s in model.sources})
         missing = {s for s in sources if not _relation_exists(client, dialect, dataset, s)}
-        result.skipped = skipped_models(project, missing)
-        to_build = [m for m in project.models if m.name not in result.skipped]
+        skipped = skipped_models(project, missing)
+        # The raw tables of collections the configuration does not load (opt-in ones, e.g.
+        # voicemessages): their models are not built, and not reported as skipped.
+        result.not_loaded = skipped_models(project, missing & unconfigured_tables())
+        result.skipped = {n: why for n, why in skipped.items() if n not in result.not_loaded}
+        to_build = [m for m in project.models if m.name not in skipped]
         existing = _existing_kinds(client, dialect, dataset)
         # Compile everything before touching the database: a model that cannot be expressed
         # in the destination's dialect stops the run before anything changed.

@@ -1,7 +1,7 @@
 """Reconciling one account: re-read its days, compare them with what is stored, apply the
 mass-marking guard, and collect the changes to load (nothing is written here).
 
-1. **Read.** Each day is read on its own with the sync's reader (``CdrScanner``): a day is
+1. **Read.** Each day is read on its own with the sync's reader (``WindowScanner``): a day is
    *verified* when every window of it added up. A day that did not add up after every re-read
    is *incomplete*: nothing of it applies, neither its new rows nor its deletions.
 2. **Compare.** Every row the API returned is compared with the stored row of the same id by a
@@ -35,7 +35,7 @@ import pyarrow.compute as pc
 
 from pipelines.reconcile import content
 from pipelines.reconcile.days import Day, date_of, days_between, describe
-from pipelines.reconcile.settings import LOOKUP_IDS, ReconcileSettings, env_var
+from pipelines.reconcile.settings import LOOKUP_IDS, SECTIONS, ReconcileSettings
 from pipelines.reconcile.stored import StoredCdr, StoredCdrs
 from pipelines.reconcile.summary import (
     COUNTED,
@@ -53,7 +53,9 @@ from pipelines.reconcile.summary import (
 )
 from pipelines.voipstudio import add_account_column, settings
 from pipelines.voipstudio.accounts import Account, parse_start
+from pipelines.voipstudio.catalog import CDRS
 from pipelines.voipstudio.client import VoipstudioClient, page_params
+from pipelines.voipstudio.configuration import env_var
 from pipelines.voipstudio.errors import (
     ApiRequestError,
     DataCheckError,
@@ -61,8 +63,8 @@ from pipelines.voipstudio.errors import (
     VoipstudioError,
 )
 from pipelines.voipstudio.progress import report_finished, report_page, report_planning
-from pipelines.voipstudio.records import ParsedPage, parse_cdr_page, wall_seconds
-from pipelines.voipstudio.windows import CDRS_PATH, CdrScanner, Page
+from pipelines.voipstudio.records import ParsedPage, parse_page, wall_seconds
+from pipelines.voipstudio.windows import Page, WindowScanner
 
 log = logging.getLogger(__name__)
 
@@ -170,8 +172,9 @@ class AccountReconciler:
         report_planning(self.resource)
         try:
             with self._client() as client:
-                scanner = CdrScanner(
+                scanner = WindowScanner(
                     client,
+                    CDRS,
                     page_size=self.account.page_size,
                     max_concurrency=self.account.max_concurrency,
                     timezone=self.account.timezone,
@@ -224,7 +227,7 @@ class AccountReconciler:
 
     # -- counting and reading ------------------------------------------------------------------
 
-    def _count(self, scanner: CdrScanner, days: list[Day]) -> list[Day]:
+    def _count(self, scanner: WindowScanner, days: list[Day]) -> list[Day]:
         """Count every day in the API and in the destination; the days that differ are read."""
         if not days:
             return []
@@ -249,7 +252,7 @@ class AccountReconciler:
                 to_read.append(day)
         return to_read
 
-    def _read(self, scanner: CdrScanner, days: list[Day]) -> None:
+    def _read(self, scanner: WindowScanner, days: list[Day]) -> None:
         """Read each day in full, comparing every row with its stored version."""
         for span in _spans(days):
             self.stored.update(
@@ -455,9 +458,9 @@ class AccountReconciler:
             while number <= len(chunk) + 1:
                 parsed: ParsedPage = client.request(
                     "GET",
-                    CDRS_PATH,
+                    CDRS.path,
                     params=page_params(number, len(chunk), filters, "id"),
-                    decode=lambda body: parse_cdr_page(body, self.account.timezone),
+                    decode=lambda body: parse_page(body, CDRS, self.account.timezone),
                 )
                 strays = {k for k in parsed.keys if isinstance(k, int)} - wanted
                 if strays:
@@ -521,4 +524,4 @@ def _spans(days: list[Day]) -> Iterator[list[Day]]:
 
 
 def _override_hint() -> str:
-    return f"{env_var('max_deleted_share')}=1 voipstudio reconcile"
+    return f"{env_var(SECTIONS, 'max_deleted_share')}=1 voipstudio reconcile"

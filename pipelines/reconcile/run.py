@@ -21,13 +21,9 @@ from pipelines.reconcile.settings import check_days, load_reconcile_settings
 from pipelines.reconcile.stored import LOAD_ID_COLUMN, TABLE, json_text, open_stored
 from pipelines.reconcile.summary import FAILED, REFUSED, SKIPPED, AccountResult, ReconcileSummary
 from pipelines.sync import read_cursor, sync_lock
-from pipelines.voipstudio import (
-    cdrs_table_hints,
-    configured_accounts,
-    rejects_hints,
-    settings,
-)
+from pipelines.voipstudio import configured_accounts, settings
 from pipelines.voipstudio.accounts import configured_account_names, parse_start
+from pipelines.voipstudio.catalog import CDRS
 from pipelines.voipstudio.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -206,12 +202,13 @@ def reconcile_source(changes: Any, named: bool = False) -> list[DltResource]:
 def _resource(change: Changes, marked: pa.Table | None, named: bool) -> DltResource:
     name = f"{RESOURCE}_{change.account}" if named else RESOURCE
 
-    @dlt.resource(name=name, **cdrs_table_hints())
+    @dlt.resource(name=name, **CDRS.table_hints())
     def reconciled() -> Iterator[Any]:
         yield from change.tables
         if marked is not None:
             yield marked
         if change.rejects:
-            yield dlt.mark.with_hints(change.rejects, rejects_hints(), create_table_variant=True)
+            rejects = dlt.mark.make_hints(**CDRS.rejects_hints())
+            yield dlt.mark.with_hints(change.rejects, rejects, create_table_variant=True)
 
     return reconciled

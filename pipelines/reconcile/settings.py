@@ -7,32 +7,25 @@ an environment variable named after it, e.g. ``RECONCILE__DAYS=14`` (dlt convent
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any
 
-import dlt
+from dlt.common.configuration import configspec
+from dlt.common.configuration.specs import BaseConfiguration
 
+from pipelines.voipstudio.configuration import describe, resolve, warn_unknown_keys
 from pipelines.voipstudio.errors import ConfigError
 
 SECTION = "reconcile"
+SECTIONS = (SECTION,)
 
-DEFAULT_DAYS = 7
-DEFAULT_MAX_DELETED_SHARE = 0.05
-DEFAULT_MAX_DELETED_ROWS = 2
 # The most days one run may re-read in full (counts-only checks have no limit): ten years.
 MAX_DAYS = 3660
 # CDRs the API is asked for at once when a CDR missing from its day is looked up by id.
 LOOKUP_IDS = 100
 
 
-def env_var(key: str) -> str:
-    """The environment variable that overrides a key of the ``[reconcile]`` section."""
-    return f"{SECTION.upper()}__{key.upper()}"
-
-
-@dataclass(frozen=True)
-class ReconcileSettings:
-    """What ``voipstudio reconcile`` re-reads and how much it may mark deleted.
+@configspec
+class ReconcileSettings(BaseConfiguration):
+    """What ``voipstudio reconcile`` re-reads and how much it may mark deleted (``[reconcile]``).
 
     Attributes:
         days: re-read the days from midnight this many days before the day of the sync's
@@ -43,9 +36,9 @@ class ReconcileSettings:
             lose a CDR or two: 1 of 3 is a third).
     """
 
-    days: int = DEFAULT_DAYS
-    max_deleted_share: float = DEFAULT_MAX_DELETED_SHARE
-    max_deleted_rows: int = DEFAULT_MAX_DELETED_ROWS
+    days: int = 7
+    max_deleted_share: float = 0.05
+    max_deleted_rows: int = 2
 
     def allowed(self, stored: int) -> int:
         """How many of ``stored`` CDRs may be marked deleted at once."""
@@ -57,22 +50,6 @@ class ReconcileSettings:
             f"{self.max_deleted_share:.0%} of its CDRs or {self.max_deleted_rows}, whichever is "
             f"more ([{SECTION}] max_deleted_share / max_deleted_rows)"
         )
-
-
-def _number(key: str, kind: type, default: Any) -> Any:
-    value: Any = dlt.config.get(f"{SECTION}.{key}")
-    if value is None:
-        return default
-    try:
-        if isinstance(value, bool):
-            raise ValueError(value)
-        number = kind(value) if kind is float else int(str(value).strip())
-    except (TypeError, ValueError):
-        what = "a number" if kind is float else "an integer"
-        raise ConfigError(
-            f"[{SECTION}] {key} ({env_var(key)}) must be {what}, not {value!r}"
-        ) from None
-    return number
 
 
 def check_days(days: int, key: str = "--days") -> int:
@@ -92,17 +69,17 @@ def load_reconcile_settings() -> ReconcileSettings:
     Raises:
         ConfigError: a setting is invalid, naming it.
     """
-    days = check_days(_number("days", int, DEFAULT_DAYS), f"[{SECTION}] days ({env_var('days')})")
-    share = _number("max_deleted_share", float, DEFAULT_MAX_DELETED_SHARE)
-    if not 0.0 <= share <= 1.0:
+    warn_unknown_keys(SECTIONS, ReconcileSettings.get_resolvable_fields())
+    found = resolve(ReconcileSettings(), SECTIONS)
+    check_days(found.days, describe(SECTIONS, "days"))
+    if not 0.0 <= found.max_deleted_share <= 1.0:
         raise ConfigError(
-            f"[{SECTION}] max_deleted_share ({env_var('max_deleted_share')}) must be from 0 to 1 "
-            f"(0.05 = 5%), got {share!r}"
+            f"{describe(SECTIONS, 'max_deleted_share')} must be from 0 to 1 (0.05 = 5%), got "
+            f"{found.max_deleted_share!r}"
         )
-    rows = _number("max_deleted_rows", int, DEFAULT_MAX_DELETED_ROWS)
-    if rows < 0:
+    if found.max_deleted_rows < 0:
         raise ConfigError(
-            f"[{SECTION}] max_deleted_rows ({env_var('max_deleted_rows')}) must be 0 or more, "
-            f"got {rows}"
+            f"{describe(SECTIONS, 'max_deleted_rows')} must be 0 or more, got "
+            f"{found.max_deleted_rows}"
         )
-    return ReconcileSettings(days=days, max_deleted_share=share, max_deleted_rows=rows)
+    return found

@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 
 from pipelines.voipstudio import settings
 from pipelines.voipstudio.accounts import Account
+from pipelines.voipstudio.catalog import CDRS, USERS
 from pipelines.voipstudio.client import RetryPolicy, VoipstudioClient
 from pipelines.voipstudio.errors import ConfigError, DataCheckError, VoipstudioError
 
@@ -89,15 +90,15 @@ class _Probe:
         """The two pages the other checks look at."""
         limit = self.account.page_size
         self.newest, self.total = self.client.get_page(
-            "/cdrs", page=1, limit=limit, sort="id", descending=True
+            CDRS.path, page=1, limit=limit, sort="id", descending=True
         )
         self.oldest, _ = self.client.get_page(
-            "/cdrs", page=1, limit=min(PROBE_PAGE, limit), sort="id"
+            CDRS.path, page=1, limit=min(PROBE_PAGE, limit), sort="id"
         )
 
     def scope(self) -> CheckResult:
         self.load()
-        _, users = self.client.get_page("/users", page=1, limit=1)
+        _, users = self.client.get_page(USERS.path, page=1, limit=1)
         me = self.user.get("id")
         mine = str(me)
         if not self.newest:
@@ -194,8 +195,10 @@ class _Probe:
             )
         last = math.ceil(total / size)
         expected = total - (last - 1) * size
-        tail, tail_total = self.client.get_page("/cdrs", page=last, limit=limit, sort="id")
-        beyond, beyond_total = self.client.get_page("/cdrs", page=last + 1, limit=limit, sort="id")
+        tail, tail_total = self.client.get_page(CDRS.path, page=last, limit=limit, sort="id")
+        beyond, beyond_total = self.client.get_page(
+            CDRS.path, page=last + 1, limit=limit, sort="id"
+        )
         if tail_total != total or beyond_total != total:
             return CheckResult(
                 "total",

@@ -36,6 +36,7 @@ from pipelines.voipstudio.errors import (
     ConfigError,
     TwoFactorRequiredError,
 )
+from pipelines.voipstudio.settings import AccountSettings
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,33 @@ SECTION = f"sources.{settings.SOURCE_NAME}"
 def env_variable(section: str, key: str) -> str:
     """The environment variable of a configuration key (``a.b``, ``c`` -> ``A__B__C``)."""
     return f"{section}.{key}".replace(".", "__").upper()
+
+
+def check_base_url(base_url: str, section: str = SECTION) -> str:
+    """``base_url`` if it is an http(s) URL with a host (and a port that can be).
+
+    Raises:
+        ConfigError: it is not, naming the key, the value and the fix.
+    """
+    text = str(base_url).strip()
+    problem = ""
+    try:
+        url: httpx.URL | None = httpx.URL(text)
+    except httpx.InvalidURL as error:
+        url, problem = None, f" ({error})"
+    if (
+        url is not None
+        and url.scheme in ("http", "https")
+        and url.host
+        and (url.port is None or 0 < url.port < 65536)
+        and " " not in text
+    ):
+        return text
+    raise ConfigError(
+        f"base_url {str(base_url)!r} is not an http(s) URL{problem}; set base_url in "
+        f".dlt/config.toml [{section}] or {env_variable(section, 'base_url')} (the real API is "
+        f"{AccountSettings.base_url})"
+    )
 
 
 def fix_api_key(section: str = SECTION) -> str:
@@ -89,11 +117,11 @@ class RetryPolicy:
             them included; an attempt never runs past it, and a wait that would is not made.
     """
 
-    max_attempts: int = settings.MAX_ATTEMPTS
-    backoff_base: float = settings.BACKOFF_BASE_SECONDS
+    max_attempts: int = AccountSettings.max_attempts
+    backoff_base: float = AccountSettings.backoff_base
     backoff_max: float = settings.BACKOFF_MAX_SECONDS
     retry_after_max: float = 300.0
-    request_budget: float = settings.REQUEST_BUDGET_SECONDS
+    request_budget: float = AccountSettings.request_budget
 
     def delay(self, attempt: int, retry_after: float | None, rng: random.Random) -> float:
         """Seconds to wait after failed attempt number ``attempt`` (1-based).
@@ -118,7 +146,7 @@ class FailureBudget:
     cannot hold a sync for ever, even when each request eventually gets an answer.
     """
 
-    def __init__(self, seconds: float = settings.FAILURE_BUDGET_SECONDS) -> None:
+    def __init__(self, seconds: float = AccountSettings.failure_budget) -> None:
         self.seconds = seconds
         self._spent = 0.0
         self._lock = threading.Lock()
@@ -219,8 +247,8 @@ class VoipstudioClient:
         base_url: str,
         credentials: Credentials,
         *,
-        max_concurrency: int = settings.DEFAULT_MAX_CONCURRENCY,
-        timeout: float = settings.TIMEOUT_SECONDS,
+        max_concurrency: int = AccountSettings.max_concurrency,
+        timeout: float = AccountSettings.request_timeout,
         retry: RetryPolicy | None = None,
         failure_budget: FailureBudget | None = None,
         sleep: Callable[[float], None] = time.sleep,
@@ -240,12 +268,7 @@ class VoipstudioClient:
             section: where the account is configured (error messages say what to fix there).
         """
         self.section = section
-        if not base_url.startswith(("http://", "https://")):
-            raise ConfigError(
-                f"base_url {base_url!r} is not an http(s) URL; set base_url in .dlt/config.toml "
-                f"[{section}] or {env_variable(section, 'base_url')}"
-            )
-        self.base_url = base_url.rstrip("/")
+        self.base_url = check_base_url(base_url, section).rstrip("/")
         self._credentials = credentials
         redaction.register(credentials.api_key, credentials.password)
         self.timeout = timeout
@@ -570,7 +593,7 @@ class VoipstudioClient:
         if status == 404:
             raise ApiRequestError(
                 f"{method} {self.base_url}{path} does not exist (HTTP 404): check base_url "
-                "(the real API is https://l7api.com/v1.2/voipstudio)"
+                f"(the real API is {AccountSettings.base_url})"
             )
         if payload is None:
             # A proxy's error page rather than the API's answer: worth another try.

@@ -1,4 +1,5 @@
-"""CDR records to Arrow tables with an explicit schema, and rejects for what cannot be parsed.
+"""A dated collection's records to Arrow tables typed by its declaration, and rejects for what
+cannot be typed.
 
 dlt's per-row path costs far more time and memory than handing it Arrow tables, so each page is
 converted column by column. The fast path reads a whole page with pyarrow's JSON reader. A page
@@ -9,16 +10,19 @@ value, so that one odd value never takes its page down with it: lossless coercio
 its column cannot hold goes to the rejects table with its raw JSON and the reason, while the rest
 of the page loads.
 
-The columns are the API's declared fields (:data:`CDR_SCHEMA`), typed; ``calldate`` as a UTC
-instant (see :mod:`pipelines.voipstudio.wallclock`) next to ``calldate_raw``, the API's text as
-sent; and ``extra_fields``, every field the API sends that is not declared, as the text of one
-JSON object (keys sorted, null values left out; null when a record has none). Undeclared fields
-never become columns: their names cannot collide after normalization (``Billsec``, ``src-name``)
-and their types cannot flip between syncs (``3``, then ``"n/a"``), so they cannot fail a load.
+The columns are the collection's declared fields (``collection.DatedCollection.columns``), typed
+(:func:`table_schema`); the cursor as a UTC instant (from wall-clock text, see
+:mod:`pipelines.voipstudio.wallclock`, or from Unix seconds) next to ``<cursor>_raw``, the API's
+text as sent (wall-clock text only); and ``extra_fields``, every field the API sends that is not
+declared, as the text of one JSON object (keys sorted, null values left out; null when a record
+has none). Undeclared fields never become columns: their names cannot collide after
+normalization (``Billsec``, ``src-name``) and their types cannot flip between syncs (``3``, then
+``"n/a"``), so they cannot fail a load.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import logging
@@ -37,97 +41,81 @@ import pyarrow.compute as pc
 import pyarrow.json as pa_json
 
 from pipelines.voipstudio import jsontext
+from pipelines.voipstudio.collection import EPOCH, DataType, DatedCollection
 from pipelines.voipstudio.errors import ApiRequestError
 from pipelines.voipstudio.jsontext import INT64_MAX, INT64_MIN, RawNumber
-from pipelines.voipstudio.settings import API_DATETIME_FORMAT
-from pipelines.voipstudio.wallclock import BoolArray, FoldRows, localize
+from pipelines.voipstudio.settings import API_DATETIME_FORMAT, EXTRA_FIELDS_COLUMN
+from pipelines.voipstudio.wallclock import BoolArray, FoldRows, Localized, localize
 
 log = logging.getLogger(__name__)
 
-INT_FIELDS = (
-    "id",
-    "call_id",
-    "live_id",
-    "parent_live_id",
-    "user_id",
-    "sip_endpoint_id",
-    "server_id",
-    "duration",
-    "billsec",
-    "nb_notes",
-)
-FLOAT_FIELDS = ("rate", "charge")
-STRING_FIELDS = (
-    "type",
-    "clid",
-    "src",
-    "src_id",
-    "src_name",
-    "src_ua",
-    "src_codec",
-    "dst",
-    "dst_id",
-    "dst_name",
-    "dst_ua",
-    "dst_codec",
-    "disposition",
-    "destination",
-    "context",
-    "t_cause",
-    "info",
-    "metadata",
-)
 TIMESTAMP_TYPE = pa.timestamp("us", tz="UTC")
 WALL_TYPE = pa.timestamp("us")
-RAW_CALLDATE = "calldate_raw"
-EXTRA_FIELDS = "extra_fields"
-
-# The table's column order follows the API's field list; the two columns of our own sit next
-# to what they come from.
-CDR_SCHEMA = pa.schema(
-    [
-        pa.field("id", pa.int64(), nullable=False),
-        ("call_id", pa.int64()),
-        ("live_id", pa.int64()),
-        ("parent_live_id", pa.int64()),
-        ("user_id", pa.int64()),
-        ("sip_endpoint_id", pa.int64()),
-        ("server_id", pa.int64()),
-        ("type", pa.string()),
-        ("calldate", TIMESTAMP_TYPE),
-        (RAW_CALLDATE, pa.string()),
-        ("clid", pa.string()),
-        ("src", pa.string()),
-        ("src_id", pa.string()),
-        ("src_name", pa.string()),
-        ("src_ua", pa.string()),
-        ("src_codec", pa.string()),
-        ("dst", pa.string()),
-        ("dst_id", pa.string()),
-        ("dst_name", pa.string()),
-        ("dst_ua", pa.string()),
-        ("dst_codec", pa.string()),
-        ("duration", pa.int64()),
-        ("billsec", pa.int64()),
-        ("disposition", pa.string()),
-        ("destination", pa.string()),
-        ("context", pa.string()),
-        ("rate", pa.float64()),
-        ("charge", pa.float64()),
-        ("t_cause", pa.string()),
-        ("info", pa.string()),
-        ("metadata", pa.string()),
-        # JSON text (loaded as a JSON column): every destination takes text, while an Arrow
-        # list column cannot be written to the CSV/INSERT files of PostgreSQL and others.
-        ("labels", pa.string()),
-        ("nb_notes", pa.int64()),
-        (EXTRA_FIELDS, pa.string()),
-    ]
-)
-# The fields the API sends that have a column of their own.
-API_FIELDS = tuple(name for name in CDR_SCHEMA.names if name not in (RAW_CALLDATE, EXTRA_FIELDS))
-KNOWN_FIELDS = frozenset(API_FIELDS)
+EXTRA_FIELDS = EXTRA_FIELDS_COLUMN
 LABELS_TYPE = pa.list_(pa.string())
+# Unix seconds a timestamp may hold: 1970 to the end of 9999.
+EPOCH_MAX = 253_402_300_799
+# How each declared type is stored, and how the page reader reads it.
+_STORED: dict[DataType, pa.DataType] = {
+    "bigint": pa.int64(),
+    "double": pa.float64(),
+    "text": pa.string(),
+    "bool": pa.bool_(),
+    "timestamp": TIMESTAMP_TYPE,
+    "text_list": pa.string(),
+}
+
+
+@dataclass(frozen=True, eq=False)
+class _Layout:
+    """How one collection's pages are read and its table laid out."""
+
+    collection: DatedCollection
+    schema: pa.Schema  # the table
+    known: frozenset[str]  # the fields with a column of their own
+    read_fields: list[pa.Field]  # how the page reader reads them
+    page_schema: pa.Schema  # the reader's schema of a page
+
+    @property
+    def cursor(self) -> str:
+        return self.collection.cursor.path
+
+    def reader_schema(self, text_fields: Sequence[str] = ()) -> pa.Schema:
+        """The reader's schema; ``text_fields``: undeclared fields to read as text."""
+        return _reader_schema(self.read_fields, text_fields)
+
+
+def _reader_schema(read_fields: list[pa.Field], text_fields: Sequence[str] = ()) -> pa.Schema:
+    fields = read_fields + [pa.field(name, pa.string()) for name in text_fields]
+    return pa.schema([("data", pa.list_(pa.struct(fields))), ("total", pa.int64())])
+
+
+@functools.cache
+def _layout(collection: DatedCollection) -> _Layout:
+    cursor = collection.cursor
+    fields: list[pa.Field] = []
+    read: list[pa.Field] = []
+    for name, data_type in collection.columns.items():
+        stored = _STORED[data_type]
+        fields.append(pa.field(name, stored, nullable=name != collection.primary_key))
+        if name == cursor.path:
+            if cursor.raw_column is not None:
+                fields.append(pa.field(cursor.raw_column, pa.string()))
+            read.append(pa.field(name, pa.int64() if cursor.format == EPOCH else pa.string()))
+        elif data_type == "text_list":
+            read.append(pa.field(name, LABELS_TYPE))
+        else:
+            read.append(pa.field(name, stored))
+    fields.append(pa.field(EXTRA_FIELDS, pa.string()))
+    known = frozenset(collection.columns)
+    return _Layout(collection, pa.schema(fields), known, read, _reader_schema(read))
+
+
+def table_schema(collection: DatedCollection) -> pa.Schema:
+    """The Arrow schema of the collection's rows as the source hands them on (before the
+    ``account`` column): the declared columns in order, ``<cursor>_raw`` after the cursor,
+    ``extra_fields`` last."""
+    return _layout(collection).schema
 
 
 # Control characters orjson escapes as \u00XX, \b or \f: rare enough to leave to orjson.
@@ -261,6 +249,23 @@ def _as_labels(value: Any) -> list[str | None] | None:
     raise _UnfitError("is not a list of labels")
 
 
+def _as_bool(value: Any) -> bool | None:
+    """A boolean from a JSON boolean, 0 or 1, or their text ("" is null)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if not text:
+            return None
+        if text in ("true", "1"):
+            return True
+        if text in ("false", "0"):
+            return False
+    raise _UnfitError("is not a boolean")
+
+
 def _show(value: Any) -> str:
     text = value.text if isinstance(value, RawNumber) else repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
@@ -291,16 +296,32 @@ _EXACT_INFERRED: dict[pa.DataType, tuple[pa.DataType, ...]] = {
     pa.int64(): (pa.int64(), pa.null()),
     pa.float64(): (pa.float64(), pa.int64(), pa.null()),
     pa.string(): (pa.string(), pa.null()),
+    pa.bool_(): (pa.bool_(), pa.null()),
     LABELS_TYPE: (LABELS_TYPE, pa.list_(pa.null()), pa.null()),
+}
+# The conversion of each declared type's values, value by value.
+_CONVERT: dict[DataType, Callable[[Any], Any]] = {
+    "bigint": _as_int,
+    "double": _as_float,
+    "bool": _as_bool,
+    "text_list": _as_labels,
 }
 
 
-def _column(name: str, values: list[Any], arrow_type: pa.DataType, bad: dict[int, str]) -> pa.Array:
+def _column(
+    name: str,
+    values: list[Any],
+    data_type: DataType,
+    arrow_type: pa.DataType,
+    bad: dict[int, str],
+) -> pa.Array:
     # pyarrow's inference is strict (a float among ints makes the column double, a bool among
     # numbers fails), unlike a conversion to a given type, which truncates 12.5 to 12.
     inferred = None
     # (Inference would also make a double of 0.0 and True.)
-    if arrow_type == pa.string() or not any(value.__class__ is bool for value in values):
+    if arrow_type in (pa.string(), pa.bool_()) or not any(
+        value.__class__ is bool for value in values
+    ):
         try:
             inferred = pa.array(values)
         except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
@@ -310,12 +331,9 @@ def _column(name: str, values: list[Any], arrow_type: pa.DataType, bad: dict[int
             return inferred.cast(arrow_type)
         except pa.ArrowInvalid:  # an integer a double only approximates: converted below
             pass
-    if name in INT_FIELDS:
-        return _slow_column(name, values, arrow_type, _as_int, bad)
-    if name in FLOAT_FIELDS:
-        return _slow_column(name, values, arrow_type, _as_float, bad)
-    if name == "labels":
-        return _slow_column(name, values, arrow_type, _as_labels, bad)
+    convert = _CONVERT.get(data_type)
+    if convert is not None:
+        return _slow_column(name, values, arrow_type, convert, bad)
     return pa.array([None if v is None else _as_text(v) for v in values], type=arrow_type)
 
 
@@ -338,8 +356,8 @@ def _liberal_time(value: Any) -> datetime | None:
         return None
 
 
-def _calldate_column(values: list[Any], bad: dict[int, str]) -> pa.Array:
-    """Wall-clock readings (no zone) of the API's ``calldate`` values."""
+def _wall_column(name: str, values: list[Any], bad: dict[int, str]) -> pa.Array:
+    """Wall-clock readings (no zone) of the API's date texts."""
     texts = pa.array([v if isinstance(v, str) else None for v in values], type=pa.string())
     parsed = pc.strptime(texts, format=API_DATETIME_FORMAT, unit="us", error_is_null=True)
     if not parsed.null_count:
@@ -350,13 +368,40 @@ def _calldate_column(values: list[Any], bad: dict[int, str]) -> pa.Array:
             stamps[index] = _liberal_time(value)
             if stamps[index] is None:
                 what = "missing" if value is None else f"{_show(value)} is not a timestamp"
-                bad.setdefault(index, f"calldate: {what} ('YYYY-MM-DD HH:MM:SS' expected)")
+                bad.setdefault(index, f"{name}: {what} ('YYYY-MM-DD HH:MM:SS' expected)")
     return pa.array(stamps, type=WALL_TYPE)
 
 
-def _extra_column(records: Sequence[dict[str, Any]]) -> pa.Array:
+def _epoch_column(name: str, values: list[Any], bad: dict[int, str]) -> pa.Array:
+    """UTC instants of the API's Unix seconds."""
+    stamps: list[int | None] = []
+    for index, value in enumerate(values):
+        seconds: int | None = None
+        if value is not None:
+            try:
+                seconds = _as_int(value)
+            except _UnfitError:
+                seconds = None
+        if seconds is None or not 0 <= seconds <= EPOCH_MAX:
+            what = "missing" if value is None else f"{_show(value)} is not a timestamp"
+            bad.setdefault(index, f"{name}: {what} (Unix seconds expected)")
+            seconds = None
+        stamps.append(None if seconds is None else seconds * 1_000_000)
+    return pa.array(stamps, type=pa.int64()).cast(TIMESTAMP_TYPE)
+
+
+def _epoch_instants(seconds: pa.Array) -> pa.Array | None:
+    """Unix seconds as UTC instants; None if one is out of range (the lenient path says)."""
+    bounds = pc.min_max(seconds)
+    low, high = bounds["min"].as_py(), bounds["max"].as_py()
+    if low is not None and (low < 0 or high > EPOCH_MAX):
+        return None
+    return pc.multiply(seconds, 1_000_000).cast(TIMESTAMP_TYPE)
+
+
+def _extra_column(records: Sequence[dict[str, Any]], known: frozenset[str]) -> pa.Array:
     """``extra_fields``: the JSON text of each record's undeclared, non-null fields."""
-    names = sorted(set().union(*records) - KNOWN_FIELDS)
+    names = sorted(set().union(*records) - known)
     texts: list[str | None] = []
     for record in records:
         extra = {n: record[n] for n in names if record.get(n) is not None}
@@ -366,15 +411,15 @@ def _extra_column(records: Sequence[dict[str, Any]]) -> pa.Array:
 
 @dataclass
 class ParsedPage:
-    """One page of ``/cdrs``: loadable rows, rejects, and what the window check needs.
+    """One page of a dated collection: loadable rows, rejects, and what the window check needs.
 
     Attributes:
-        table: the loadable rows (:data:`CDR_SCHEMA`); rows of a repeated hour provisionally
+        table: the loadable rows (:func:`table_schema`); rows of a repeated hour provisionally
             in its first pass (``ambiguous`` says which).
         rejects: the records that could not be parsed.
         keys: what makes each record of the page distinct (its id), rejects included.
         total: the ``total`` the page reported.
-        fold_rows: the page's evidence for placing repeated-hour CDRs (see ``wallclock``).
+        fold_rows: the page's evidence for placing repeated-hour records (see ``wallclock``).
         ambiguous: which rows of ``table`` are in a repeated hour (None: none).
         repaired: strings whose unstorable characters were replaced by U+FFFD.
     """
@@ -388,61 +433,72 @@ class ParsedPage:
     repaired: int = 0
 
 
-def _assemble(columns: dict[str, pa.Array], timezone: str) -> ParsedPage:
-    """The page's table from its columns (``calldate`` still wall-clock readings)."""
-    localized = localize(columns["calldate"], timezone)
-    columns = {**columns, "calldate": localized.utc}
-    table = pa.Table.from_arrays([columns[f.name] for f in CDR_SCHEMA], schema=CDR_SCHEMA)
-    fold_rows = FoldRows.of_page(table.column("id"), localized, table.column("duration"))
+def _assemble(layout: _Layout, columns: dict[str, pa.Array], timezone: str) -> ParsedPage:
+    """The page's table from its columns (a wall-clock cursor still as readings)."""
+    collection = layout.collection
+    cursor = layout.cursor
+    if collection.cursor.format == EPOCH:
+        localized = Localized(columns[cursor])
+    else:
+        localized = localize(columns[cursor], timezone)
+        columns = {**columns, cursor: localized.utc}
+    table = pa.Table.from_arrays([columns[f.name] for f in layout.schema], schema=layout.schema)
+    lasting = None if collection.written_after is None else table.column(collection.written_after)
+    fold_rows = FoldRows.of_page(table.column(collection.primary_key), localized, lasting)
     return ParsedPage(table, [], [], 0, fold_rows, localized.ambiguous)
 
 
 def records_to_table(
-    records: Sequence[dict[str, Any]], timezone: str = "UTC"
+    records: Sequence[dict[str, Any]], collection: DatedCollection, timezone: str = "UTC"
 ) -> tuple[pa.Table, list[Reject]]:
-    """Convert one page of CDRs (as decoded from JSON) into a table and its rejects.
+    """Convert one page of records (as decoded from JSON) into a table and its rejects.
 
-    Repeated-hour CDRs take their first pass here; :func:`parse_cdr_page` also returns what
+    Repeated-hour records take their first pass here; :func:`parse_page` also returns what
     is needed to place them.
     """
-    page = _records_page(records, timezone)
+    page = _records_page(_layout(collection), records, timezone)
     return page.table, page.rejects
 
 
-def _records_page(records: Sequence[dict[str, Any]], timezone: str) -> ParsedPage:
+def _records_page(layout: _Layout, records: Sequence[dict[str, Any]], timezone: str) -> ParsedPage:
+    collection = layout.collection
+    cursor = collection.cursor
+    key = collection.primary_key
     bad: dict[int, str] = {}
     columns: dict[str, pa.Array] = {}
-    for field in CDR_SCHEMA:
-        if field.name in (RAW_CALLDATE, EXTRA_FIELDS):
-            continue
-        values = [record.get(field.name) for record in records]
-        if field.name == "calldate":
-            columns["calldate"] = _calldate_column(values, bad)
-            columns[RAW_CALLDATE] = pa.array(
-                [None if v is None else _as_text(v) for v in values], type=pa.string()
-            )
-        elif field.name == "labels":
-            columns["labels"] = labels_as_json(_column("labels", values, LABELS_TYPE, bad))
+    for name, data_type in collection.columns.items():
+        values = [record.get(name) for record in records]
+        if name == cursor.path:
+            if cursor.format == EPOCH:
+                columns[name] = _epoch_column(name, values, bad)
+            else:
+                columns[name] = _wall_column(name, values, bad)
+            if cursor.raw_column is not None:
+                columns[cursor.raw_column] = pa.array(
+                    [None if v is None else _as_text(v) for v in values], type=pa.string()
+                )
+        elif data_type == "text_list":
+            columns[name] = labels_as_json(_column(name, values, data_type, LABELS_TYPE, bad))
         else:
-            columns[field.name] = _column(field.name, values, field.type, bad)
-    columns[EXTRA_FIELDS] = _extra_column(records)
-    ids = columns["id"].to_pylist()
+            columns[name] = _column(name, values, data_type, _STORED[data_type], bad)
+    columns[EXTRA_FIELDS] = _extra_column(records, layout.known)
+    ids = columns[key].to_pylist()
     for index, value in enumerate(ids):
         if value is None and index not in bad:
-            bad[index] = "id: missing; a CDR without an id cannot be merged"
+            bad[index] = f"{key}: missing; a {collection.record} without an {key} cannot be merged"
     if bad:
         keep = pa.array([index not in bad for index in range(len(records))])
         columns = {name: array.filter(keep) for name, array in columns.items()}
-    page = _assemble(columns, timezone)
+    page = _assemble(layout, columns, timezone)
     # What makes each record distinct in the window check: its id, as the integer it stands
     # for when it is one.
     page.keys = [
-        ids[i] if ids[i] is not None else _raw_key(records[i].get("id"), i)
+        ids[i] if ids[i] is not None else _raw_key(records[i].get(key), i)
         for i in range(len(records))
     ]
     page.rejects = [
         Reject(
-            record_id=None if records[i].get("id") is None else _as_text(records[i].get("id")),
+            record_id=None if records[i].get(key) is None else _as_text(records[i].get(key)),
             reason=reason,
             raw=jsontext.dumps(records[i]),
         )
@@ -457,37 +513,26 @@ def _raw_key(value: Any, index: int) -> Any:
     return value
 
 
-# How a page is read before conversion: `calldate` as text (parsed and localized after), and
-# `labels` as the list the API sends (turned into JSON text after).
-_PARSE_TYPES = {"calldate": pa.string(), "labels": LABELS_TYPE}
-_API_STRUCT = [
-    pa.field(name, _PARSE_TYPES.get(name, CDR_SCHEMA.field(name).type)) for name in API_FIELDS
-]
-
-
-def _page_schema(text_fields: Sequence[str] = ()) -> pa.Schema:
-    """The reader's schema; ``text_fields``: undeclared fields to read as text."""
-    fields = _API_STRUCT + [pa.field(name, pa.string()) for name in text_fields]
-    return pa.schema([("data", pa.list_(pa.struct(fields))), ("total", pa.int64())])
-
-
-_PAGE_SCHEMA = _page_schema()
-
-
-def parse_cdr_page(body: bytes, timezone: str = "UTC") -> ParsedPage:
-    """Parse the body of a ``/cdrs`` page straight into Arrow.
+def parse_page(body: bytes, collection: DatedCollection, timezone: str = "UTC") -> ParsedPage:
+    """Parse the body of a page of ``collection`` straight into Arrow.
 
     The fast path is pyarrow's JSON reader with the page's schema: it runs in C++ without the
     GIL, so worker threads parse pages in parallel. A page it cannot take as is (a value of
-    another type, a number beyond 64 bits or a double, a ``calldate`` that is not a time, a
-    record without id, text that is not UTF-8) is decoded again leniently and record by record
-    by :func:`records_to_table`, which sorts out the rejects.
+    another type, a number beyond 64 bits or a double, a cursor that is not a time, a record
+    without id, text that is not UTF-8) is decoded again leniently and record by record by
+    :func:`records_to_table`, which sorts out the rejects.
+
+    Args:
+        body: the answer's body.
+        collection: what it is a page of.
+        timezone: the zone of wall-clock date texts.
 
     Raises:
         ValueError: the body is not JSON at all (the client retries such answers).
         ApiRequestError: the body is JSON but not the collection envelope.
     """
-    fast = _parse_fast(body, timezone)
+    layout = _layout(collection)
+    fast = _parse_fast(layout, body, timezone)
     if fast is not None:
         return fast
     decoded = jsontext.loads(body)
@@ -502,17 +547,18 @@ def parse_cdr_page(body: bytes, timezone: str = "UTC") -> ParsedPage:
         data = []
     if not isinstance(data, list) or total is None or total < 0:
         raise ApiRequestError(
-            "GET /cdrs answered without the collection envelope {data: [...], total: N}; "
-            "the API may have changed"
+            f"GET {collection.path} answered without the collection envelope "
+            "{data: [...], total: N}; the API may have changed"
         )
     records = [r if isinstance(r, dict) else {"value": r} for r in data]
-    page = _records_page(records, timezone)
+    page = _records_page(layout, records, timezone)
     page.total = total
     page.repaired = decoded.repaired
     if decoded.repaired:
         log.warning(
-            "a page of /cdrs held %d texts with bytes that are not UTF-8, NUL characters or "
+            "a page of %s held %d texts with bytes that are not UTF-8, NUL characters or "
             "lone surrogates: they were replaced by U+FFFD",
+            collection.path,
             decoded.repaired,
         )
     return page
@@ -543,27 +589,30 @@ def _has_nul(columns: dict[str, pa.Array]) -> bool:
     return False
 
 
-def _parse_fast(body: bytes, timezone: str) -> ParsedPage | None:
-    parsed = _read(body, _PAGE_SCHEMA)
+def _parse_fast(layout: _Layout, body: bytes, timezone: str) -> ParsedPage | None:
+    parsed = _read(body, layout.page_schema)
     if parsed is None:
         return None
     columns = _struct_columns(parsed)
     if columns is None:
         return None
+    known = layout.known
     # The reader infers timestamps from date-like text: read those fields again as text.
     dated = [
         name
         for name, array in columns.items()
-        if name not in KNOWN_FIELDS and pa.types.is_temporal(array.type)
+        if name not in known and pa.types.is_temporal(array.type)
     ]
     if dated:
-        again = _read(body, _page_schema(dated))
+        again = _read(body, layout.reader_schema(dated))
         columns = None if again is None else _struct_columns(again)
         if columns is None:
             return None
+    collection = layout.collection
+    cursor = collection.cursor
     total = parsed.column("total")[0].as_py()
-    ids, texts = columns["id"], columns["calldate"]
-    if ids.null_count or texts.null_count or _has_nul(columns):
+    ids, raw = columns[collection.primary_key], columns[cursor.path]
+    if ids.null_count or raw.null_count or _has_nul(columns):
         return None  # (NUL characters are replaced on the lenient path)
     if not body.isascii():
         # The reader does not check that text is UTF-8; DuckDB and PostgreSQL refuse it.
@@ -572,20 +621,28 @@ def _parse_fast(body: bytes, timezone: str) -> ParsedPage | None:
                 array.validate(full=True)
         except pa.ArrowInvalid:
             return None
-    stamps = pc.strptime(texts, format=API_DATETIME_FORMAT, unit="us", error_is_null=True)
-    if stamps.null_count:
-        return None
+    if cursor.format == EPOCH:
+        stamps = _epoch_instants(raw)
+        if stamps is None:
+            return None
+    else:
+        stamps = pc.strptime(raw, format=API_DATETIME_FORMAT, unit="us", error_is_null=True)
+        if stamps.null_count:
+            return None
     extra = _extra_json(
-        {name: array for name, array in columns.items() if name not in KNOWN_FIELDS}, len(ids)
+        {name: array for name, array in columns.items() if name not in known}, len(ids)
     )
     if extra is None:
         return None
-    typed = {name: columns[name] for name in API_FIELDS}
-    typed["calldate"] = stamps
-    typed[RAW_CALLDATE] = texts
-    typed["labels"] = labels_as_json(columns["labels"])
+    typed = {name: columns[name] for name in collection.api_fields}
+    typed[cursor.path] = stamps
+    if cursor.raw_column is not None:
+        typed[cursor.raw_column] = raw
+    for name, data_type in collection.columns.items():
+        if data_type == "text_list":
+            typed[name] = labels_as_json(columns[name])
     typed[EXTRA_FIELDS] = extra
-    page = _assemble(typed, timezone)
+    page = _assemble(layout, typed, timezone)
     page.keys = ids.to_pylist()
     page.total = int(total)
     return page

@@ -1,7 +1,9 @@
-"""The API's wall-clock ``calldate`` texts as UTC instants, across daylight-saving changes.
+"""The API's wall-clock date texts (``calldate``, ``origtime``, ...) as UTC instants, across
+daylight-saving changes.
 
-With ``timezone`` set to a zone that changes its clocks, two readings of a wall-clock text
-need care:
+Written for CDRs, and the same for every dated collection whose declaration says when a record
+is written (``written_after``: a CDR's ``duration``, a voicemail's). With ``timezone`` set to a
+zone that changes its clocks, two readings of a wall-clock text need care:
 
 - **A repeated hour** (autumn: in Europe/Madrid 02:00-02:59 happens twice, first at UTC+2,
   then at UTC+1). The text alone cannot say which pass a CDR belongs to, but its id can: ids
@@ -236,14 +238,26 @@ class FoldRows:
     folds: tuple[Shift, ...] = ()
 
     @classmethod
-    def of_page(cls, ids: pa.Array, localized: Localized, durations: pa.Array) -> FoldRows | None:
-        """The evidence a page holds for the repeated hours near it, if any."""
+    def of_page(
+        cls, ids: pa.Array, localized: Localized, durations: pa.Array | None
+    ) -> FoldRows | None:
+        """The evidence a page holds for the repeated hours near it, if any.
+
+        Args:
+            ids: the records' ids.
+            localized: their instants.
+            durations: seconds after its instant each record was written (a CDR's
+                ``duration``: it is written when the call ends); None: at its instant.
+        """
         folds = [s for s in localized.shifts if s.is_fold]
         if not folds:
             return None
         starts = _seconds(localized.utc)
-        lasting = durations.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
-        ends = starts + np.clip(lasting, 0, None)
+        if durations is None:
+            ends = starts
+        else:
+            lasting = durations.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+            ends = starts + np.clip(lasting, 0, None)
         keep = np.zeros(len(starts), dtype=np.bool_)
         for fold in folds:
             first_pass_start = fold.at - (fold.before - fold.after)
@@ -296,6 +310,9 @@ class FoldResolver:
 
     zone: str
     account: str = ""
+    records: str = "CDRs"  # how the log counts them
+    key: str = "id"
+    cursor: str = "calldate"
     evidence: list[FoldRows] = field(default_factory=list)
     held: list[pa.Table] = field(default_factory=list)
     folds: set[Shift] = field(default_factory=set)
@@ -327,18 +344,19 @@ class FoldResolver:
         ids, ends, shift = ids[last], ends[last], shift[last]
         moved = self._place(ends, shift)
         second = dict(zip(ids[moved].tolist(), shift[moved].tolist(), strict=True))
-        held_ids = held.column("id").to_pylist()
+        held_ids = held.column(self.key).to_pylist()
         offsets = pa.array([second.get(i, 0) * MICROS for i in held_ids], type=pa.int64())
-        stamps = pc.add(held.column("calldate").cast(pa.int64()), offsets).cast(UTC_TYPE)
-        index = held.schema.get_field_index("calldate")
+        stamps = pc.add(held.column(self.cursor).cast(pa.int64()), offsets).cast(UTC_TYPE)
+        index = held.schema.get_field_index(self.cursor)
         held = held.set_column(index, held.schema.field(index), stamps)
         hours = ", ".join(f.describe(self.zone) for f in sorted(self.folds, key=lambda f: f.at))
         log.info(
-            "account '%s': %d CDRs of a repeated hour (%s): %d placed in the second pass and "
-            "%d in the first by the order of CDR ids; %d without evidence and %d with "
+            "account '%s': %d %s of a repeated hour (%s): %d placed in the second pass and "
+            "%d in the first by the order of their ids; %d without evidence and %d with "
             "conflicting evidence placed in the first pass",
             self.account,
             len(set(held_ids)),
+            self.records,
             hours,
             self.placement.second_pass,
             self.placement.first_pass,

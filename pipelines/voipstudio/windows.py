@@ -1,15 +1,17 @@
 """Reading every record of a collection exactly once, and knowing when we have, however the API
 behaves while we read.
 
-A range ``(start, end]`` of ``calldate`` is cut into windows, sized by counting (each count is a
-one-row request that returns ``total``), so that no window holds more than a few pages. Every
-page request carries both bounds (``calldate gt start``, ``calldate lte end``) and an explicit
-``sort=id&dir=ASC``: ids are unique and grow as CDRs are written, so rows that arrive while we
-page land after the rows we are reading instead of shifting them. Pages of several windows are
+One reader serves every dated collection (``collection.DatedCollection``: ``/cdrs`` on
+``calldate``, ``/voicemessages`` on ``origtime``, ...). A range ``(start, end]`` of the
+collection's cursor is cut into windows, sized by counting (each count is a one-row request that
+returns ``total``), so that no window holds more than a few pages. Every page request carries
+both bounds (``calldate gt start``, ``calldate lte end``) and an explicit ``sort=id&dir=ASC``:
+ids are unique and grow as records are written, so rows that arrive while we page land after the
+rows we are reading instead of shifting them. Pages of several windows are
 fetched concurrently and handed on as they arrive; completed windows are reported in time order,
 so a cursor that follows them only ever covers data that was read in full.
 
-**The completion rule** (the same for every paged read: CDR windows and the dimensions). Nothing
+**The completion rule** (the same for every paged read: dated windows and the dimensions). Nothing
 the API says is taken on its word; each assumption is checked on what it sends:
 
 1. *The served page size is learnt, not assumed.* A page may hold fewer records than ``limit``
@@ -29,7 +31,7 @@ the API says is taken on its word; each assumption is checked on what it sends:
    1,024...) is tried before it sizes a window, with one record asked for just past it. A
    single second cannot be cut: it is complete only when two reads to its end agree id for id.
 4. *The order is checked.* Ids must ascend within each page and across the pages of a window.
-   Only then is a window that **grew** while it was read (late CDRs of a busy account) accepted
+   Only then is a window that **grew** while it was read (late records of a busy account) accepted
    without the exact count: pages sorted by id put rows written later after every row that
    existed when reading started, so once the pages cover the smallest total reported and as
    many distinct ids arrived, every row that existed then was received (the rows written since
@@ -45,9 +47,10 @@ The dimensions (:func:`read_collection`) follow rules 1 and 2 page by page, in o
 collection cannot be cut by time, so a total that under-reports is accepted there only when two
 reads to the end agree id for id, and an order other than the one asked is named in the error.
 
-Times here are the API's wall-clock seconds (see ``records.wall_seconds``), whole seconds as the
-API's ``calldate`` texts are: ``calldate gt s`` is ``calldate gte s + 1``, which is how an
-inclusive start is read (see :func:`half_open`).
+Times here are whole seconds of the cursor's clock (see ``collection.Cursor``: the account's
+wall clock for date texts, ``records.wall_seconds``; UTC for Unix seconds), whole seconds as the
+API's date values are: ``calldate gt s`` is ``calldate gte s + 1``, which is how an inclusive
+start is read (see :func:`half_open`).
 """
 
 from __future__ import annotations
@@ -64,12 +67,11 @@ from typing import Any
 
 from pipelines.voipstudio import settings
 from pipelines.voipstudio.client import Filter, VoipstudioClient, page_params
+from pipelines.voipstudio.collection import DatedCollection
 from pipelines.voipstudio.errors import DataCheckError
-from pipelines.voipstudio.records import ParsedPage, api_time, parse_cdr_page
+from pipelines.voipstudio.records import ParsedPage, api_time, parse_page
 
 log = logging.getLogger(__name__)
-
-CDRS_PATH = "/cdrs"
 # What to do when a window does not add up, as the error message and the README say it.
 RERUN_ADVICE = (
     "nothing after the last complete window was committed: run the sync again later "
@@ -78,7 +80,7 @@ RERUN_ADVICE = (
 
 
 def half_open(start: int, end: int) -> tuple[int, int]:
-    """``[start, end)`` as the scanner's ``(start, end]``: calldates are whole seconds, so
+    """``[start, end)`` as the scanner's ``(start, end]``: dates are whole seconds, so
     ``calldate >= start`` is ``calldate > start - 1``, and ``calldate < end`` is
     ``calldate <= end - 1``. Adjacent ranges ``[a, b)``, ``[b, c)`` neither overlap nor leave
     a gap."""
@@ -86,7 +88,7 @@ def half_open(start: int, end: int) -> tuple[int, int]:
 
 
 def describe_range(start: int, end: int) -> str:
-    """``(start, end]`` as the calldates it holds, both included: ``[first second, last]``."""
+    """``(start, end]`` as the dates it holds, both included: ``[first second, last]``."""
     return f"[{api_time(start + 1)}, {api_time(end)}]"
 
 
@@ -110,7 +112,7 @@ class ServedPageSize:
             is seen, only an empty page does.
     """
 
-    def __init__(self, limit: int, path: str = CDRS_PATH) -> None:
+    def __init__(self, limit: int, path: str) -> None:
         self.limit = limit
         self.size = limit
         self.longest = 0
@@ -159,18 +161,12 @@ class ServedPageSize:
 
 @dataclass(frozen=True)
 class Window:
-    """CDRs with ``start < calldate <= end`` (wall-clock seconds), ``total`` as last counted."""
+    """Records with ``start < cursor <= end`` (seconds of the cursor's clock), ``total`` as
+    last counted."""
 
     start: int
     end: int
     total: int
-
-    def filters(self) -> list[Filter]:
-        """The API filter selecting this window."""
-        return [
-            {"property": "calldate", "operator": "gt", "value": api_time(self.start)},
-            {"property": "calldate", "operator": "lte", "value": api_time(self.end)},
-        ]
 
     def __str__(self) -> str:
         return describe_range(self.start, self.end)
@@ -187,7 +183,7 @@ class Page:
 
 @dataclass
 class WindowDone:
-    """Every CDR of ``window`` has been handed on (windows complete in time order)."""
+    """Every record of ``window`` has been handed on (windows complete in time order)."""
 
     window: Window
     rows: int
@@ -204,8 +200,8 @@ class _PageFacts:
     ascending: bool  # ids ascend within the page
 
 
-def _page_facts(parsed: ParsedPage) -> _PageFacts:
-    ids = parsed.table.column("id").to_numpy()
+def _page_facts(parsed: ParsedPage, key: str) -> _PageFacts:
+    ids = parsed.table.column(key).to_numpy()
     ascending = bool(len(ids) < 2 or (ids[1:] > ids[:-1]).all())
     first, last = (int(ids[0]), int(ids[-1])) if len(ids) else (None, None)
     return _PageFacts(len(parsed.keys), parsed.total, first, last, ascending)
@@ -243,42 +239,78 @@ _DONE, _MORE, _AGAIN, _SPLIT = "done", "more", "again", "split"
 Progress = Callable[[int, int], None]
 
 
-class CdrScanner:
-    """Plans and reads windows of ``/cdrs`` with a pool of worker threads (see the module
-    docstring for the completion rule)."""
+class WindowScanner:
+    """Plans and reads windows of a dated collection with a pool of worker threads (see the
+    module docstring for the completion rule).
+
+    Args:
+        client: the account's API client.
+        collection: what to read.
+        page_size: records a page asks for (cut to the collection's ``page_cap``).
+        max_concurrency: requests in flight at once.
+        timezone: the account's zone (wall-clock date texts are read in it).
+        window_pages: pages a window holds at most.
+        window_attempts: reads of a window before the scan fails.
+        on_page: told ``(pages, records)`` as each page arrives.
+        on_plan: told the number of records to read once the range is planned.
+    """
 
     def __init__(
         self,
         client: VoipstudioClient,
+        collection: DatedCollection,
         *,
-        page_size: int = settings.DEFAULT_PAGE_SIZE,
-        max_concurrency: int = settings.DEFAULT_MAX_CONCURRENCY,
+        page_size: int,
+        max_concurrency: int,
+        timezone: str,
         window_pages: int = settings.WINDOW_PAGES,
         window_attempts: int = settings.WINDOW_ATTEMPTS,
-        timezone: str = settings.DEFAULT_TIMEZONE,
         on_page: Progress | None = None,
         on_plan: Callable[[int], None] | None = None,
     ) -> None:
         self.client = client
+        self.collection = collection
+        self.path = collection.path
         self.timezone = timezone
+        page_size = collection.page_size(page_size)
         self.page_size = page_size
         self.max_concurrency = max(1, max_concurrency)
         self.window_rows = page_size * window_pages
         self.window_attempts = window_attempts
         self.on_page = on_page
-        # Told the number of CDRs to read once the range is planned (the progress display).
+        # Told the number of records to read once the range is planned (the progress display).
         self.on_plan = on_plan
         # What this run has learnt about the API (rules 1, 3 and 4).
-        self.served = ServedPageSize(page_size)
+        self.served = ServedPageSize(page_size, self.path)
         self.total_cap: int | None = None
         self.unordered = False
 
     # -- planning ------------------------------------------------------------------------------
 
+    def filters(self, start: int, end: int) -> list[Filter]:
+        """The API filter selecting ``start < cursor <= end``."""
+        cursor = self.collection.cursor
+        return [
+            {
+                "property": cursor.path,
+                "operator": "gt",
+                "value": cursor.filter_value(api_time(start), start),
+            },
+            {
+                "property": cursor.path,
+                "operator": "lte",
+                "value": cursor.filter_value(api_time(end), end),
+            },
+        ]
+
     def count(self, start: int, end: int) -> int:
-        """How many CDRs have ``start < calldate <= end``, as the API counts them."""
+        """How many records have ``start < cursor <= end``, as the API counts them."""
         records, total = self.client.get_page(
-            CDRS_PATH, page=1, limit=1, filters=Window(start, end, 0).filters(), sort="id"
+            self.path,
+            page=1,
+            limit=1,
+            filters=self.filters(start, end),
+            sort=self.collection.primary_key,
         )
         # A total of 0 beside a record is no count: the window is read, not skipped.
         return max(total, len(records))
@@ -292,7 +324,11 @@ class CdrScanner:
         record at offset ``total``, asked for with ``limit=1``. A count that grew meanwhile
         (rows arriving) is no cap."""
         records, now = self.client.get_page(
-            CDRS_PATH, page=total + 1, limit=1, filters=Window(start, end, 0).filters(), sort="id"
+            self.path,
+            page=total + 1,
+            limit=1,
+            filters=self.filters(start, end),
+            sort=self.collection.primary_key,
         )
         return bool(records) and now <= total
 
@@ -301,8 +337,9 @@ class CdrScanner:
         if self.below_cap(total):
             self.total_cap = total
             log.warning(
-                "GET /cdrs reports a total of %d for %s, which holds more: the API's total looks "
+                "GET %s reports a total of %d for %s, which holds more: the API's total looks "
                 "capped at %d; windows are cut below it",
+                self.path,
                 total,
                 where,
                 total,
@@ -315,7 +352,7 @@ class CdrScanner:
         pool: ThreadPoolExecutor,
         target_rows: int | None = None,
     ) -> list[Window]:
-        """Cut ``(start, end]`` into windows of at most ``target_rows`` CDRs (default
+        """Cut ``(start, end]`` into windows of at most ``target_rows`` records (default
         ``window_rows``) whose counts are below any cap found (a single second stays one window
         whatever it holds), merging neighbours that fit together.
 
@@ -382,16 +419,22 @@ class CdrScanner:
             time.sleep(min(5.0, 0.2 * 2 ** (fetch.rereads - 1)))
         # Parsing happens here, on the worker thread: pyarrow's JSON reader releases the GIL,
         # so pages are decoded in parallel with the requests of the other workers.
+        window = fetch.window
         parsed = self.client.request(
             "GET",
-            CDRS_PATH,
-            params=page_params(number, self.page_size, fetch.window.filters(), "id"),
+            self.path,
+            params=page_params(
+                number,
+                self.page_size,
+                self.filters(window.start, window.end),
+                self.collection.primary_key,
+            ),
             decode=self._parse,
         )
-        return fetch, number, attempt, parsed, _page_facts(parsed)
+        return fetch, number, attempt, parsed, _page_facts(parsed, self.collection.primary_key)
 
     def _parse(self, body: bytes) -> ParsedPage:
-        return parse_cdr_page(body, self.timezone)
+        return parse_page(body, self.collection, self.timezone)
 
     def scan(
         self,
@@ -428,9 +471,11 @@ class CdrScanner:
             if self.on_plan is not None:
                 self.on_plan(sum(w.total for w in windows))
             log.info(
-                "range %s: %d CDRs in %d windows",
+                "%s: range %s: %d %s in %d windows",
+                self.path,
                 describe_range(start, end),
                 sum(w.total for w in windows),
+                self.collection.records,
                 len(windows),
             )
             yield from self._read(windows, pool)
@@ -476,7 +521,7 @@ class CdrScanner:
                     done = order[reported]
                     rows = len(done.ids)
                     # Its ids are not needed any more: keeping them would make the memory of
-                    # a scan grow with the range (about 70 bytes a CDR).
+                    # a scan grow with the range (about 70 bytes a record).
                     done.ids = set()
                     yield WindowDone(done.window, rows)
                     reported += 1
@@ -486,7 +531,7 @@ class CdrScanner:
                     in_flight.add(pool.submit(self._fetch_page, *tasks.popleft()))
                 if not in_flight:
                     # Unreachable while every unfinished window has pages queued or in flight.
-                    raise RuntimeError("CDR scanner stalled: a window has no pages to wait for")
+                    raise RuntimeError("window scanner stalled: a window has no pages to wait for")
                 finished, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
                 for future in finished:
                     fetch, number, attempt, parsed, facts = future.result()
@@ -541,7 +586,7 @@ class CdrScanner:
             ``(_DONE, 0)``: the window is complete. ``(_MORE, n)``: read its pages up to ``n``
             (the served size turned out smaller, the window grew, or its end is not seen yet).
             ``(_AGAIN, total)``: read it again from page 1, expecting ``total``.
-            ``(_SPLIT, rows)``: cut it into windows of at most ``rows`` CDRs and read those.
+            ``(_SPLIT, rows)``: cut it into windows of at most ``rows`` records and read those.
 
         Raises:
             DataCheckError: the window could not be verified after the last attempt.
@@ -566,9 +611,10 @@ class CdrScanner:
         if not ordered and not self.unordered:
             self.unordered = True
             log.warning(
-                "GET /cdrs does not return records in the order asked (sort=id&dir=ASC; window "
+                "GET %s does not return records in the order asked (sort=id&dir=ASC; window "
                 "%s): every window must now add up exactly, and one that changes while it is "
                 "read is cut into windows of half a page",
+                self.path,
                 window,
             )
         end_seen = served.ends(facts[-1].rows)
@@ -581,28 +627,30 @@ class CdrScanner:
         grew = len(totals) > 1 and received >= smallest >= window.total
         if grew and ordered and not self.unordered:
             log.info(
-                "window %s grew from %d to %d CDRs while it was read; the newest are loaded by "
+                "window %s grew from %d to %d %s while it was read; the newest are loaded by "
                 "the next run",
                 window,
                 smallest,
                 largest,
+                self.collection.records,
             )
             return _DONE, 0
         splittable = window.end - window.start > 1
         action, value = _AGAIN, max(largest, received)
         if received > largest and largest >= settings.ROUND_TOTAL:
             # Pages beyond the total still hold records: the total is capped.
+            noun = self.collection.records
             reason = (
-                f"its pages held {received} distinct CDRs, more than the total of {largest} they "
-                "report: the API's total looks capped"
+                f"its pages held {received} distinct {noun}, more than the total of {largest} "
+                "they report: the API's total looks capped"
             )
-            advice = "one second holds more CDRs than the API counts, and its reads disagree"
+            advice = f"one second holds more {noun} than the API counts, and its reads disagree"
             self.learn_cap(largest, f"window {window}")
             if splittable:
                 action, value = _SPLIT, self.window_rows
             elif end_seen and fetch.previous == fetch.ids:
                 log.warning(
-                    "window %s: the API's total says %d, two reads to its end agree on %d CDRs",
+                    "window %s: the API's total says %d, two reads to its end agree on %d records",
                     window,
                     largest,
                     received,
@@ -629,7 +677,8 @@ class CdrScanner:
             advice = "the API's pages and its total disagree"
         if fetch.attempt >= self.window_attempts:
             raise DataCheckError(
-                f"CDRs in {window} did not add up after {fetch.attempt} reads ({reason}; "
+                f"{self.collection.records} in {window} did not add up after {fetch.attempt} "
+                f"reads ({reason}; "
                 f"{advice}); {RERUN_ADVICE}"
             )
         log.warning(

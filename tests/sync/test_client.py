@@ -25,6 +25,7 @@ from pipelines.voipstudio.client import (
 )
 from pipelines.voipstudio.deadline import _Backend
 from pipelines.voipstudio.errors import ConfigError
+from pipelines.voipstudio.settings import AccountSettings
 
 
 def test_retry_after_zero_never_becomes_a_hot_loop() -> None:
@@ -163,25 +164,18 @@ def test_the_deadline_reaches_every_transport(monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_keys_are_stripped_and_checked_at_configuration_time() -> None:
-    values: dict[str, Any] = {
-        "base_url": "https://l7api.com/v1.2/voipstudio",
-        "start_date": None,
-        "lag": "6h",
-        "timezone": "UTC",
-        "page_size": 100,
-        "max_concurrency": 4,
-        "max_attempts": 8,
-        "request_timeout": 60.0,
-        "backoff_base": 0.5,
-        "request_budget": 300.0,
-        "failure_budget": 900.0,
-    }
-    account = build_account("default", {**values, "api_key": " abc-123\r\n"}, named=False)
+    values = AccountSettings(page_size=100)
+
+    def build(api_key: str, **changes: Any) -> Any:
+        settings = AccountSettings(**{**dict(values), **changes})
+        return build_account("default", settings, {"api_key": api_key}, named=False)
+
+    account = build(" abc-123\r\n")
     assert account.credentials.api_key == "abc-123"
     with pytest.raises(ConfigError, match=r"api_key \(SOURCES__VOIPSTUDIO__API_KEY\)") as bad:
-        build_account("default", {**values, "api_key": "abc 123"}, named=False)
+        build("abc 123")
     assert "abc" not in str(bad.value) and "123" not in str(bad.value)
     with pytest.raises(ConfigError, match="request_budget"):
-        build_account("default", {**values, "api_key": "k" * 8, "request_budget": 0}, named=False)
+        build("k" * 8, request_budget=0)
     with pytest.raises(ConfigError, match="request_timeout"):
-        build_account("default", {**values, "api_key": "k" * 8, "request_timeout": -1}, named=False)
+        build("k" * 8, request_timeout=-1)

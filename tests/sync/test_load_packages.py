@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sync_harness import DATASET, Harness
 
-from pipelines.load_packages import DEFAULT_KEEP_LOAD_PACKAGES
+from pipelines.pipeline_settings import PipelineSettings
 from pipelines.voipstudio.errors import ConfigError
 
 
@@ -42,9 +42,9 @@ def test_only_the_newest_packages_are_kept(duckdb_harness: Harness) -> None:
 
 def test_by_default_a_few_are_kept(duckdb_harness: Harness) -> None:
     harness = duckdb_harness
-    for _ in range(DEFAULT_KEEP_LOAD_PACKAGES + 2):
+    for _ in range(PipelineSettings.keep_load_packages + 2):
         harness.sync()
-    assert loaded_folder(harness) == load_ids(harness)[-DEFAULT_KEEP_LOAD_PACKAGES:]
+    assert loaded_folder(harness) == load_ids(harness)[-PipelineSettings.keep_load_packages :]
 
 
 @pytest.mark.parametrize("value", ["-1", "three"])

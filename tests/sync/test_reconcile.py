@@ -29,8 +29,9 @@ from pipelines.emulator.config import EmulatorConfig
 from pipelines.emulator.server import EmulatorServer
 from pipelines.emulator.store import Table
 from pipelines.reconcile import ReconcileOptions, ReconcileSettings, ReconcileSummary, run_reconcile
-from pipelines.sync import read_cursor, resource_states, sync_lock
+from pipelines.sync import read_cursor, sync_lock
 from pipelines.voipstudio.errors import ConfigError, LockedError
+from pipelines.voipstudio.state import resource_states
 
 REPO = Path(__file__).resolve().parents[2]
 API_TIME = "%Y-%m-%d %H:%M:%S"

@@ -10,17 +10,20 @@ import orjson
 import pyarrow as pa
 import pytest
 
+from pipelines.voipstudio.catalog import CDRS
 from pipelines.voipstudio.records import (
-    API_FIELDS,
-    CDR_SCHEMA,
+    _layout,
     _parse_fast,
-    parse_cdr_page,
+    parse_page,
     records_to_table,
+    table_schema,
 )
+
+CDR_SCHEMA = table_schema(CDRS)
 
 
 def cdr(**fields: Any) -> dict[str, Any]:
-    record: dict[str, Any] = {name: None for name in API_FIELDS}
+    record: dict[str, Any] = {name: None for name in CDRS.api_fields}
     record.update(
         id=1,
         call_id=10,
@@ -46,7 +49,7 @@ def body(records: list[dict[str, Any]], **raw: str) -> bytes:
 
 
 def test_types_follow_the_schema() -> None:
-    table, rejects = records_to_table([cdr(), cdr(id=2, rate=1, labels=["vip"])])
+    table, rejects = records_to_table([cdr(), cdr(id=2, rate=1, labels=["vip"])], CDRS)
     assert rejects == []
     assert table.schema == CDR_SCHEMA
     assert table.column("rate").to_pylist() == [0.0, 1.0]
@@ -65,7 +68,7 @@ def test_lossless_coercions_are_not_rejects() -> None:
         cdr(id=11, labels="", calldate="2026-03-02 10:00:00.250"),
         cdr(id=12, charge=9007199254740993),  # an integer a double only approximates
     ]
-    table, rejects = records_to_table(records)
+    table, rejects = records_to_table(records, CDRS)
     assert rejects == []
     rows = {row["id"]: row for row in table.to_pylist()}
     assert (rows[7]["billsec"], rows[7]["src"], rows[7]["rate"]) == (12, "34910000000", 0.05)
@@ -92,7 +95,7 @@ def test_unparseable_records_are_rejected_not_dropped() -> None:
         cdr(id=7, rate=True),
         cdr(id=8, labels={"a": 1}),
     ]
-    table, rejects = records_to_table(records)
+    table, rejects = records_to_table(records, CDRS)
     assert table.column("id").to_pylist() == [1]
     reasons = {r.record_id: r.reason for r in rejects}
     assert set(reasons) == {"2", "3", None, "5", "6", "7", "8"}
@@ -107,7 +110,7 @@ def test_unparseable_records_are_rejected_not_dropped() -> None:
 
 def test_numbers_no_column_holds_reject_their_record_only() -> None:
     records = [cdr(id=i, duration=f"@d{i}") for i in range(1, 7)]
-    page = parse_cdr_page(
+    page = parse_page(
         body(
             records,
             d1="30",
@@ -116,7 +119,8 @@ def test_numbers_no_column_holds_reject_their_record_only() -> None:
             d4="1e400",  # beyond a double
             d5="NaN",  # not JSON at all, sent by some encoders
             d6="-9223372036854775809",
-        ).replace(b'"charge":0.0', b'"charge":1e400', 1)
+        ).replace(b'"charge":0.0', b'"charge":1e400', 1),
+        CDRS,
     )
     reasons = {r.record_id: r.reason for r in page.rejects}
     assert page.table.num_rows == 0
@@ -139,7 +143,7 @@ def test_numbers_no_column_holds_reject_their_record_only() -> None:
 def test_one_odd_value_leaves_the_rest_of_its_page() -> None:
     records = [cdr(id=i) for i in range(1, 101)]
     records[40]["billsec"] = "@odd"
-    page = parse_cdr_page(body(records, odd="1e400"))
+    page = parse_page(body(records, odd="1e400"), CDRS)
     assert page.table.num_rows == 99
     assert [r.record_id for r in page.rejects] == ["41"]
     assert page.total == 100 and len(page.keys) == 100
@@ -148,7 +152,7 @@ def test_one_odd_value_leaves_the_rest_of_its_page() -> None:
 def test_unstorable_text_is_repaired_not_rejected() -> None:
     records = [cdr(id=1, src_name="@a"), cdr(id=2, src_name="@b"), cdr(id=3, src_name="@c")]
     raw = body(records, a='"Jos\udce9"', b='"nul\\u0000here"', c='"half \\ud83d pair"')
-    page = parse_cdr_page(raw)
+    page = parse_page(raw, CDRS)
     assert page.rejects == []
     assert page.table.column("src_name").to_pylist() == [
         "Jos\ufffd",
@@ -160,19 +164,19 @@ def test_unstorable_text_is_repaired_not_rejected() -> None:
 
 
 def test_control_characters_in_text_are_kept() -> None:
-    page = parse_cdr_page(body([cdr(id=1, info="@i")], i='"a\x01b"'))
+    page = parse_page(body([cdr(id=1, info="@i")], i='"a\x01b"'), CDRS)
     assert page.table.column("info").to_pylist() == ["a\x01b"]
 
 
 def test_a_body_that_is_not_json_still_fails() -> None:
     with pytest.raises(ValueError):
-        parse_cdr_page(b"<html><body>502 Bad Gateway</body></html>")
+        parse_page(b"<html><body>502 Bad Gateway</body></html>", CDRS)
 
 
 def test_lenient_envelope() -> None:
-    empty = parse_cdr_page(b'{"data": null, "total": 0}')
+    empty = parse_page(b'{"data": null, "total": 0}', CDRS)
     assert empty.table.num_rows == 0 and empty.total == 0
-    text_total = parse_cdr_page(orjson.dumps({"data": [cdr()], "total": "1"}))
+    text_total = parse_page(orjson.dumps({"data": [cdr()], "total": "1"}), CDRS)
     assert text_total.total == 1 and text_total.table.num_rows == 1
 
 
@@ -182,7 +186,8 @@ def test_fields_the_api_adds_go_to_extra_fields() -> None:
             cdr(recording_url="https://x/1.wav", score=3, Billsec=9),
             cdr(id=2, score="high", **{"src-name": "x"}),
             cdr(id=3, nothing=None),
-        ]
+        ],
+        CDRS,
     )
     assert rejects == []
     assert table.schema == CDR_SCHEMA, "an undeclared field became a column"
@@ -206,9 +211,9 @@ EXTRA_VALUES: dict[str, Any] = {
 
 def test_extra_fields_are_the_same_on_the_fast_and_the_lenient_path() -> None:
     records = [cdr(id=1, **EXTRA_VALUES), cdr(id=2, text="only", flag=False), cdr(id=3)]
-    fast = _parse_fast(body(records), "UTC")
+    fast = _parse_fast(_layout(CDRS), body(records), "UTC")
     assert fast is not None, "this page should take the fast path"
-    lenient = parse_cdr_page(body([*records, cdr(id=4, billsec="@x")], x='"twelve"'))
+    lenient = parse_page(body([*records, cdr(id=4, billsec="@x")], x='"twelve"'), CDRS)
     assert len(lenient.rejects) == 1
     fast_extra = fast.table.column("extra_fields").to_pylist()
     assert fast_extra == lenient.table.column("extra_fields").to_pylist()
@@ -224,7 +229,7 @@ def test_extra_fields_are_the_same_on_the_fast_and_the_lenient_path() -> None:
 )
 def test_extra_fields_the_fast_path_cannot_spell_are_exact(value: Any) -> None:
     raw = body([cdr(id=1, extra=value)], big="18446744073709551616")
-    page = parse_cdr_page(raw)
+    page = parse_page(raw, CDRS)
     text = page.table.column("extra_fields").to_pylist()[0]
     expected = json.loads(raw)["data"][0]["extra"]
     assert json.loads(text) == {"extra": expected}
@@ -233,13 +238,13 @@ def test_extra_fields_the_fast_path_cannot_spell_are_exact(value: Any) -> None:
 
 
 def test_unique_rows_drops_ids_already_handed_on() -> None:
-    from pipelines.voipstudio import unique_rows
     from pipelines.voipstudio.memory import IdSet
+    from pipelines.voipstudio.reader import unique_rows
 
     seen = IdSet()
-    first, _ = records_to_table([cdr(id=1), cdr(id=2)])
+    first, _ = records_to_table([cdr(id=1), cdr(id=2)], CDRS)
     assert unique_rows(first, seen).column("id").to_pylist() == [1, 2]
-    again, _ = records_to_table([cdr(id=2), cdr(id=3), cdr(id=3)])
+    again, _ = records_to_table([cdr(id=2), cdr(id=3), cdr(id=3)], CDRS)
     assert unique_rows(again, seen).column("id").to_pylist() == [3]
     assert len(seen) == 3 and all(record_id in seen for record_id in (1, 2, 3))
 

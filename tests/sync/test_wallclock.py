@@ -11,7 +11,8 @@ import orjson
 import pyarrow as pa
 import pytest
 
-from pipelines.voipstudio.records import API_FIELDS, parse_cdr_page, wall_seconds
+from pipelines.voipstudio.catalog import CDRS
+from pipelines.voipstudio.records import parse_page, wall_seconds
 from pipelines.voipstudio.wallclock import (
     FoldResolver,
     localize,
@@ -31,7 +32,7 @@ def wall_text(instant: datetime) -> str:
 
 
 def record(record_id: int, start: datetime, duration: int) -> dict[str, Any]:
-    row: dict[str, Any] = {name: None for name in API_FIELDS}
+    row: dict[str, Any] = {name: None for name in CDRS.api_fields}
     row.update(id=record_id, calldate=wall_text(start), duration=duration, billsec=0, labels=[])
     return row
 
@@ -63,7 +64,7 @@ def resolve(pages: list[list[dict[str, Any]]]) -> dict[int, datetime]:
     resolver = FoldResolver(MADRID)
     loaded: dict[int, datetime] = {}
     for rows in pages:
-        parsed = parse_cdr_page(page(rows), MADRID)
+        parsed = parse_page(page(rows), CDRS, MADRID)
         table = resolver.take(parsed.table, parsed.fold_rows, parsed.ambiguous)
         loaded.update(
             zip(table.column("id").to_pylist(), table.column("calldate").to_pylist(), strict=True)
