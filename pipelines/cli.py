@@ -121,8 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sync.add_argument(
         "--resources",
-        help=f"comma-separated, from {','.join(catalog.NAMES)} (default: the resources "
-        f"setting, {SourceSettings.resources})",
+        help=f"comma-separated, from {','.join(catalog.NAMES)}, or {catalog.ALL} (default: the "
+        f"resources setting, {SourceSettings.resources})",
     )
     sync.add_argument(
         "--account",
@@ -334,6 +334,10 @@ def _print_summary(pipeline: dlt.Pipeline, summary: SyncSummary, options: SyncOp
         if not several:
             parts.append(_cursor_text(summary.cursor, options))
         parts.append(f"{summary.cdrs_after:,} CDRs in the table")
+    if summary.skipped:
+        # Each was warned about once, with the reason; the summary names them again.
+        names = ", ".join(f"{name} (HTTP {status})" for name, status in summary.skipped.items())
+        parts.append(f"skipped, not allowed by the account's plan or key: {names}")
     parts.append(f"{summary.loads} load(s) into {where(pipeline)}")
     say(f"sync done in {summary.seconds:.1f}s: {'; '.join(parts)}")
     if several:
