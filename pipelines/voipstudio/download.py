@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -146,8 +146,6 @@ def download(
     *,
     since: str,
     until: str | None = None,
-    named: bool = False,
-    on_file: Callable[[str], None] | None = None,
 ) -> DownloadSummary:
     """Fetch the files of ``kind`` of the records in ``[since, until)`` of every account into
     ``target`` (see the module docstring).
@@ -158,8 +156,6 @@ def download(
         target: the folder (created if missing).
         since: a duration back from now (``7d``) or a date.
         until: a date, excluded; None: up to now.
-        named: the accounts are named ones (each gets its own folder either way).
-        on_file: told each file's final path once it is complete (progress, tests).
 
     Raises:
         ConfigError: a bad range or folder.
@@ -191,7 +187,7 @@ def download(
                 folder: Path = folder,
                 zone: ZoneInfo = zone,
             ) -> None:
-                _fetch_one(kind, client, record, folder, zone, summary, on_file)
+                _fetch_one(kind, client, record, folder, zone, summary)
 
             with ThreadPoolExecutor(max_workers=account.max_concurrency) as pool:
                 # list(): an error of a worker is raised here, not lost.
@@ -231,7 +227,6 @@ def _fetch_one(
     folder: Path,
     zone: ZoneInfo,
     summary: DownloadSummary,
-    on_file: Callable[[str], None] | None,
 ) -> None:
     record_id = int(record["id"])
     route = kind.route(record_id)
@@ -279,8 +274,6 @@ def _fetch_one(
     with summary._lock:
         summary.fetched += 1
         summary.nbytes += len(body)
-    if on_file is not None:
-        on_file(str(final))
 
 
 def _complete(path: Path, size: int | None) -> bool:

@@ -12,9 +12,10 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
+import duckdb
 import pytest
 from pipeline_harness import REPO
-from sync_harness import Harness
+from sync_harness import DATASET, Harness
 
 from pipelines.voipstudio import catalog
 from pipelines.voipstudio.collection import DatedCollection, Dimension
@@ -106,6 +107,67 @@ def test_each_collection_loads_exactly_once_under_faults_and_arrivals(
     now = served(harness, collection.name)
     assert len(now) > len(expected)
     assert_loaded_equal(harness, collection, now)
+
+
+@pytest.mark.parametrize("collection", DATED, ids=lambda c: c.name)
+def test_a_long_backfill_commits_in_parts_and_the_ceiling_holds(
+    duckdb_harness: Harness, collection: DatedCollection
+) -> None:
+    harness = duckdb_harness
+    small = len(served(harness, collection.name))
+    if small < 40:  # enough records for several windows of 10 pages
+        harness.admin.post(
+            f"/collections/{collection.name}", json={"generate": {"count": 40 - small}}
+        )
+    expected = served(harness, collection.name)
+    harness.setenv("SOURCES__VOIPSTUDIO__PAGE_SIZE", str(max(1, len(expected) // 40)))
+    summary = harness.sync(
+        resources=(collection.name,), commit_every_rows=max(1, len(expected) // 3)
+    )
+    assert summary.loads > 1
+    assert_loaded_equal(harness, collection, expected)
+    state = resource_states(harness.pipeline())[collection.name]
+    assert not state.more and state.synced_at is not None
+    # Rows lost after the state was saved: read again from the newest the table still holds.
+    cursor = collection.cursor.path
+    with duckdb.connect(str(harness.db_path)) as db:
+        db.execute(
+            f'delete from {DATASET}.{collection.name} where "{cursor}" > '
+            f'(select min("{cursor}") + interval 3 day from {DATASET}.{collection.name})'
+        )
+    harness.sync(resources=(collection.name,))
+    assert_loaded_equal(harness, collection, expected)
+
+
+# A field of each collection that must be a number, and a value that is none.
+ODD = {
+    "monitors": ("size", "big"),
+    "sms": ("user_id", "someone"),
+    "chats": ("duration", "long"),
+    "conversations": ("duration", "long"),
+    "faxes": ("pages", "many"),
+    "transactions": ("amount", "lots"),
+}
+
+
+@pytest.mark.parametrize("collection", DATED, ids=lambda c: c.name)
+def test_a_record_that_cannot_be_typed_goes_to_its_rejects_table(
+    duckdb_harness: Harness, collection: DatedCollection
+) -> None:
+    harness = duckdb_harness
+    good = served(harness, collection.name)
+    odd = dict(good[-1])
+    odd["id"] = 99_000_001
+    field, value = ODD[collection.name]
+    odd[field] = value
+    added = harness.admin.post(f"/collections/{collection.name}", json={"records": [odd]})
+    assert added.is_success, added.text
+    summary = harness.sync(resources=(collection.name,))
+    assert summary.rejected == {collection.rejects_table: 1}
+    [reject] = harness.loaded(collection.rejects_table)
+    assert reject["id"] == str(odd["id"])
+    assert field in reject["reason"] and value in reject["raw"]
+    assert_loaded_equal(harness, collection, good)
 
 
 @pytest.mark.parametrize("collection", DIMENSIONS, ids=lambda c: c.name)
