@@ -163,7 +163,10 @@ def download(
     """
     now = datetime.now(UTC)
     summary = DownloadSummary()
-    target.mkdir(parents=True, exist_ok=True)
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ConfigError(f"--to {target} cannot be made a folder: {error.strerror}") from None
     if not os.access(target, os.W_OK):
         raise ConfigError(f"--to {target} cannot be written to")
     for account in accounts:

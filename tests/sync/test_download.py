@@ -171,3 +171,7 @@ def test_bad_arguments_exit_2(duckdb_harness: Harness, tmp_path: Path) -> None:
         "download", "recordings", "--since", "7d", "--to", str(tmp_path), "--account", "nope"
     )
     assert done.returncode == 2 and "nope" in done.stderr
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    done = duckdb_harness.cli("download", "faxes", "--since", SINCE, "--to", str(blocked))
+    assert done.returncode == 2 and "--to" in done.stderr, done.stderr
