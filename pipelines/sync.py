@@ -36,6 +36,7 @@ from pipelines.voipstudio.catalog import CDRS
 from pipelines.voipstudio.collection import Collection, DatedCollection
 from pipelines.voipstudio.errors import AccountsFailedError, ConfigError, LockedError
 from pipelines.voipstudio.plan import Ceilings, RunPlan
+from pipelines.voipstudio.reader import skipped
 from pipelines.voipstudio.state import ResourceState, resource_states
 
 log = logging.getLogger(__name__)
@@ -433,6 +434,8 @@ class SyncSummary:
         loads: ``pipeline.run`` calls (a long backfill is committed in parts).
         seconds: how long it took.
         resources: the collections it read.
+        skipped: the resources skipped because the API refused them (403 or 404: the
+            account's plan or the key does not include the collection), with the status.
     """
 
     rows_loaded: dict[str, int] = field(default_factory=dict)
@@ -440,6 +443,7 @@ class SyncSummary:
     loads: int = 0
     seconds: float = 0.0
     resources: tuple[str, ...] = ()
+    skipped: dict[str, int] = field(default_factory=dict)
 
     @property
     def cdrs_before(self) -> int:
@@ -609,6 +613,7 @@ def run_sync(pipeline: dlt.Pipeline, options: SyncOptions | None = None) -> Sync
                 break
             # The next parts continue at their cursors: the previous part loaded them.
             plan = dataclasses.replace(plan, resume=True, ceilings=None)
+        summary.skipped = skipped(plan.key)
         after = loaded_by_account(pipeline, [CDRS])
         failures: dict[str, tuple[int, str]] = {}
         for name in sorted(ran):

@@ -35,6 +35,8 @@ FaultKind = Literal[
     "bad_encoding",
     # faults on a file's body (the block at the end)
     "short_body",
+    # a collection the account's plan or the key does not allow (the block at the end)
+    "refuse",
 ]
 FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
 
@@ -48,7 +50,10 @@ class FaultRule:
             HTML body, as a proxy sends), ``drop`` (the connection closes mid-response),
             ``stall`` (the answer is held for ``seconds`` before it is sent normally), one of
             the transport faults (see ``answer_early`` and ``send_shaped``), or ``short_body``
-            (a file served complete but short; see :data:`BODY_KINDS`).
+            (a file served complete but short; see :data:`BODY_KINDS`), or ``refuse`` (the
+            route answers ``status`` 403 "Access denied" or 404 "Resource not found", as for
+            a collection the account's plan or the key does not include; see
+            :func:`refusal`).
         path: the rule applies to API paths starting with this (after the version prefix).
         rate: probability of firing on each matching request.
         nth: the matching requests (1-based, counted from when the rule was set) it fires on.
@@ -61,8 +66,9 @@ class FaultRule:
         location: where a ``redirect`` sends the request: a path prefix replacing the version
             prefix (``/v1.1/voipstudio``) or an absolute URL prefix; the API path and the query
             are appended.
-        status: the status of a ``redirect`` (301, 302, 303, 307, 308; default 307) or of an
-            ``echo`` (any 4xx or 5xx; default 400).
+        status: the status of a ``redirect`` (301, 302, 303, 307, 308; default 307), of an
+            ``echo`` (any 4xx or 5xx; default 400) or of a ``refuse`` (403 or 404; default
+            403).
     """
 
     kind: FaultKind
@@ -229,7 +235,7 @@ class FaultInjector:
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 
-EARLY_KINDS = frozenset({"hang", "throttle_400", "redirect", "echo"})
+EARLY_KINDS = frozenset({"hang", "throttle_400", "redirect", "echo", "refuse"})
 SHAPING_KINDS = frozenset({"trickle", "odd_headers", "bad_encoding"})
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 THROTTLE_MESSAGE = "Maximum per minute call rate exceeded"
@@ -270,8 +276,11 @@ def _transport_fields(kind: str, data: dict[str, Any]) -> tuple[str | None, int 
     if kind == "echo":
         if status is not None and not (isinstance(status, int) and 400 <= status <= 599):
             raise ValueError("an echo's status must be a 4xx or 5xx status")
+    elif kind == "refuse":
+        if status is not None and status not in REFUSE_STATUSES:
+            raise ValueError(f"a refuse's status must be one of {sorted(REFUSE_STATUSES)}")
     elif kind != "redirect" and status is not None:
-        raise ValueError("status is only for redirect and echo faults")
+        raise ValueError("status is only for redirect, echo and refuse faults")
     return location, None if status is None else int(status)
 
 
@@ -348,6 +357,9 @@ async def answer_early(
             {"message": "Moved", "errors": _entries([f"see {target}"], entries)},
             [(b"location", target.encode("latin-1"))],
         )
+    elif rule.kind == "refuse":
+        status, message = refusal(rule.status)
+        await _answer(send, status, {"message": message, "errors": _entries([message], entries)})
     else:  # echo
         token = request.headers.get("x-auth-token", "")
         authorization = request.headers.get("authorization", "")
@@ -425,3 +437,19 @@ async def send_shaped(
 # size against the record's ``size`` catches. Elsewhere ``drop`` is the dropped JSON answer and
 # ``short_body`` does nothing.
 BODY_KINDS = frozenset({"drop", "short_body"})
+
+
+# -- a collection not allowed --------------------------------------------------------------------
+# ``refuse`` answers a route as the API documents its refusals [doc: the resource reference's
+# 403 "Access denied" and 404 "Resource not found"]: a collection the account's plan does not
+# include, or one the key's user may not read. Which of the two the live API sends for a whole
+# collection is not known [guess]: a client must take both. Set it with ``every: 1`` on a
+# collection's path (``{"kind": "refuse", "path": "/faxes", "every": 1, "status": 404}``).
+REFUSE_STATUSES = frozenset({403, 404})
+
+
+def refusal(status: int | None) -> tuple[int, str]:
+    """The status and message of a ``refuse`` answer (403 unless told 404)."""
+    if status == 404:
+        return 404, "Resource not found"
+    return 403, "Access denied"

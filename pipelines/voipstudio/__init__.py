@@ -136,7 +136,10 @@ def _resource(reader: AccountReader, collection: Collection, selected: bool) -> 
         def records() -> Iterator[Any]:
             """A dated collection, read window by window and merged on ``(account, id)``."""
             yield from reader.guarded(
-                lambda state: reader.read_dated(dated, name, state), ResourceState.current()
+                lambda state: reader.read_dated(dated, name, state),
+                ResourceState.current(),
+                dated,
+                name,
             )
 
         return records
@@ -147,7 +150,10 @@ def _resource(reader: AccountReader, collection: Collection, selected: bool) -> 
     def dimension_records() -> Iterator[Any]:
         """A dimension, refreshed in full every run."""
         yield from reader.guarded(
-            lambda _: reader.read_dimension(dimension, name), ResourceState.current()
+            lambda _: reader.read_dimension(dimension, name),
+            ResourceState.current(),
+            dimension,
+            name,
         )
 
     return dimension_records

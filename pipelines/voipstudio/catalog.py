@@ -84,16 +84,173 @@ VOICEMESSAGES = DatedCollection(
         "is_new": "bool",
     },
     written_after="duration",
+    optional=True,
+)
+
+# Call recordings (the file at `/monitors/{id}.mp3`): `timestamp` is when the recorded leg
+# started, `duration` its talk time, `size` the file's bytes [code]; written when the leg ends.
+MONITORS = DatedCollection(
+    name="monitors",
+    path="/monitors",
+    records="recordings",
+    record="recording",
+    cursor=Cursor("timestamp", WALL_CLOCK),
+    columns={
+        "id": "bigint",
+        "timestamp": "timestamp",
+        "caller": "text",
+        "called": "text",
+        "duration": "bigint",
+        "type": "text",
+        "size": "bigint",
+    },
+    written_after="duration",
+    optional=True,
+)
+
+# SMS sent and received; `from` and `to` are digits without "+" [doc].
+SMS = DatedCollection(
+    name="sms",
+    path="/sms",
+    records="SMS",
+    record="SMS",
+    cursor=Cursor("created_at", WALL_CLOCK),
+    columns={
+        "id": "bigint",
+        "created_at": "timestamp",
+        "from": "text",
+        "to": "text",
+        "message": "text",
+        "result": "text",
+        "type": "text",
+        "user_id": "bigint",
+    },
+    optional=True,
+)
+
+# Website chats; `state` 0-4 [doc], `duration` seconds.
+CHATS = DatedCollection(
+    name="chats",
+    path="/chats",
+    records="chats",
+    record="chat",
+    cursor=Cursor("created_at", WALL_CLOCK),
+    columns={
+        "id": "bigint",
+        "created_at": "timestamp",
+        "customer_id": "bigint",
+        "duration": "bigint",
+        "operator_id": "bigint",
+        "operator_ua": "text",
+        "state": "bigint",
+        "visitor_city": "text",
+        "visitor_country": "text",
+        "visitor_email": "text",
+        "visitor_geo": "text",
+        "visitor_id": "text",
+        "visitor_ip": "text",
+        "visitor_name": "text",
+        "visitor_referer": "text",
+        "visitor_ua": "text",
+        "website_id": "bigint",
+    },
+    optional=True,
+)
+
+# Conversations: a thread of SMS or a chat, one record each [code].
+CONVERSATIONS = DatedCollection(
+    name="conversations",
+    path="/conversations",
+    records="conversations",
+    record="conversation",
+    cursor=Cursor("created_at", WALL_CLOCK),
+    columns={
+        "id": "bigint",
+        "created_at": "timestamp",
+        "channel": "text",
+        "src": "text",
+        "dst": "text",
+        "duration": "bigint",
+        "type": "text",
+    },
+    optional=True,
+)
+
+# Faxes sent and received (the file at `/faxes/{id}.pdf`); `from` and `to` cannot be filtered
+# [code], which the reader never does (it filters on the cursor only).
+FAXES = DatedCollection(
+    name="faxes",
+    path="/faxes",
+    records="faxes",
+    record="fax",
+    cursor=Cursor("created_at", WALL_CLOCK),
+    columns={
+        "id": "bigint",
+        "created_at": "timestamp",
+        "from": "text",
+        "to": "text",
+        "pages": "bigint",
+        "status": "text",
+        "type": "text",
+        "filename": "text",
+    },
+    optional=True,
+)
+
+# The account's transactions (subscription fees, call charges, payments), each in its
+# `currency_iso`; the invoice is at `/transactions/{id}.pdf` once `result` is not pending [code].
+TRANSACTIONS = DatedCollection(
+    name="transactions",
+    path="/transactions",
+    records="transactions",
+    record="transaction",
+    cursor=Cursor("created_at", WALL_CLOCK),
+    columns={
+        "id": "bigint",
+        "created_at": "timestamp",
+        "amount": "double",
+        "currency_iso": "text",
+        "type": "text",
+        "result": "text",
+    },
+    optional=True,
 )
 
 USERS = Dimension(name="users", path="/users", records="users", record="user")
 # Call queues; their member user ids land in `queues__users` (dlt's nested table).
 QUEUES = Dimension(name="queues", path="/queues", records="queues", record="queue")
+# The company's directory: contacts change (renamed, regrouped) without a date saying so, so
+# they are read whole, like users, rather than incrementally on `created_at`.
+CONTACTS = Dimension(
+    name="contacts", path="/contacts", records="contacts", record="contact", optional=True
+)
+QUEUEGROUPS = Dimension(
+    name="queuegroups",
+    path="/queuegroups",
+    records="queue groups",
+    record="queue group",
+    optional=True,
+)
 
 # In the order a sync reads and reports them.
-COLLECTIONS: tuple[Collection, ...] = (CDRS, USERS, QUEUES, VOICEMESSAGES)
+COLLECTIONS: tuple[Collection, ...] = (
+    CDRS,
+    USERS,
+    QUEUES,
+    VOICEMESSAGES,
+    MONITORS,
+    SMS,
+    CHATS,
+    CONVERSATIONS,
+    FAXES,
+    TRANSACTIONS,
+    CONTACTS,
+    QUEUEGROUPS,
+)
 DATED: tuple[DatedCollection, ...] = tuple(c for c in COLLECTIONS if isinstance(c, DatedCollection))
 NAMES: tuple[str, ...] = tuple(c.name for c in COLLECTIONS)
+# `resources = "all"` (or `--resources all`): every collection.
+ALL = "all"
 
 
 def by_name(name: str) -> Collection:
@@ -111,6 +268,8 @@ def by_name(name: str) -> Collection:
 def choose(names: str | list[str] | tuple[str, ...], where: str) -> tuple[Collection, ...]:
     """The collections a list of names chooses (``cdrs,users`` or a sequence), in catalog order.
 
+    ``all`` stands for every collection.
+
     Args:
         names: the names, comma-separated or a sequence (a JSON list's text is read too).
         where: how messages name the setting or option (``--resources``, ``resources``).
@@ -124,10 +283,12 @@ def choose(names: str | list[str] | tuple[str, ...], where: str) -> tuple[Collec
     else:
         parts = [str(part).strip() for part in names]
     wanted = [part for part in parts if part]
+    if ALL in wanted:
+        wanted = [part for part in wanted if part != ALL] + list(NAMES)
     unknown = sorted(set(wanted) - set(NAMES))
     if unknown or not wanted:
         what = f"unknown resources {unknown}" if unknown else "no resources"
-        raise ConfigError(f"{where}: {what}; choose from {', '.join(NAMES)}")
+        raise ConfigError(f"{where}: {what}; choose from {', '.join(NAMES)} (or {ALL})")
     return tuple(c for c in COLLECTIONS if c.name in wanted)
 
 

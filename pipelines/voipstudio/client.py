@@ -30,10 +30,12 @@ import orjson
 from pipelines.voipstudio import redaction, settings
 from pipelines.voipstudio.deadline import deadline, enforce_deadlines
 from pipelines.voipstudio.errors import (
+    AccessDeniedError,
     ApiRequestError,
     ApiUnavailableError,
     AuthError,
     ConfigError,
+    NotFoundError,
     TwoFactorRequiredError,
 )
 from pipelines.voipstudio.settings import AccountSettings
@@ -589,9 +591,9 @@ class VoipstudioClient:
             )
         # 403 and 404 are final, whatever their body: retrying cannot change them.
         if status == 403:
-            raise AuthError(f"The API denied access to {path} (HTTP 403): {message}")
+            raise AccessDeniedError(f"The API denied access to {path} (HTTP 403): {message}")
         if status == 404:
-            raise ApiRequestError(
+            raise NotFoundError(
                 f"{method} {self.base_url}{path} does not exist (HTTP 404): check base_url "
                 f"(the real API is {AccountSettings.base_url})"
             )

@@ -107,6 +107,11 @@ class Collection:
         primary_key: the field that identifies a record within an account; pages are sorted
             on it.
         page_cap: the most records one page may be asked for (``page_size`` is cut to it).
+        optional: an account's plan or a key's permissions may not allow it: an answer 403
+            or 404 to it skips the collection for that account with one warning, its state
+            untouched, instead of failing the sync. The core collections (``cdrs``, ``users``,
+            ``queues``) are not optional: a 403 there is a key that cannot sync at all, a 404
+            a wrong ``base_url``.
     """
 
     name: str
@@ -115,6 +120,7 @@ class Collection:
     record: str
     primary_key: str = "id"
     page_cap: int = MAX_PAGE_SIZE
+    optional: bool = False
 
     def resource_name(self, account: str | None) -> str:
         """The resource of this collection of a named account, or of the single account

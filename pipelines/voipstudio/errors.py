@@ -33,6 +33,13 @@ class AuthError(VoipstudioError):
     exit_code = 3
 
 
+class AccessDeniedError(AuthError):
+    """The API answered 403 "Access denied": the key may not read that route (a plain user's
+    key, or a collection the account's plan lacks)."""
+
+    status = 403
+
+
 class TwoFactorRequiredError(AuthError):
     """The login needs a second factor; ``nonce`` completes it with ``POST /login2fa``."""
 
@@ -51,6 +58,13 @@ class ApiRequestError(VoipstudioError):
     """The API rejected a request (4xx other than auth): a bug or an API change."""
 
     exit_code = 4
+
+
+class NotFoundError(ApiRequestError):
+    """The API answered 404: no such route (a wrong ``base_url``, or a collection the
+    account's plan does not have)."""
+
+    status = 404
 
 
 class DataCheckError(VoipstudioError):

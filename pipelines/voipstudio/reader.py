@@ -30,8 +30,8 @@ import pyarrow as pa
 from pipelines.voipstudio import settings
 from pipelines.voipstudio.accounts import Account
 from pipelines.voipstudio.client import FailureBudget, VoipstudioClient
-from pipelines.voipstudio.collection import DatedCollection, Dimension
-from pipelines.voipstudio.errors import VoipstudioError
+from pipelines.voipstudio.collection import Collection, DatedCollection, Dimension
+from pipelines.voipstudio.errors import AccessDeniedError, NotFoundError, VoipstudioError
 from pipelines.voipstudio.memory import IdSet, release_free_memory
 from pipelines.voipstudio.plan import RunPlan
 from pipelines.voipstudio.progress import (
@@ -82,9 +82,16 @@ class AccountReader:
         return self.account.client(self.failures)
 
     def guarded(
-        self, read: Callable[[ResourceState], Iterator[Any]], state: ResourceState
+        self,
+        read: Callable[[ResourceState], Iterator[Any]],
+        state: ResourceState,
+        collection: Collection | None = None,
+        resource: str | None = None,
     ) -> Iterator[Any]:
-        """``read(state)``; a named account's failure is kept in ``state`` and logged once."""
+        """``read(state)``; a named account's failure is kept in ``state`` and logged once; an
+        optional ``collection`` the API refuses (403, 404) is skipped (:meth:`skipping`)."""
+        if collection is not None and collection.optional:
+            read = functools.partial(self.skipping, read, collection, resource or "")
         state.start_run()
         if not self.named:
             yield from read(state)
@@ -102,6 +109,39 @@ class AccountReader:
                 self._failure_logged.set()
                 log.exception("account '%s' failed", name)
             state.fail(redact(f"{type(error).__name__}: {error}"), 1)
+
+    def skipping(
+        self,
+        read: Callable[[ResourceState], Iterator[Any]],
+        collection: Collection,
+        resource: str,
+        state: ResourceState,
+    ) -> Iterator[Any]:
+        """``read(state)``, or, when the API answers 403 or 404 to the collection (the
+        account's plan or the key's permissions do not include it), one warning, the state as
+        it was before the run, and the skip noted for the sync's summary (:func:`skipped`).
+
+        Rows handed on before a refusal in the middle of a read (a permission withdrawn during
+        the run) are still loaded; the cursor goes back, so they are read again next time and
+        merged once."""
+        before = state.snapshot()
+        try:
+            yield from read(state)
+        except (AccessDeniedError, NotFoundError) as error:
+            state.restore(before)
+            with _SKIPPED_LOCK:
+                _SKIPPED.setdefault(self.plan.key, {})[resource] = error.status
+            log.warning(
+                "account '%s': %s skipped: the API answered %d (%s), so the account's plan or "
+                "the key's permissions do not include it; nothing of it was changed (take %s "
+                "out of the resources setting to stop this warning)",
+                self.account.name,
+                collection.path,
+                error.status,
+                "Access denied" if error.status == 403 else "not found",
+                collection.name,
+            )
+            report_finished(resource)
 
     # -- dated collections -----------------------------------------------------------------------
 
@@ -227,6 +267,19 @@ class AccountReader:
             report_page(resource, len(records))
             yield [{ACCOUNT_COLUMN: name, **record} for record in records]
         report_finished(resource)
+
+
+# The resources skipped because the API refused them (403, 404), per run (RunPlan.key):
+# resource -> status. Kept out of the resource's state, which a skip leaves untouched.
+_SKIPPED: dict[str, dict[str, int]] = {}
+_SKIPPED_LOCK = threading.Lock()
+
+
+def skipped(run: str) -> dict[str, int]:
+    """The resources of run ``run`` (``RunPlan.key``) skipped because the API answered 403 or
+    404 to them, with the status; forgotten once asked."""
+    with _SKIPPED_LOCK:
+        return dict(sorted(_SKIPPED.pop(run, {}).items()))
 
 
 @functools.lru_cache(maxsize=256)

@@ -86,6 +86,16 @@ class ResourceState(Mapping[str, Any]):
         if current is None or value > current:
             self._values[CURSOR] = value
 
+    def snapshot(self) -> dict[str, Any]:
+        """The state as it is now, for :meth:`restore`."""
+        return dict(self._values)
+
+    def restore(self, snapshot: Mapping[str, Any]) -> None:
+        """Put the state back as :meth:`snapshot` found it (a collection skipped because the
+        API refused it leaves its state untouched)."""
+        self._values.clear()
+        self._values.update(snapshot)
+
     def start_run(self) -> None:
         """A run begins: the last one's error and ``more`` no longer hold."""
         self._values.pop(ERROR, None)

@@ -104,6 +104,23 @@ def test_echo_leaks_the_credentials_it_was_sent(
     assert "pw-123" in login.text
 
 
+@pytest.mark.parametrize(
+    ("status", "message"), [(None, "Access denied"), (404, "Resource not found")]
+)
+def test_refuse_answers_a_collection_as_the_api_documents_its_refusals(
+    server: EmulatorServer, client: httpx.Client, status: int | None, message: str
+) -> None:
+    rule: dict[str, Any] = {"kind": "refuse", "path": "/faxes", "every": 1}
+    if status is not None:
+        rule["status"] = status
+    set_faults(server, rule)
+    for path in ("/faxes", "/faxes/1", "/faxes/1.pdf"):
+        response = client.get(path)
+        assert response.status_code == (status or 403)
+        assert response.json()["message"] == message
+    assert client.get("/sms", params={"limit": 1}).status_code == 200
+
+
 def test_odd_headers_come_with_the_real_answer(
     server: EmulatorServer, client: httpx.Client
 ) -> None:
@@ -142,6 +159,7 @@ def test_bad_encoding_claims_gzip_for_a_plain_body(
         {"kind": "echo", "nth": [1], "status": 302},
         {"kind": "trickle", "nth": [1], "status": 400},
         {"kind": "hang", "nth": [1], "location": "/x"},
+        {"kind": "refuse", "nth": [1], "status": 401},
     ],
 )
 def test_invalid_transport_fault_rules_are_rejected(
