@@ -3,13 +3,16 @@ behaves while we read.
 
 One reader serves every dated collection (``collection.DatedCollection``: ``/cdrs`` on
 ``calldate``, ``/voicemessages`` on ``origtime``, ...). A range ``(start, end]`` of the
-collection's cursor is cut into windows, sized by counting (each count is a one-row request that
-returns ``total``), so that no window holds more than a few pages. Every page request carries
-both bounds (``calldate gt start``, ``calldate lte end``) and an explicit ``sort=id&dir=ASC``:
-ids are unique and grow as records are written, so rows that arrive while we page land after the
-rows we are reading instead of shifting them. Pages of several windows are
-fetched concurrently and handed on as they arrive; completed windows are reported in time order,
-so a cursor that follows them only ever covers data that was read in full.
+collection's cursor is cut into windows so that no window holds more than a few pages. Each part
+of the range is sized by asking its first page: the ``total`` it reports is the part's count, a
+part that holds too many is cut into parts of equal time sized the same way, and a part small
+enough is a window whose first page is already read. Sizing overlaps reading: the first windows'
+pages are asked while later parts are still being sized. Every page request carries both bounds
+(``calldate gt start``, ``calldate lte end``) and an explicit ``sort=id&dir=ASC``: ids are unique
+and grow as records are written, so rows that arrive while we page land after the rows we are
+reading instead of shifting them. Pages of several windows are fetched concurrently and handed
+on as they arrive; completed windows are reported in time order, so a cursor that follows them
+only ever covers data that was read in full.
 
 **The completion rule** (the same for every paged read: dated windows and the dimensions). Nothing
 the API says is taken on its word; each assumption is checked on what it sends:
