@@ -3,13 +3,16 @@ behaves while we read.
 
 One reader serves every dated collection (``collection.DatedCollection``: ``/cdrs`` on
 ``calldate``, ``/voicemessages`` on ``origtime``, ...). A range ``(start, end]`` of the
-collection's cursor is cut into windows, sized by counting (each count is a one-row request that
-returns ``total``), so that no window holds more than a few pages. Every page request carries
-both bounds (``calldate gt start``, ``calldate lte end``) and an explicit ``sort=id&dir=ASC``:
-ids are unique and grow as records are written, so rows that arrive while we page land after the
-rows we are reading instead of shifting them. Pages of several windows are
-fetched concurrently and handed on as they arrive; completed windows are reported in time order,
-so a cursor that follows them only ever covers data that was read in full.
+collection's cursor is cut into windows so that no window holds more than a few pages. Each part
+of the range is sized by asking its first page: the ``total`` it reports is the part's count, a
+part that holds too many is cut into parts of equal time sized the same way, and a part small
+enough is a window whose first page is already read. Sizing overlaps reading: the first windows'
+pages are asked while later parts are still being sized. Every page request carries both bounds
+(``calldate gt start``, ``calldate lte end``) and an explicit ``sort=id&dir=ASC``: ids are unique
+and grow as records are written, so rows that arrive while we page land after the rows we are
+reading instead of shifting them. Pages of several windows are fetched concurrently and handed
+on as they arrive; completed windows are reported in time order, so a cursor that follows them
+only ever covers data that was read in full.
 
 **The completion rule** (the same for every paged read: dated windows and the dimensions). Nothing
 the API says is taken on its word; each assumption is checked on what it sends:
@@ -231,6 +234,27 @@ class _Fetch:
     done: bool = False
     replaced: bool = False  # cut into smaller windows, read in its place
     previous: set[Any] | None = None  # the ids of the last read that reached the end
+    replanned: bool = False  # a part of a window cut smaller while it was read
+    queued: bool = False  # handed to the reading (in time order)
+    first: tuple[ParsedPage, _PageFacts] | None = None  # page 1, read when it was sized
+
+
+@dataclass(eq=False)
+class _Segment:
+    """A part of a range not sized yet. Its first page is asked with the full ``limit``: the
+    ``total`` it reports is the part's count and, when the part is small enough to be a window,
+    the page is that window's first page, so sizing a window costs no request of its own."""
+
+    start: int
+    end: int
+    target: int  # records a window may hold
+    attempt: int = 1  # the read its windows start at (a window cut smaller goes on counting)
+    replanned: bool = False  # a part of a window cut smaller while it was read
+    dropped: bool = False  # left out of the scan (max_rows): its answers are ignored
+    first: tuple[ParsedPage, _PageFacts] | None = None
+
+
+_PageResult = tuple[_Fetch, int, int, ParsedPage, _PageFacts]
 
 
 # What `_settle` decides for a window whose pages have all arrived.
@@ -345,93 +369,50 @@ class WindowScanner:
                 total,
             )
 
-    def plan(
-        self,
-        start: int,
-        end: int,
-        pool: ThreadPoolExecutor,
-        target_rows: int | None = None,
-    ) -> list[Window]:
-        """Cut ``(start, end]`` into windows of at most ``target_rows`` records (default
-        ``window_rows``) whose counts are below any cap found (a single second stays one window
-        whatever it holds), merging neighbours that fit together.
+    # -- sizing --------------------------------------------------------------------------------
 
-        A count that is a round number (``looks_capped``) is tried before it sizes a window:
-        one record asked for just past it (``holds_more``) shows a capped total, which the run
-        then learns.
-        """
-        if end <= start:
-            return []
-        target = max(1, target_rows or self.window_rows)
-        todo = [(start, end)]
-        windows: list[Window] = []
-        while todo:
-            totals = list(pool.map(lambda bounds: self.count(*bounds), todo))
-            counted = [(low, high, total) for (low, high), total in zip(todo, totals, strict=True)]
-            suspects = [
-                one
-                for one in counted
-                if one[1] - one[0] > 1
-                and one[2] <= target
-                and self.below_cap(one[2])
-                and looks_capped(one[2])
-            ]
-            capped = {
-                one
-                for one, more in zip(
-                    suspects, pool.map(lambda one: self.holds_more(*one), suspects), strict=True
-                )
-                if more
-            }
-            next_todo: list[tuple[int, int]] = []
-            for low, high, total in counted:
-                if (low, high, total) in capped:
-                    self.learn_cap(total, describe_range(low, high))
-                if high - low <= 1 or (total <= target and self.below_cap(total)):
-                    windows.append(Window(low, high, total))
-                    continue
-                parts = 2 * math.ceil(total / target)
-                if not self.below_cap(total):
-                    # A count at the cap says nothing of the size: cut wide.
-                    parts = max(parts, settings.CAPPED_SPLIT)
-                parts = min(settings.MAX_SPLIT, high - low, parts)
-                edges = [low + (high - low) * i // parts for i in range(parts + 1)]
-                next_todo.extend((a, b) for a, b in itertools.pairwise(edges) if b > a)
-            todo = next_todo
-        windows.sort(key=lambda w: w.start)
-        merged: list[Window] = []
-        for window in windows:
-            last = merged[-1] if merged else None
-            joined = last.total + window.total if last is not None else 0
-            if last is not None and joined <= target and self.below_cap(joined):
-                merged[-1] = Window(last.start, window.end, joined)
-            else:
-                merged.append(window)
-        return merged
+    def parts(self, start: int, end: int, total: int, target: int) -> list[tuple[int, int]]:
+        """Cut ``(start, end]``, counted at ``total``, into parts of equal time expected to hold
+        at most ``target`` records each: twice as many as an even spread needs, at least
+        ``CAPPED_SPLIT`` when the count is at a cap (it says nothing of the size), never finer
+        than a second, at most ``MAX_SPLIT``."""
+        parts = 2 * math.ceil(total / target)
+        if not self.below_cap(total):
+            parts = max(parts, settings.CAPPED_SPLIT)
+        parts = min(settings.MAX_SPLIT, end - start, parts)
+        edges = [start + (end - start) * i // parts for i in range(parts + 1)]
+        return [(a, b) for a, b in itertools.pairwise(edges) if b > a]
 
     # -- reading -------------------------------------------------------------------------------
 
-    def _fetch_page(
-        self, fetch: _Fetch, number: int, attempt: int
-    ) -> tuple[_Fetch, int, int, ParsedPage, _PageFacts]:
-        if fetch.rereads and number == 1:
-            # Give the data a moment to settle before reading a window again.
-            time.sleep(min(5.0, 0.2 * 2 ** (fetch.rereads - 1)))
+    def _get(self, start: int, end: int, number: int) -> tuple[ParsedPage, _PageFacts]:
         # Parsing happens here, on the worker thread: pyarrow's JSON reader releases the GIL,
         # so pages are decoded in parallel with the requests of the other workers.
-        window = fetch.window
         parsed = self.client.request(
             "GET",
             self.path,
             params=page_params(
                 number,
                 self.page_size,
-                self.filters(window.start, window.end),
+                self.filters(start, end),
                 self.collection.primary_key,
             ),
             decode=self._parse,
         )
-        return fetch, number, attempt, parsed, _page_facts(parsed, self.collection.primary_key)
+        return parsed, _page_facts(parsed, self.collection.primary_key)
+
+    def _fetch_page(self, fetch: _Fetch, number: int, attempt: int) -> _PageResult:
+        if fetch.rereads and number == 1:
+            # Give the data a moment to settle before reading a window again.
+            time.sleep(min(5.0, 0.2 * 2 ** (fetch.rereads - 1)))
+        window = fetch.window
+        return fetch, number, attempt, *self._get(window.start, window.end, number)
+
+    def _fetch_first(self, segment: _Segment) -> tuple[_Segment, ParsedPage, _PageFacts]:
+        return segment, *self._get(segment.start, segment.end, 1)
+
+    def _probe(self, segment: _Segment, total: int) -> tuple[_Segment, int, bool]:
+        return segment, total, self.holds_more(segment.start, segment.end, total)
 
     def _parse(self, body: bytes) -> ParsedPage:
         return parse_page(body, self.collection, self.timezone)
@@ -445,6 +426,12 @@ class WindowScanner:
     ) -> Iterator[Page | WindowDone]:
         """Read ``(start, end]``, yielding pages as they arrive and windows as they complete.
 
+        Sizing the windows overlaps reading them: each part of the range is sized by asking its
+        first page (the full ``limit``), whose ``total`` is the part's count; a part small
+        enough becomes a window whose first page is already read, and its other pages are
+        asked at once, while later parts are still being sized. Windows still complete (and are
+        reported) in time order, by the completion rule of the module docstring.
+
         Args:
             start: exclusive lower bound (wall-clock seconds); see :func:`half_open` for an
                 inclusive one.
@@ -457,127 +444,12 @@ class WindowScanner:
         Raises:
             DataCheckError: a window could not be verified after ``window_attempts`` reads.
         """
-        with ThreadPoolExecutor(self.max_concurrency, thread_name_prefix="voipstudio") as pool:
-            windows = self.plan(start, end, pool)
-            if max_rows is not None:
-                kept: list[Window] = []
-                rows = 0
-                for window in windows:
-                    if rows >= max_rows and (can_stop is None or can_stop(kept[-1].end)):
-                        break
-                    kept.append(window)
-                    rows += window.total
-                windows = kept
+        if end <= start:
             if self.on_plan is not None:
-                self.on_plan(sum(w.total for w in windows))
-            log.info(
-                "%s: range %s: %d %s in %d windows",
-                self.path,
-                describe_range(start, end),
-                sum(w.total for w in windows),
-                self.collection.records,
-                len(windows),
-            )
-            yield from self._read(windows, pool)
-
-    def _read(self, windows: list[Window], pool: ThreadPoolExecutor) -> Iterator[Page | WindowDone]:
-        # Windows in time order; a window cut smaller is replaced in place by its parts.
-        order = [_Fetch(window) for window in windows]
-        waiting = deque(order)
-        tasks: deque[tuple[_Fetch, int, int]] = deque()
-        in_flight: set[Future[tuple[_Fetch, int, int, ParsedPage, _PageFacts]]] = set()
-        reported = 0
-        # Pages are queued beyond the workers (which bound the requests in flight), so that
-        # a worker that finishes starts the next request at once instead of waiting for the
-        # consumer (dlt, writing what it was handed) to come back for more; at most `queued`
-        # parsed pages wait for the consumer.
-        queued = self.max_concurrency * 2
-        lookahead = queued + self.max_concurrency
-
-        def start(fetch: _Fetch, total: int | None = None, *, urgent: bool = False) -> None:
-            """Queue the pages of a first read (``total`` None: the window's count) or of a read
-            again (expecting ``total``)."""
-            if total is None and fetch.window.total == 0:
-                # Counted by a page that was empty and said 0: the rule's evidence already.
-                fetch.done = True
-                return
-            expected = max(1, fetch.window.total if total is None else total)
-            fetch.pages = self.served.pages(expected)
-            if self.served.needs_probe(expected):
-                # Ask the page that shows the end now, with the others, not after them.
-                fetch.pages += 1
-            pages = [(fetch, n, fetch.attempt) for n in range(1, fetch.pages + 1)]
-            if urgent:
-                # Front of the queue: this window holds up the cursor.
-                tasks.extendleft(reversed(pages))
-            else:
-                tasks.extend(pages)
-
-        try:
-            while True:
-                while len(tasks) < lookahead and waiting:
-                    start(waiting.popleft())
-                while reported < len(order) and order[reported].done:
-                    done = order[reported]
-                    rows = len(done.ids)
-                    # Its ids are not needed any more: keeping them would make the memory of
-                    # a scan grow with the range (about 70 bytes a record).
-                    done.ids = set()
-                    yield WindowDone(done.window, rows)
-                    reported += 1
-                if reported == len(order):
-                    return
-                while tasks and len(in_flight) < queued:
-                    in_flight.add(pool.submit(self._fetch_page, *tasks.popleft()))
-                if not in_flight:
-                    # Unreachable while every unfinished window has pages queued or in flight.
-                    raise RuntimeError("window scanner stalled: a window has no pages to wait for")
-                finished, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    fetch, number, attempt, parsed, facts = future.result()
-                    if parsed.keys:
-                        yield Page(fetch.window, number, parsed)
-                    if self.on_page is not None:
-                        self.on_page(1, len(parsed.keys))
-                    self.served.saw(facts.rows)
-                    if attempt != fetch.attempt or fetch.done or fetch.replaced:
-                        continue  # a page of an abandoned read: its rows are real, nothing more
-                    fetch.received[number] = facts
-                    fetch.ids.update(
-                        (number, key) if isinstance(key, tuple) else key for key in parsed.keys
-                    )
-                    if len(fetch.received) < fetch.pages:
-                        continue
-                    action, value = self._settle(fetch)
-                    if action == _DONE:
-                        fetch.done = True
-                    elif action == _MORE:
-                        first_new, fetch.pages = fetch.pages + 1, value
-                        tasks.extendleft(
-                            (fetch, n, fetch.attempt) for n in range(value, first_new - 1, -1)
-                        )
-                    elif action == _AGAIN:
-                        fetch.attempt += 1
-                        fetch.rereads += 1
-                        fetch.received.clear()
-                        fetch.ids = set()
-                        start(fetch, value, urgent=True)
-                    else:
-                        parts = [
-                            _Fetch(window, attempt=fetch.attempt + 1)
-                            for window in self.plan(
-                                fetch.window.start, fetch.window.end, pool, value
-                            )
-                        ]
-                        fetch.replaced = True
-                        fetch.ids = set()
-                        at = next(i for i, one in enumerate(order) if one is fetch)
-                        order[at : at + 1] = parts
-                        for part in reversed(parts):
-                            start(part, urgent=True)
-        finally:
-            for future in in_flight:
-                future.cancel()
+                self.on_plan(0)
+            return
+        with ThreadPoolExecutor(self.max_concurrency, thread_name_prefix="voipstudio") as pool:
+            yield from _Scan(self, pool, start, end, max_rows, can_stop).run()
 
     def _settle(self, fetch: _Fetch) -> tuple[str, int]:
         """Judge a window whose pages have all arrived, by the module's completion rule.
@@ -688,6 +560,293 @@ class WindowScanner:
             "cutting it smaller and reading again" if action == _SPLIT else "reading it again",
         )
         return action, value
+
+
+class _Scan:
+    """One :meth:`WindowScanner.scan`: the range as a time-ordered sequence of windows being
+    read and parts not sized yet, and the requests of both on one pool of workers.
+
+    Sizing requests go first (each may free several windows' pages) and, while any is
+    outstanding, no request waits in the pool's queue behind others, so that one starts as soon
+    as a worker is free. Once every part is sized, page requests are queued beyond the workers
+    (twice the concurrency), so that a worker that finishes starts the next request at once
+    instead of waiting for the consumer (dlt, writing what it was handed) to come back.
+    """
+
+    def __init__(
+        self,
+        scanner: WindowScanner,
+        pool: ThreadPoolExecutor,
+        start: int,
+        end: int,
+        max_rows: int | None,
+        can_stop: Callable[[int], bool] | None,
+    ) -> None:
+        self.scanner = scanner
+        self.pool = pool
+        self.range = (start, end)
+        self.max_rows = max_rows
+        self.can_stop = can_stop
+        # The range in time order: windows (read, or waiting to be) and parts not sized yet. A
+        # window cut smaller is replaced in place by its parts.
+        self.whole = first = _Segment(start, end, scanner.window_rows)
+        self.order: list[_Fetch | _Segment] = [first]
+        self.reported = 0
+        self.rows = 0  # records of the windows kept so far (max_rows)
+        self.planned = False
+        self.sizing: deque[tuple[_Segment, int | None]] = deque([(first, None)])
+        self.waiting: deque[_Fetch] = deque()
+        self.tasks: deque[tuple[_Fetch, int, int]] = deque()
+        self.arrived: deque[_PageResult] = deque()
+        self.pages_in_flight: set[Future[_PageResult]] = set()
+        self.sizes_in_flight: set[Future[tuple[_Segment, ParsedPage, _PageFacts]]] = set()
+        self.probes_in_flight: set[Future[tuple[_Segment, int, bool]]] = set()
+
+    def run(self) -> Iterator[Page | WindowDone]:
+        scanner, order = self.scanner, self.order
+        concurrency = scanner.max_concurrency
+        queued = concurrency * 2
+        lookahead = queued + concurrency
+        try:
+            while True:
+                self._queue_windows()
+                while len(self.tasks) < lookahead and self.waiting:
+                    self._begin(self.waiting.popleft())
+                while self.arrived:
+                    yield from self._receive(*self.arrived.popleft())
+                while self.reported < len(order):
+                    done = order[self.reported]
+                    if not isinstance(done, _Fetch) or not done.done:
+                        break
+                    rows = len(done.ids)
+                    # Its ids are not needed any more: keeping them would make the memory of
+                    # a scan grow with the range (about 70 bytes a record).
+                    done.ids = set()
+                    yield WindowDone(done.window, rows)
+                    self.reported += 1
+                if self.reported == len(order):
+                    return
+                self._submit(concurrency, queued)
+                every: set[Future[Any]] = (
+                    self.pages_in_flight | self.sizes_in_flight | self.probes_in_flight
+                )
+                if not every:
+                    if self.arrived or self.waiting:
+                        continue
+                    # Unreachable while every unfinished window has pages queued or in flight.
+                    raise RuntimeError("window scanner stalled: a window has no pages to wait for")
+                finished, _ = wait(every, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    if future in self.pages_in_flight:
+                        self.pages_in_flight.discard(future)
+                        self.arrived.append(future.result())
+                    elif future in self.sizes_in_flight:
+                        self.sizes_in_flight.discard(future)
+                        self._sized(*future.result())
+                    else:
+                        self.probes_in_flight.discard(future)
+                        self._probed(*future.result())
+        finally:
+            for future in self.pages_in_flight | self.sizes_in_flight | self.probes_in_flight:
+                future.cancel()
+
+    def _submit(self, concurrency: int, queued: int) -> None:
+        """Start what can start: sizing first, then pages (see the class docstring)."""
+        scanner, pool = self.scanner, self.pool
+
+        def busy() -> int:
+            return (
+                len(self.pages_in_flight) + len(self.sizes_in_flight) + len(self.probes_in_flight)
+            )
+
+        while self.sizing and busy() < concurrency:
+            segment, total = self.sizing.popleft()
+            if total is None:
+                self.sizes_in_flight.add(pool.submit(scanner._fetch_first, segment))
+            else:
+                self.probes_in_flight.add(pool.submit(scanner._probe, segment, total))
+        sizing = self.sizing or self.sizes_in_flight or self.probes_in_flight
+        limit = concurrency if sizing else queued
+        while self.tasks and busy() < limit:
+            self.pages_in_flight.add(pool.submit(scanner._fetch_page, *self.tasks.popleft()))
+
+    # -- sizing --------------------------------------------------------------------------------
+
+    def _sized(self, segment: _Segment, parsed: ParsedPage, facts: _PageFacts) -> None:
+        """A part's first page arrived: its ``total`` is the part's count."""
+        scanner = self.scanner
+        if segment.dropped:
+            return
+        scanner.served.saw(facts.rows)
+        # A total of 0 beside a record is no count: the window is read, not skipped.
+        total = max(facts.total, facts.rows)
+        if segment is self.whole and scanner.on_plan is not None:
+            # The whole range's count: what the progress display reads towards.
+            scanner.on_plan(total if self.max_rows is None else min(total, self.max_rows))
+        segment.first = (parsed, facts)
+        if (
+            segment.end - segment.start > 1
+            and total <= segment.target
+            and scanner.below_cap(total)
+            and looks_capped(total)
+        ):
+            # A round count is tried before it sizes a window: one record just past it.
+            self.sizing.appendleft((segment, total))
+            return
+        self._place(segment, total)
+
+    def _probed(self, segment: _Segment, total: int, more: bool) -> None:
+        if segment.dropped:
+            return
+        if more:
+            self.scanner.learn_cap(total, describe_range(segment.start, segment.end))
+        self._place(segment, total)
+
+    def _place(self, segment: _Segment, total: int) -> None:
+        """A sized part becomes a window (a single second stays one whatever it holds), or is
+        cut into parts sized in its place."""
+        scanner, order = self.scanner, self.order
+        at = next(i for i, one in enumerate(order) if one is segment)
+        if segment.end - segment.start <= 1 or (
+            total <= segment.target and scanner.below_cap(total)
+        ):
+            order[at] = _Fetch(
+                Window(segment.start, segment.end, total),
+                attempt=segment.attempt,
+                replanned=segment.replanned,
+                first=segment.first,
+            )
+            return
+        parts = [
+            _Segment(a, b, segment.target, segment.attempt, segment.replanned)
+            for a, b in scanner.parts(segment.start, segment.end, total, segment.target)
+        ]
+        order[at : at + 1] = parts
+        # The earliest parts first: the windows at the front of the range hold up the rest.
+        self.sizing.extendleft((part, None) for part in reversed(parts))
+
+    def _queue_windows(self) -> None:
+        """Hand the windows sized at the front of the range to the reading, in time order; with
+        ``max_rows``, drop the range after the window that reaches it."""
+        order, index = self.order, self.reported
+        while index < len(order):
+            one = order[index]
+            if isinstance(one, _Segment):
+                return
+            if not one.queued:
+                if not one.replanned:
+                    before = order[index - 1] if index else None
+                    if (
+                        self.max_rows is not None
+                        and self.rows >= self.max_rows
+                        and isinstance(before, _Fetch)
+                        and (self.can_stop is None or self.can_stop(before.window.end))
+                    ):
+                        self._cut(index)
+                        return
+                    self.rows += one.window.total
+                one.queued = True
+                if one.replanned:
+                    self._begin(one, urgent=True)  # it holds up the cursor
+                else:
+                    self.waiting.append(one)
+            index += 1
+        self._log_plan()
+
+    def _cut(self, index: int) -> None:
+        for one in self.order[index:]:
+            if isinstance(one, _Segment):
+                one.dropped = True
+        del self.order[index:]
+        self.sizing = deque(ask for ask in self.sizing if not ask[0].dropped)
+        self._log_plan()
+
+    def _log_plan(self) -> None:
+        if self.planned:
+            return
+        self.planned = True
+        scanner = self.scanner
+        windows = [one.window for one in self.order if isinstance(one, _Fetch)]
+        log.info(
+            "%s: range %s: %d %s in %d windows",
+            scanner.path,
+            describe_range(windows[0].start if windows else self.range[0], windows[-1].end)
+            if windows
+            else describe_range(*self.range),
+            sum(w.total for w in windows),
+            scanner.collection.records,
+            len(windows),
+        )
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def _begin(self, fetch: _Fetch, total: int | None = None, *, urgent: bool = False) -> None:
+        """Queue the pages of a first read (``total`` None: the window's count) or of a read
+        again (expecting ``total``). A first read's first page came with the sizing."""
+        served = self.scanner.served
+        first, fetch.first = fetch.first, None
+        if total is None and fetch.window.total == 0:
+            # Sized by a page that was empty and said 0: the rule's evidence already.
+            fetch.done = True
+            return
+        expected = max(1, fetch.window.total if total is None else total)
+        fetch.pages = served.pages(expected)
+        if served.needs_probe(expected):
+            # Ask the page that shows the end now, with the others, not after them.
+            fetch.pages += 1
+        if total is not None:
+            first = None  # a read again reads its first page again
+        pages = [(fetch, n, fetch.attempt) for n in range(2 if first else 1, fetch.pages + 1)]
+        if urgent:
+            # Front of the queue: this window holds up the cursor.
+            self.tasks.extendleft(reversed(pages))
+        else:
+            self.tasks.extend(pages)
+        if first is not None:
+            self.arrived.append((fetch, 1, fetch.attempt, *first))
+
+    def _receive(
+        self, fetch: _Fetch, number: int, attempt: int, parsed: ParsedPage, facts: _PageFacts
+    ) -> Iterator[Page]:
+        """One page of a window arrived: hand it on, and judge the window once all its pages
+        are in."""
+        scanner = self.scanner
+        if parsed.keys:
+            yield Page(fetch.window, number, parsed)
+        if scanner.on_page is not None:
+            scanner.on_page(1, len(parsed.keys))
+        scanner.served.saw(facts.rows)
+        if attempt != fetch.attempt or fetch.done or fetch.replaced:
+            return  # a page of an abandoned read: its rows are real, nothing more
+        fetch.received[number] = facts
+        fetch.ids.update((number, key) if isinstance(key, tuple) else key for key in parsed.keys)
+        if len(fetch.received) < fetch.pages:
+            return
+        action, value = scanner._settle(fetch)
+        if action == _DONE:
+            fetch.done = True
+        elif action == _MORE:
+            first_new, fetch.pages = fetch.pages + 1, value
+            self.tasks.extendleft(
+                (fetch, n, fetch.attempt) for n in range(value, first_new - 1, -1)
+            )
+        elif action == _AGAIN:
+            fetch.attempt += 1
+            fetch.rereads += 1
+            fetch.received.clear()
+            fetch.ids = set()
+            self._begin(fetch, value, urgent=True)
+        else:
+            # Cut smaller: the window is sized again in place, its parts read before the rest.
+            window = fetch.window
+            segment = _Segment(
+                window.start, window.end, value, attempt=fetch.attempt + 1, replanned=True
+            )
+            fetch.replaced = True
+            fetch.ids = set()
+            at = next(i for i, one in enumerate(self.order) if one is fetch)
+            self.order[at] = segment
+            self.sizing.appendleft((segment, None))
 
 
 def _record_key(record: Any, page: int, index: int) -> Hashable:

@@ -95,9 +95,10 @@ def test_verbose_logs_each_request_and_no_secret(duckdb_harness: Harness) -> Non
     result = voipstudio(harness, "-v", "sync", "--resources", "cdrs", "--no-models")
     assert result.returncode == 0, result.stderr
     requests = [line for line in log_lines(result.stderr, "DEBUG") if "GET /cdrs" in line]
-    # Counting requests (limit=1) and pages, each with its filter, sort and answer.
-    assert any("limit=1 " in line for line in requests)
-    page = next(line for line in requests if "limit=100 " in line)
+    # Every page request (the first page of each part of the range also counts it), each with
+    # its filter, sort and answer.
+    assert requests and all("limit=100 " in line for line in requests), requests
+    page = requests[0]
     assert re.search(r'filter=\[\{"property":"calldate","operator":"gt","value":"[^"]+"\}', page)
     assert "sort=id dir=ASC -> HTTP 200 in" in page
     assert DEFAULT_API_KEY not in result.stderr + result.stdout
