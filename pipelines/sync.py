@@ -84,26 +84,33 @@ def _duckdb_settings(pipeline: dlt.Pipeline) -> Iterator[None]:
     - ``threads`` half the CPUs. During the load dlt's own threads run too; on 2 CPUs a
       single DuckDB thread loads 1,000,000 CDRs 20% faster than two, with 50 MB less memory.
 
-    Only the sync is concerned: queries made with the pipeline afterwards (the models) get
-    DuckDB's defaults. Set ``[destination.duckdb.credentials] global_config`` (or
+    Only the sync is concerned; the models built after it run under the same memory limit
+    (:func:`models_duckdb_settings`). Set ``[destination.duckdb.credentials] global_config`` (or
     ``DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG``), e.g. ``{memory_limit = "2GB"}``,
     to choose for yourself.
     """
-    key = "destination.duckdb.credentials.global_config"
-    destination = pipeline.destination
-    if (
-        destination is None
-        or not destination.destination_type.endswith(".duckdb")
-        or dlt.config.get(key) is not None
-        or dlt.secrets.get(key) is not None
-    ):
+    if not _duckdb_configured(pipeline):
         yield
         return
+    key = "destination.duckdb.credentials.global_config"
     settings = {"memory_limit": DUCKDB_MEMORY_LIMIT, "threads": max(1, (os.cpu_count() or 2) // 2)}
     # The in-memory layer of config.toml, restored on exit: environment variables and
     # secrets.toml would still win, and nothing is written to disk.
     with dlt.config.values({key: settings}):
         yield
+
+
+def _duckdb_configured(pipeline: dlt.Pipeline) -> bool:
+    """Whether the destination is DuckDB with no ``global_config`` of the user's: the sync (and
+    the models after it) may then choose DuckDB's settings."""
+    key = "destination.duckdb.credentials.global_config"
+    destination = pipeline.destination
+    return not (
+        destination is None
+        or not destination.destination_type.endswith(".duckdb")
+        or dlt.config.get(key) is not None
+        or dlt.secrets.get(key) is not None
+    )
 
 
 def _duckdb_parquet_format() -> ParquetFormatConfiguration:
@@ -374,7 +381,7 @@ def run_sync(pipeline: dlt.Pipeline, options: SyncOptions | None = None) -> Sync
     started = time.perf_counter()
     summary = SyncSummary()
     accounts = sorted({account for _, account in selection.values()})
-    with sync_lock(pipeline), _duckdb_settings(pipeline):
+    with sync_lock(pipeline), _duckdb_settings(pipeline), stamp_load_ids():
         explicit = options.start is not None or options.end is not None
         run_at = datetime.now(UTC).isoformat()
         before = {} if options.full_refresh else loaded_by_account(pipeline)
@@ -455,3 +462,36 @@ def run_sync(pipeline: dlt.Pipeline, options: SyncOptions | None = None) -> Sync
         error.summary = summary
         raise error
     return summary
+
+
+# --- the reporting models after a sync (issue 16) -------------------------------------------
+# The incremental models find what a sync changed by the load id dlt stamps on every row it
+# writes (_dlt_load_id), and build after it under the same memory limit as the load.
+LOAD_ID_SETTING = "normalize.parquet_normalizer.add_dlt_load_id"
+
+
+@contextmanager
+def stamp_load_ids() -> Iterator[None]:
+    """Make dlt add ``_dlt_load_id`` to the Arrow tables the source yields (CDRs).
+
+    dlt stamps rows normalized from JSON (users, queues) with their load's id anyway; Arrow
+    tables get the column only with this setting, as a dictionary-encoded constant (no cost to
+    speak of). A row's ``_dlt_load_id`` then says in which load it last changed: merged rows
+    (re-read, corrected, marked deleted) get the new load's id.
+    """
+    with dlt.config.values({LOAD_ID_SETTING: True}):
+        yield
+
+
+@contextmanager
+def models_duckdb_settings(pipeline: dlt.Pipeline) -> Iterator[None]:
+    """DuckDB's memory limit while the models build after a sync: the load's
+    (``DUCKDB_MEMORY_LIMIT``), so that the scheduled run's memory does not grow with the
+    history; DuckDB spills to disk past it. Threads stay at DuckDB's default: nothing else runs
+    meanwhile. A ``global_config`` of the user's wins, as for the sync."""
+    if not _duckdb_configured(pipeline):
+        yield
+        return
+    key = "destination.duckdb.credentials.global_config"
+    with dlt.config.values({key: {"memory_limit": DUCKDB_MEMORY_LIMIT}}):
+        yield

@@ -40,7 +40,7 @@ from typing import Any
 import dlt
 import duckdb
 
-from pipelines.models import load_project
+from pipelines.models import STATE_TABLES, load_project
 from pipelines.report.data import literal, quote
 from pipelines.voipstudio.errors import ConfigError, VoipstudioError
 
@@ -51,8 +51,9 @@ DEFAULT_DIRECTORY = "data/published"
 DEFAULT_STORAGE_VERSION = "v1.0.0"
 PARQUET_FOLDER = "parquet"
 MANIFEST = "manifest.json"
-# dlt's own bookkeeping: not for BI tools (``_dlt_loads`` stays: it says when data arrived).
-SKIPPED_TABLES = frozenset({"_dlt_pipeline_state", "_dlt_version"})
+# dlt's and the models' own bookkeeping: not for BI tools (``_dlt_loads`` stays: it says when
+# data arrived).
+SKIPPED_TABLES = frozenset({"_dlt_pipeline_state", "_dlt_version"}) | STATE_TABLES
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off", ""}
 

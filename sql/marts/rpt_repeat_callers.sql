@@ -1,6 +1,8 @@
 -- grain: one row per account and outside number that called the account again within
 -- repeat_call_days ({{ repeat_call_days }}) days of its previous inbound call;
 -- key: (account, caller_number)
+-- incremental: partition (account, caller_number)
+--   fct_calls: caller_number = external_number
 --
 -- Looks at inbound calls (answered or not) with an external_number, over all loaded history.
 -- A repeat call is an inbound call that started at most repeat_call_days days after the same

@@ -1,4 +1,5 @@
 -- grain: one row per account and VoIPstudio user; key: (account, user_id)
+-- incremental: key (account, user_id)
 --
 -- The users table as loaded (replaced in full by every sync), renamed. Only the fields known
 -- from the live API are used (id, first_name, last_name, email, ext, active, dnd), so the view

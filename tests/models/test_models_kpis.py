@@ -19,7 +19,13 @@ from handmade_cdrs import N1, N2, N3, N4, RECORDS, A, B, C
 from models_harness import DATASET, ModelsHarness, day, empty_company, epoch, utc
 
 from pipelines.emulator.server import EmulatorServer
-from pipelines.models import BuildResult, DataTestResult, build_models, run_data_tests
+from pipelines.models import (
+    BuildResult,
+    DataTestResult,
+    build_models,
+    load_project,
+    run_data_tests,
+)
 
 
 @dataclass
@@ -79,7 +85,8 @@ def expected_rows(
 
 def test_everything_builds_and_every_data_test_passes(built: Built) -> None:
     assert not built.build.skipped
-    assert len(built.build.built) == 11
+    assert len(built.build.built) == len(load_project().models) == 12
+    assert {m.mode for m in built.build.built} == {"full"}  # the first build
     assert {t.name: t.failures for t in built.tests} == {t.name: 0 for t in built.tests}
     assert len(built.tests) >= 12
     assert len(built.harness.table("cdrs")) == len(RECORDS)
@@ -539,13 +546,25 @@ def test_missed_call_callbacks(built: Built) -> None:
                 "called_back_within_4h": False,
                 "called_back_within_24h": None,
                 "is_too_recent": True,
-                "data_horizon_epoch": horizon,
+                "missed_ended_date": day("2024-10-27"),  # 21:00:40 CET
             },
         ],
         "missed_call_key",
     )
     # 1011 has no number (anonymous): it cannot be called back and has no row.
     assert horizon - epoch("2024-10-27 20:00:40") == 43160
+
+
+def test_dim_accounts_is_the_horizon_of_the_data(built: Built) -> None:
+    [row] = built.harness.table("dim_accounts")
+    # The newest call starts 2024-10-28 08:00:00; the first at 2024-03-28 23:30:00 UTC (00:30
+    # local on the 29th), in the local hour starting 23:00 UTC.
+    assert row["data_horizon_epoch"] == epoch("2024-10-28 08:00:00")
+    assert row["data_horizon_utc"] == utc("2024-10-28 08:00:00")
+    assert row["first_call_epoch"] == epoch("2024-03-28 23:30:00")
+    assert row["first_hour_epoch"] == epoch("2024-03-28 23:00:00")
+    assert row["last_activity_epoch"] >= row["data_horizon_epoch"]
+    assert row["call_count"] == len(built.harness.table("fct_calls"))
 
 
 def test_repeat_callers(built: Built) -> None:
