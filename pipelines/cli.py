@@ -46,6 +46,7 @@ from pipelines.sync import (
     SyncOptions,
     SyncSummary,
     make_pipeline,
+    models_duckdb_settings,
     run_sync,
     sync_lock,
 )
@@ -107,6 +108,11 @@ def build_parser() -> argparse.ArgumentParser:
     models = commands.add_parser("models", help="build the SQL reporting models (sql/)")
     models.add_argument(
         "--test", action="store_true", help="then run the data tests (sql/tests); exit 7 on failure"
+    )
+    models.add_argument(
+        "--full",
+        action="store_true",
+        help="rebuild every model from every row (default: only what changed since the last build)",
     )
 
     status = commands.add_parser("status", help="last sync, cursor, row counts, freshness")
@@ -232,7 +238,8 @@ def cmd_sync(args: argparse.Namespace) -> int:
         try:
             with sync_lock(pipeline):
                 if not args.no_models:
-                    _print_models(build_models(pipeline))
+                    with models_duckdb_settings(pipeline):
+                        _print_models(build_models(pipeline))
                 # [publish] after_sync: only after the models built (a failed build exits 6
                 # and the BI tools keep the last good copy).
                 if publishing.after_sync:
@@ -259,7 +266,16 @@ def _print_models(result: BuildResult) -> None:
     print(result.summary(), flush=True)
     for model in result.built:
         rows = f"{model.rows:>10,} rows" if model.rows is not None else " " * 15
-        log.debug("  %-32s %-5s %s %.2fs", model.name, model.kind, rows, model.seconds)
+        changed = f"{model.changed_rows:,} rows changed" if model.changed_rows else ""
+        log.debug(
+            "  %-32s %-5s %-11s %s %.2fs %s",
+            model.name,
+            model.kind,
+            model.mode,
+            rows,
+            model.seconds,
+            changed,
+        )
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -267,7 +283,7 @@ def cmd_models(args: argparse.Namespace) -> int:
     pipeline = make_pipeline(args.pipeline_name)
     # Under the sync lock: a sync running at the same time would fight over the database.
     with sync_lock(pipeline):
-        result = build_models(pipeline)
+        result = build_models(pipeline, full=args.full)
         if not result.built:
             raise ModelError(
                 None,
