@@ -20,12 +20,18 @@ A model's leading comment block may hold, after its ``-- grain: ...; key: (...)`
 
         --   fct_calls: month_start = cast(date_trunc('month', call_date) as date)
         --   fct_calls: call_date covers days of [start_epoch, end_epoch)
+        --   fct_calls: month_start covers months of [start_epoch, start_epoch + 1)
         --   dim_accounts: call_date covers days between old and new last_activity_epoch
         --   stg_voipstudio__users: rows where this.user_id = stg_voipstudio__users.user_id
         --   stg_voipstudio__cdrs: through fct_calls (account, call_key)
 
 ``-- optional column: voipstudio.cdrs.deleted_at timestamp with time zone``
     A source column the model reads that older datasets may not have: it reads as NULL there.
+
+``-- materialized: view``
+    A mart kept as a view: figures over all history per entity (a caller's calls) computed at
+    query time from a table that is kept up to date incrementally, instead of a table that
+    every change of the entity would rebuild from all its history.
 """
 
 from __future__ import annotations
@@ -51,13 +57,17 @@ _OPTIONAL = re.compile(
     r"^--\s*optional column:\s*" + RAW_SCHEMA + r"\.(" + _IDENTIFIER + r")\.(" + _IDENTIFIER + r")"
     r"\s+(\S.*?)\s*$"
 )
-_COVERS_OF = re.compile(r"^(" + _IDENTIFIER + r")\s+covers days of\s*\[(.*)\)$")
-_COVERS_BETWEEN = re.compile(r"^(" + _IDENTIFIER + r")\s+covers days between old and new\s+(\S.*)$")
+_MATERIALIZED = re.compile(r"^--\s*materialized:\s*(view|table)\s*$")
+_COVERS_OF = re.compile(r"^(" + _IDENTIFIER + r")\s+covers (days|months) of\s*\[(.*)\)$")
+_COVERS_BETWEEN = re.compile(
+    r"^(" + _IDENTIFIER + r")\s+covers (days|months) between old and new\s+(\S.*)$"
+)
 _ROWS_WHERE = re.compile(r"^rows where\s+(\S.*)$")
 _THROUGH = re.compile(r"^through\s+(" + _IDENTIFIER + r")\s*(\(.*\))$")
 _VALUE = re.compile(r"^(" + _IDENTIFIER + r")\s*=\s*(\S.*)$")
 
 RuleKind = Literal["value", "covers", "between", "rows", "through"]
+Unit = Literal["day", "month"]
 
 
 class DeclarationError(ValueError):
@@ -70,15 +80,18 @@ class Rule:
 
     Attributes:
         kind: ``value`` (a partition column is an expression of the input's row), ``covers``
-            (a date partition column covers the days of an interval of Unix seconds),
-            ``between`` (the days between a changed row's old and new values), ``rows`` (the
+            (a date partition column covers the days, or months, of an interval of Unix
+            seconds), ``between`` (the days, or months, between a changed row's old and new
+            values), ``rows`` (the
             model's stored rows matching a condition), ``through`` (the input is read only
             for the rows of another input: its changes are that input's).
         column: the partition column the rule sets (``value``, ``covers``, ``between``).
         expressions: ``value``: the expression; ``covers``: start and end (exclusive);
             ``between``: the instants compared; ``rows``: the condition.
-        through: ``through``: the other input, and the columns the two share.
-        columns: ``through``: the shared columns.
+        through: ``through``: the other input.
+        columns: ``through``: the columns the two share.
+        unit: ``covers`` and ``between``: whether the partition column holds days or the
+            first days of months.
     """
 
     kind: RuleKind
@@ -86,6 +99,7 @@ class Rule:
     expressions: tuple[exp.Expr, ...] = ()
     through: str | None = None
     columns: tuple[str, ...] = ()
+    unit: Unit = "day"
 
     @property
     def restricts(self) -> bool:
@@ -122,11 +136,13 @@ class Header:
         key: the columns of the ``key: (...)`` of the grain line (empty when absent).
         incremental: the ``-- incremental:`` declaration, if any.
         optional: ``{raw table: {column: SQL type}}`` of the optional source columns.
+        materialized: ``view`` or ``table`` when declared (``-- materialized:``).
     """
 
     key: tuple[str, ...] = ()
     incremental: Incremental | None = None
     optional: dict[str, dict[str, str]] = field(default_factory=dict)
+    materialized: Literal["view", "table"] | None = None
 
 
 def _columns(text: str, where: str) -> tuple[str, ...]:
@@ -147,16 +163,25 @@ def _expressions(text: str, where: str) -> tuple[exp.Expr, ...]:
     return tuple(parsed.expressions)
 
 
+def _unit(word: str) -> Unit:
+    return "month" if word == "months" else "day"
+
+
 def _rule(text: str, where: str) -> Rule:
     covers = _COVERS_OF.match(text)
     if covers:
-        bounds = _expressions(covers.group(2), where)
+        bounds = _expressions(covers.group(3), where)
         if len(bounds) != 2:
             raise DeclarationError(f"{where}: 'covers days of [start, end)' takes two bounds")
-        return Rule("covers", covers.group(1).lower(), bounds)
+        return Rule("covers", covers.group(1).lower(), bounds, unit=_unit(covers.group(2)))
     between = _COVERS_BETWEEN.match(text)
     if between:
-        return Rule("between", between.group(1).lower(), _expressions(between.group(2), where))
+        return Rule(
+            "between",
+            between.group(1).lower(),
+            _expressions(between.group(3), where),
+            unit=_unit(between.group(2)),
+        )
     rows = _ROWS_WHERE.match(text)
     if rows:
         condition = _expressions(rows.group(1), where)
@@ -178,7 +203,8 @@ def _rule(text: str, where: str) -> Rule:
         return Rule("value", value.group(1).lower(), expression)
     raise DeclarationError(
         f"{where}: {text!r} is not a rule; use 'COLUMN = EXPRESSION', "
-        "'COLUMN covers days of [START, END)', 'COLUMN covers days between old and new "
+        "'COLUMN covers days (or months) of [START, END)', 'COLUMN covers days (or months) "
+        "between old and new "
         "EXPRESSION, ...', 'rows where CONDITION' or 'through INPUT (COLUMNS)'"
     )
 
@@ -205,17 +231,22 @@ def parse_header(text: str, name: str) -> Header:
             break
     optional: dict[str, dict[str, str]] = {}
     incremental: Incremental | None = None
+    materialized: Literal["view", "table"] | None = None
     index = 0
     while index < len(lines):
         line = lines[index]
         index += 1
+        kind = _MATERIALIZED.match(line)
+        if kind:
+            materialized = "view" if kind.group(1) == "view" else "table"
+            continue
         opt = _OPTIONAL.match(line)
         if opt:
             optional.setdefault(opt.group(1).lower(), {})[opt.group(2).lower()] = opt.group(3)
             continue
         head = _INCREMENTAL.match(line)
         if not head:
-            if re.match(r"^--\s*(incremental|optional column)\b", line):
+            if re.match(r"^--\s*(incremental|optional column|materialized)\b", line):
                 raise DeclarationError(f"{name}: cannot read the declaration {line!r}")
             continue
         if incremental is not None:
@@ -263,4 +294,6 @@ def parse_header(text: str, name: str) -> Header:
             sources,
             {input_name: tuple(found) for input_name, found in rules.items()},
         )
-    return Header(key, incremental, optional)
+    if materialized == "view" and incremental is not None:
+        raise DeclarationError(f"{name}: a view is not kept incrementally (it has no rows)")
+    return Header(key, incremental, optional, materialized)

@@ -2,7 +2,8 @@
 
 Everything here is written in DuckDB's dialect and transpiled by the builder, like the models.
 Days are days of the reporting time zone: a date ``d`` is the interval of Unix seconds from
-its local midnight to the next one (23 or 25 hours on DST changeover days).
+its local midnight to the next one (23 or 25 hours on DST changeover days); a month is the
+interval from the local midnight of its first day to the next month's.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 from sqlglot import exp
 
-from pipelines.models.declarations import SOURCE_DIALECT, Rule
+from pipelines.models.declarations import SOURCE_DIALECT, Rule, Unit
 
 DAY_START = "__day_start"
 DAY_END = "__day_end"
@@ -42,6 +43,28 @@ def qualified(expression: exp.Expr, alias: str) -> exp.Expr:
         if not column.table:
             column.set("table", exp.to_identifier(alias))
     return copy
+
+
+def column_offset(expression: exp.Expr) -> tuple[str, int] | None:
+    """``(column, c)`` when the expression is ``column`` or ``column +/- c`` (an integer): a
+    bound on it is then a bound on the column, which the database can check against the
+    minimum and maximum it keeps per storage block."""
+    while isinstance(expression, exp.Paren):
+        expression = expression.this
+    if isinstance(expression, exp.Column) and not expression.table:
+        return expression.name, 0
+    if isinstance(expression, (exp.Add, exp.Sub)):
+        left, right = expression.this, expression.expression
+        if (
+            isinstance(left, exp.Column)
+            and not left.table
+            and isinstance(right, exp.Literal)
+            and not right.is_string
+            and right.this.lstrip("-").isdigit()
+        ):
+            sign = 1 if isinstance(expression, exp.Add) else -1
+            return left.name, sign * int(right.this)
+    return None
 
 
 def literal(value: Any) -> str:
@@ -72,6 +95,7 @@ class Partitioning:
     model: str
     columns: tuple[str, ...]
     timezone: str
+    unit: Unit = "day"
 
     def day_of(self, epoch: str) -> str:
         """The local date of a Unix-seconds expression."""
@@ -80,6 +104,18 @@ class Partitioning:
     def midnight(self, day: str) -> str:
         """The Unix seconds of a date expression's local midnight."""
         return f"cast(epoch(cast({day} as timestamp) at time zone {self.timezone}) as bigint)"
+
+    def period(self, day: str) -> str:
+        """The partition value of a day: the day, or its month's first day."""
+        if self.unit == "month":
+            return f"cast(date_trunc('month', {day}) as date)"
+        return day
+
+    def next_period(self, period: str) -> str:
+        """The first day of the period after ``period``."""
+        if self.unit == "month":
+            return f"cast(date_trunc('month', {period} + 32) as date)"
+        return f"{period} + 1"
 
     def covered(self, rules: Sequence[Rule]) -> str | None:
         """The date column the rules cover days of, if any."""
@@ -168,10 +204,12 @@ class Partitioning:
         return selects
 
     def _days(self, ranges: str, column: str, others: list[str]) -> str:
-        """Every day from ``__first`` to ``__last`` of each row of ``ranges``."""
+        """Every period (day, or month) from ``__first`` to ``__last`` of each row of
+        ``ranges``."""
         carried = "".join(f", r.{c}" for c in others)
+        day = "cast(r.__first + numbers.n as date)"
         return (
-            f"select r.account{carried}, cast(r.__first + numbers.n as date) as {column} "
+            f"select distinct r.account{carried}, {self.period(day)} as {column} "
             f"from ({ranges}) as r inner join {NUMBERS} as numbers "
             "on numbers.n <= r.__last - r.__first"
         )
@@ -184,10 +222,12 @@ class Partitioning:
         return f"select distinct {columns} from ({union}) as parts where {not_null}"
 
     def days_table(self, parts_table: str, column: str) -> str:
-        """The partitions with the Unix seconds their day starts and ends at."""
+        """The partitions with the Unix seconds their period (day or month) starts and ends
+        at."""
         return (
             f"select p.*, {self.midnight(f'p.{column}')} as {DAY_START}, "
-            f"{self.midnight(f'p.{column} + 1')} as {DAY_END} from {parts_table} as p"
+            f"{self.midnight(self.next_period(f'p.{column}'))} as {DAY_END} "
+            f"from {parts_table} as p"
         )
 
     def matches(self, parts_table: str, alias: str) -> str:
@@ -204,6 +244,7 @@ class Partitioning:
         days_table: str | None,
         bounds: dict[str, tuple[Any, Any]],
         restricted: dict[str, str],
+        spans: dict[Rule, int | None],
     ) -> str | None:
         """A condition on an input's rows (alias ``i``): the rows the rebuilt partitions are
         computed from; None when the input is read in full.
@@ -211,12 +252,15 @@ class Partitioning:
         Args:
             rules: the input's rules.
             parts_table: the partitions being rebuilt.
-            days_table: the same with their days' bounds (for ``covers`` rules).
-            bounds: the smallest and largest value of each partition column, and of the days'
-                bounds, among the partitions: written as constants into the condition so that
-                the database can skip the storage blocks outside them.
-            restricted: the temporary tables of the other inputs already restricted
-                (``through`` reads them).
+            days_table: the same with their periods' bounds (for ``covers`` rules).
+            bounds: the smallest and largest value of each partition column, and of the
+                periods' bounds, among the partitions: written as constants into the condition
+                so that the database can skip the storage blocks outside them.
+            restricted: the other inputs already restricted, as SELECTs (``through`` reads
+                them).
+            spans: for each ``covers`` rule, the longest interval among the input's rows (so
+                that a row overlapping the periods must start after the first one's start
+                minus that).
         """
         if any(not rule.restricts for rule in rules):
             return None
@@ -240,7 +284,7 @@ class Partitioning:
             )
         for rule in (r for r in rules if r.kind == "covers"):
             if days_table is None:  # pragma: no cover - the builder makes it for covers rules
-                raise ValueError("covers rules need the days table")
+                raise ValueError("covers rules need the periods table")
             start = sql(qualified(rule.expressions[0], "i"))
             end = f"greatest({sql(qualified(rule.expressions[1], 'i'))}, {start} + 1)"
             others = self.value_map(rules, skip=rule.column)
@@ -252,19 +296,109 @@ class Partitioning:
                     *(f"d.{c} = {sql(qualified(e, 'i'))}" for c, e in others.items()),
                 ]
             )
-            low, high = bounds.get(DAY_START, (None, None))[0], bounds.get(DAY_END, (None, None))[1]
-            ranges = (
-                [f"{start} < {literal(high)}", f"{end} > {literal(low)}"]
-                if low is not None and high is not None
-                else []
-            )
             conditions.append(
-                " and ".join([*ranges, f"exists (select 1 from {days_table} as d where {on})"])
+                " and ".join(
+                    [
+                        *self._covers_ranges(rule, bounds, spans.get(rule)),
+                        f"exists (select 1 from {days_table} as d where {on})",
+                    ]
+                )
             )
         for rule in (r for r in rules if r.kind == "through"):
             other = restricted.get(rule.through or "")
             if other is None:
                 return None  # the other input is read in full: so is this one
             on = " and ".join(f"x.{c} = i.{c}" for c in rule.columns)
-            conditions.append(f"exists (select 1 from {other} as x where {on})")
+            conditions.append(f"exists (select 1 from ({other}) as x where {on})")
         return " or ".join(f"({c})" for c in conditions)
+
+    def _covers_ranges(
+        self, rule: Rule, bounds: dict[str, tuple[Any, Any]], span: int | None
+    ) -> list[str]:
+        """Constant bounds on a ``covers`` rule's start: it is before the last period's end,
+        and (intervals being at most ``span`` long) after the first period's start minus
+        ``span``; on the column itself when the start is a column plus a constant."""
+        low, high = bounds.get(DAY_START, (None, None))[0], bounds.get(DAY_END, (None, None))[1]
+        if low is None or high is None:
+            return []
+        first = None if span is None else int(low) - int(span) - 1
+        plain = column_offset(rule.expressions[0])
+        if plain is not None:
+            column, offset = plain
+            ranges = [f"i.{column} < {int(high) - offset}"]
+            if first is not None:
+                ranges.append(f"i.{column} > {first - offset}")
+            return ranges
+        start = sql(qualified(rule.expressions[0], "i"))
+        ranges = [f"{start} < {literal(high)}"]
+        if first is not None:
+            ranges.append(f"{start} > {first}")
+        return ranges
+
+    # -- the input rows of a range of partitions (full builds in chunks) ---------------------
+
+    def range_restriction(
+        self,
+        rules: Sequence[Rule],
+        column: str,
+        bounds: tuple[str | None, str | None],
+        epochs: tuple[int | None, int | None],
+        restricted: dict[str, str],
+        spans: dict[Rule, int | None],
+    ) -> str | None:
+        """A condition on an input's rows (alias ``i``): the rows the partitions whose
+        ``column`` is in a range are computed from; None when the input is read in full.
+
+        Args:
+            rules: the input's rules.
+            column: the partition column the range is of.
+            bounds: the range (low, exclusive; high, inclusive) as SQL literals; None: open.
+            epochs: the Unix seconds the range's periods start and end at (for ``covers``).
+            restricted: the other inputs already restricted, as SELECTs.
+            spans: for each ``covers`` rule, the longest interval among the input's rows.
+        """
+        if any(not rule.restricts for rule in rules):
+            return None
+        conditions: list[str] = []
+        mapping = self.value_map(rules)
+        if (any(rule.kind == "value" for rule in rules) or not rules) and column in mapping:
+            value = sql(qualified(mapping[column], "i"))
+            conditions.append(self.in_range(value, bounds))
+        for rule in (r for r in rules if r.kind == "covers"):
+            start = sql(qualified(rule.expressions[0], "i"))
+            end = f"greatest({sql(qualified(rule.expressions[1], 'i'))}, {start} + 1)"
+            low, high = epochs
+            parts = [] if high is None else [f"{start} < {high}"]
+            if low is not None:
+                parts.append(f"{end} > {low}")
+            # The same bounds on the column itself, for the database's per-block minimums and
+            # maximums: it starts before the range ends, and after its start minus the span.
+            plain = column_offset(rule.expressions[0])
+            if plain is not None:
+                name, offset = plain
+                if high is not None:
+                    parts.append(f"i.{name} < {high - offset}")
+                span = spans.get(rule)
+                if low is not None and span is not None:
+                    parts.append(f"i.{name} > {low - span - 1 - offset}")
+            conditions.append(" and ".join(parts) or "true")
+        for rule in (r for r in rules if r.kind == "through"):
+            other = restricted.get(rule.through or "")
+            if other is None:
+                return None
+            on = " and ".join(f"x.{c} = i.{c}" for c in rule.columns)
+            conditions.append(f"exists (select 1 from ({other}) as x where {on})")
+        if not conditions:
+            return None
+        return " or ".join(f"({c})" for c in conditions)
+
+    @staticmethod
+    def in_range(value: str, bounds: tuple[str | None, str | None]) -> str:
+        """A condition: ``value`` is in (low, high]."""
+        low, high = bounds
+        parts = [f"{value} is not null"]
+        if low is not None:
+            parts.append(f"{value} > {low}")
+        if high is not None:
+            parts.append(f"{value} <= {high}")
+        return " and ".join(parts)

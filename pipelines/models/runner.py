@@ -275,8 +275,11 @@ def parse_file(path: Path, kind: Kind, variables: dict[str, str]) -> SqlFile:
             models.add(table.name.lower())
         elif refers_to == "source":
             sources.add(table.name.lower())
-    if header.incremental is not None and kind != "test":
-        kind = "table"  # kept up to date between builds: stored, never a view
+    if kind != "test":
+        if header.materialized is not None:
+            kind = header.materialized
+        elif header.incremental is not None:
+            kind = "table"  # kept up to date between builds: stored, never a view
     return SqlFile(name, path, kind, query, frozenset(models), frozenset(sources), header, text)
 
 
@@ -313,14 +316,16 @@ def _check_declarations(item: SqlFile) -> None:
             f"staging models); it reads {', '.join(sorted(item.sources))}",
         )
     covered = {
-        r.column or ""
+        (r.column or "", r.unit)
         for rules in spec.rules.values()
         for r in rules
         if r.kind in ("covers", "between")
     }
     if len(covered) > 1:
         raise ModelError(
-            item.name, f"covers days of more than one column ({', '.join(sorted(covered))})"
+            item.name,
+            "covers periods of more than one column or unit "
+            f"({', '.join(sorted(f'{c} by {u}' for c, u in covered))})",
         )
     for input_name, rules in spec.rules.items():
         if input_name not in item.models:
@@ -334,8 +339,11 @@ def _check_declarations(item: SqlFile) -> None:
                 )
 
 
-def load_project(sql_dir: Path | None = None, settings: ModelSettings | None = None) -> Project:
-    """Discover, parse and order every model and data test under ``sql_dir``.
+def load_project(
+    sql_dir: Path | None = None, settings: ModelSettings | None = None, *, tests: bool = True
+) -> Project:
+    """Discover, parse and order every model and data test under ``sql_dir`` (``tests=False``:
+    the models only, as a build needs them).
 
     Raises:
         ModelError: a file does not parse, two models share a name, a model references a table
@@ -354,12 +362,17 @@ def load_project(sql_dir: Path | None = None, settings: ModelSettings | None = N
             found[model.name] = model
     if not found:
         raise ModelError(None, f"no models found under {root} (staging/*.sql, marts/*.sql)")
-    tests = [
-        parse_file(path, "test", variables) for path in sorted((root / TESTS_FOLDER).glob("*.sql"))
-    ]
+    data_tests = (
+        [
+            parse_file(path, "test", variables)
+            for path in sorted((root / TESTS_FOLDER).glob("*.sql"))
+        ]
+        if tests
+        else []
+    )
     for item in found.values():
         _check_declarations(item)
-    for item in [*found.values(), *tests]:
+    for item in [*found.values(), *data_tests]:
         unknown = sorted(item.models - set(found))
         if unknown:
             raise ModelError(
@@ -377,7 +390,7 @@ def load_project(sql_dir: Path | None = None, settings: ModelSettings | None = N
     except graphlib.CycleError as exc:
         cycle = " -> ".join(exc.args[1])
         raise ModelError(cycle.split(" -> ")[0], f"dependency cycle {cycle}") from None
-    return Project([found[name] for name in order], tests)
+    return Project([found[name] for name in order], data_tests)
 
 
 def point_at_dataset(query: _E, dataset: str) -> _E:
@@ -397,7 +410,7 @@ def compile_query(
     *,
     source_columns: dict[str, list[str]] | None = None,
     sources: dict[str, exp.Query] | None = None,
-    models: dict[str, str] | None = None,
+    models: dict[str, str | exp.Query] | None = None,
 ) -> exp.Query:
     """The item's query with raw tables and models pointed at ``dataset``.
 
@@ -407,7 +420,8 @@ def compile_query(
         source_columns: the raw tables' columns, when known: an optional column (``-- optional
             column:``) a table does not have reads as NULL.
         sources: raw tables to read through a query instead (``{table: SELECT}``).
-        models: models to read from another table instead (``{model: table name}``).
+        models: models to read from elsewhere instead: ``{model: table name}`` or
+            ``{model: SELECT}``.
     """
     query = item.query.copy()
     for table, refers_to in list(_references(query)):
@@ -442,9 +456,12 @@ def compile_query(
                 table.set("this", exp.to_identifier(name))
         elif refers_to == "model":
             if models and name in models:
+                instead = models[name]
                 table.replace(
-                    exp.Table(
-                        this=exp.to_identifier(models[name]),
+                    instead.subquery(alias)
+                    if isinstance(instead, exp.Query)
+                    else exp.Table(
+                        this=exp.to_identifier(instead),
                         alias=exp.TableAlias(this=exp.to_identifier(alias)),
                     )
                 )

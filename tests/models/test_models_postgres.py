@@ -74,7 +74,7 @@ def test_models_on_postgres_match_duckdb(
     assert result.dialect == "postgres" and not result.skipped
     assert len(result.built) == len(load_project(settings=SETTINGS).models)
     again = build_models(pipeline, SETTINGS)  # nothing changed: nothing to do
-    assert {m.mode for m in again.built} == {"unchanged", "incremental"}
+    assert {m.mode for m in again.built} == {"unchanged"}
     assert all(not m.changed_rows for m in again.built)
     full = build_models(pipeline, SETTINGS, full=True)  # idempotent (DROP ... CASCADE, CREATE)
     assert [m.rows for m in full.built] == [m.rows for m in result.built]
