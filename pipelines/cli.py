@@ -282,7 +282,7 @@ def cmd_models(args: argparse.Namespace) -> int:
     """``voipstudio models [--test]``."""
     pipeline = make_pipeline(args.pipeline_name)
     # Under the sync lock: a sync running at the same time would fight over the database.
-    with sync_lock(pipeline):
+    with sync_lock(pipeline), models_duckdb_settings(pipeline):
         result = build_models(pipeline, full=args.full)
         if not result.built:
             raise ModelError(

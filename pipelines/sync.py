@@ -485,10 +485,11 @@ def stamp_load_ids() -> Iterator[None]:
 
 @contextmanager
 def models_duckdb_settings(pipeline: dlt.Pipeline) -> Iterator[None]:
-    """DuckDB's memory limit while the models build after a sync: the load's
-    (``DUCKDB_MEMORY_LIMIT``), so that the scheduled run's memory does not grow with the
-    history; DuckDB spills to disk past it. Threads stay at DuckDB's default: nothing else runs
-    meanwhile. A ``global_config`` of the user's wins, as for the sync."""
+    """DuckDB's memory limit while the models build (after a sync, or ``voipstudio models``):
+    the load's (``DUCKDB_MEMORY_LIMIT``), so that a scheduled run's memory does not grow with
+    the history; DuckDB spills to disk past it, and full builds run in pieces. Threads stay at
+    DuckDB's default: nothing else runs meanwhile. A ``global_config`` of the user's wins, as
+    for the sync."""
     if not _duckdb_configured(pipeline):
         yield
         return

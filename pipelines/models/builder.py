@@ -65,6 +65,8 @@ INCREMENTAL_DIALECTS = frozenset({"duckdb", "postgres"})
 # A full build of a partitioned model on DuckDB is cut into pieces of about this many rows of
 # its largest input: its memory then stays within DuckDB's limit whatever the history.
 CHUNK_ROWS = 1_000_000
+# The parsed models, kept in the pipeline's working folder between builds.
+PARSE_CACHE = "models_parsed.pickle"
 _TEMP_PREFIX = "__vsm"
 
 ALL: Literal["all"] = "all"
@@ -834,7 +836,8 @@ def build_models(
     """
     started = time.perf_counter()
     settings = settings or load_settings()
-    project = load_project(sql_dir, settings, tests=False)
+    cache = Path(pipeline.working_dir) / PARSE_CACHE
+    project = load_project(sql_dir, settings, tests=False, cache=cache)
     with pipeline.sql_client() as client:
         dialect = str(client.capabilities.sqlglot_dialect or SOURCE_DIALECT)
         dataset = str(client.dataset_name)

@@ -6,7 +6,7 @@ process holding it open, even read-only, stops a writer from opening it. A BI to
 tools read a published copy instead:
 
 * ``<directory>/<database file name>`` (``data/published/calls.duckdb``): the pipeline's dataset,
-  raw tables, staging views and marts, copied table by table into a new file that then replaces
+  raw tables, models (tables and views), copied table by table into a new file that replaces
   the previous copy with an atomic rename. A reader that has the old copy open keeps reading it,
   undisturbed, until it reconnects; new connections see the new copy.
 * ``<directory>/parquet/<model>.parquet``: every reporting model as a Parquet file (each
