@@ -26,6 +26,7 @@ from dlt.destinations.exceptions import DatabaseUndefinedRelation
 from pipelines.voipstudio import resource_name, settings, voipstudio_source
 from pipelines.voipstudio.accounts import account_names
 from pipelines.voipstudio.errors import AccountsFailedError, ConfigError, LockedError
+from pipelines.voipstudio.memory import release_free_memory
 
 PIPELINE_NAME = "voipstudio"
 # Not data/voipstudio.duckdb: DuckDB names a file's catalog after it, and a catalog named like
@@ -489,7 +490,9 @@ def models_duckdb_settings(pipeline: dlt.Pipeline) -> Iterator[None]:
     the load's (``DUCKDB_MEMORY_LIMIT``), so that a scheduled run's memory does not grow with
     the history; DuckDB spills to disk past it, and full builds run in pieces. Threads stay at
     DuckDB's default: nothing else runs meanwhile. A ``global_config`` of the user's wins, as
-    for the sync."""
+    for the sync. What the sync freed is handed back to the system first, so that its
+    high-water mark and the models' do not add up in a scheduled run's peak memory."""
+    release_free_memory()
     if not _duckdb_configured(pipeline):
         yield
         return
