@@ -253,6 +253,17 @@ class Builder:
             everything = [name for name, change in inputs.items() if change == ALL]
             if everything:
                 reason = f"{everything[0]} was rebuilt in full"
+            else:
+                # So many changes (a backfill that corrected a year) that rebuilding them in
+                # one statement would outgrow the memory limit: a full build, in pieces.
+                large = [
+                    name
+                    for name, change in inputs.items()
+                    if change not in (None, ALL)
+                    and self.count(str(change), model.name) > CHUNK_ROWS
+                ]
+                if large:
+                    reason = f"more than {CHUNK_ROWS:,} rows of {large[0]} changed"
         if reason is not None:
             self.full_build(model)
             if spec is not None and spec.mode == "key":

@@ -213,3 +213,23 @@ def test_a_full_build_in_pieces_equals_one_in_one_statement(
         inserts = [s for s in statements if s.startswith(f"insert into {DATASET}.{name} ")]
         assert len(inserts) > 3, name
     assert duckdb_rows(harness.db_path) == at_once
+
+
+def test_a_change_too_large_for_one_statement_is_rebuilt_in_full(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with EmulatorServer(EmulatorConfig(**COMPANY)) as server:
+        harness = ModelsHarness(server, tmp_path, monkeypatch)
+        harness.sync()
+        build_models(harness.pipeline())
+        newest = max(r["calldate"] for r in harness.admin.get("/cdrs").json()["data"])
+        harness.admin.post("/cdrs", json={"generate": {"count": 60, "now": newest}})
+        harness.sync()
+    monkeypatch.setattr("pipelines.models.builder.CHUNK_ROWS", 20)
+    result = build_models(harness.pipeline())
+    modes = {m.name: m.mode for m in result.built}
+    assert modes["stg_voipstudio__cdrs"] == "incremental"
+    assert modes["fct_calls"] == modes["agg_calls_daily"] == "full"  # and in pieces of 20
+    assert_same(
+        "a large change", duckdb_rows(harness.db_path), full_rebuild_of(harness.db_path, tmp_path)
+    )

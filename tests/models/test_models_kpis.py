@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from handmade_cdrs import N1, N2, N3, N4, RECORDS, A, B, C
+from handmade_cdrs import N1, N2, N3, N4, RECORDS, X1, X2, A, B, C, _leg
 from models_harness import DATASET, ModelsHarness, day, empty_company, epoch, utc
 
 from pipelines.emulator.server import EmulatorServer
@@ -602,4 +602,47 @@ def test_repeat_callers(built: Built) -> None:
             },
         ],
         "caller_number",
+    )
+
+
+def test_a_callback_is_a_contact_within_24_hours(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A missed call called back 25 h after it ended has no callback; one called back 23 h
+    after has one. (Hand-computed: ends 10:00:20 and 12:00:20 UTC; the outbound calls start
+    25 h and 23 h later.)"""
+    records = [
+        _leg(1, 1, "M", "2024-05-06 10:00:00", A, caller=X1,
+             duration=20, billsec=0, disposition="NO ANSWER"),
+        _leg(2, 2, "O", "2024-05-07 11:00:20", A, called=N1,
+             duration=30, billsec=20, disposition="CONNECTED"),
+        _leg(3, 3, "M", "2024-05-06 12:00:00", B, caller=X2,
+             duration=20, billsec=0, disposition="NO ANSWER"),
+        _leg(4, 4, "O", "2024-05-07 11:00:20", B, called=N2,
+             duration=30, billsec=20, disposition="CONNECTED"),
+    ]  # fmt: skip
+    with EmulatorServer(empty_company()) as server:
+        harness = ModelsHarness(server, tmp_path, monkeypatch)
+        harness.add_cdrs(records)
+        harness.sync()
+        build_models(harness.pipeline())
+        rows = harness.table("fct_missed_call_callbacks", "missed_call_key")
+    assert_rows(
+        rows,
+        [
+            {
+                "missed_call_key": 1,
+                "callback_call_key": None,
+                "time_to_callback_seconds": None,
+                "called_back_within_24h": False,
+                "missed_ended_date": day("2024-05-06"),
+            },
+            {
+                "missed_call_key": 3,
+                "callback_call_key": 4,
+                "time_to_callback_seconds": 23 * 3600,
+                "called_back_within_24h": True,
+            },
+        ],
+        "missed_call_key",
     )

@@ -165,6 +165,94 @@ def test_bad_model_files_are_named(
         assert word in str(raised.value)
 
 
+BASE = {"staging/stg.sql": "select account, id, calldate from voipstudio.cdrs"}
+
+
+@pytest.mark.parametrize(
+    ("header", "words"),
+    [
+        ("-- incremental: partition (call_date)", ["must start with account"]),
+        ("-- incremental: partition (account, id)\n--   stg: id ~ 3", ["is not a rule"]),
+        ("-- incremental: partition (account, id)\n--   other: id = id", ["rule for other"]),
+        (
+            "-- incremental: partition (account, id)\n--   stg: day covers days of [id, id)",
+            ["day is not a partition column"],
+        ),
+        (
+            "-- incremental: partition (account, id)\n--   stg: id covers days of [calldate)",
+            ["takes two bounds"],
+        ),
+        (
+            "-- incremental: partition (account, id)\n--   stg: through stg (account)",
+            ["through stg: not another input"],
+        ),
+        (
+            "-- incremental: partition (account, id)\n-- incremental: key (account)",
+            ["more than one"],
+        ),
+        (
+            "-- materialized: view\n-- incremental: partition (account, id)",
+            ["not kept incrementally"],
+        ),
+        ("-- incremental partition (account, id)", ["cannot read the declaration"]),
+        (
+            "-- optional column: voipstudio.users.email text",
+            ["optional column of users, which it does not read"],
+        ),
+    ],
+)
+def test_bad_declarations_are_named(tmp_path: Path, header: str, words: list[str]) -> None:
+    root = write_models(
+        tmp_path, {**BASE, "marts/a.sql": f"-- grain: one row per id\n{header}\nselect * from stg"}
+    )
+    with pytest.raises(ModelError) as raised:
+        load_project(root, SETTINGS)
+    assert raised.value.name == "a" and raised.value.exit_code == 6
+    for word in words:
+        assert word in str(raised.value)
+
+
+def test_a_partitioned_model_reading_raw_tables_or_a_key_model_reading_models_is_refused(
+    tmp_path: Path,
+) -> None:
+    root = write_models(
+        tmp_path,
+        {
+            **BASE,
+            "marts/a.sql": "-- incremental: partition (account, id)\nselect * from voipstudio.cdrs",
+        },
+    )
+    with pytest.raises(ModelError, match="reads models only"):
+        load_project(root, SETTINGS)
+    root = write_models(
+        tmp_path / "key",
+        {**BASE, "staging/k.sql": "-- incremental: key (account, id)\nselect * from stg"},
+    )
+    with pytest.raises(ModelError, match="reads raw tables only"):
+        load_project(root, SETTINGS)
+
+
+def test_an_input_without_a_rule_or_the_partition_columns_is_named(
+    db: tuple[Any, Path], tmp_path: Path
+) -> None:
+    pipeline, _ = db
+    root = edited_sql(
+        tmp_path / "sql",
+        {
+            "marts/agg_calls_daily.sql": (
+                "-- incremental: partition (account, call_date)",
+                "-- incremental: partition (account, call_day)",
+            )
+        },
+    )
+    with pytest.raises(ModelError) as raised:
+        build_models(pipeline, SETTINGS, sql_dir=root)
+    message = str(raised.value)
+    assert message.startswith("model agg_calls_daily failed: is partitioned by (account, call_day)")
+    assert "its input fct_calls has no column call_day" in message
+    assert "--   fct_calls: call_day = <expression>" in message
+
+
 def test_build_is_idempotent(db: tuple[Any, Path]) -> None:
     pipeline, path = db
     first = build_models(pipeline, SETTINGS)
