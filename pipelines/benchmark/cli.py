@@ -7,7 +7,7 @@ obvious alternative and the floor"):
 2. dlt's ``rest_api`` source configured as its documentation suggests (the baseline);
 3. the floor: plain httpx at the same concurrency, JSON decoded, bulk-inserted into DuckDB;
 4. an incremental sync with nothing new, and one with 1% new rows (some late);
-5. the SQL models on the loaded data;
+5. the SQL models rebuilt in full on the loaded data;
 6. the full sync with the emulator's latency on, against the floor without concurrency;
 7. what a schedule runs: ``voipstudio sync`` (models included) as a whole process, for a full
    sync, a sync with nothing new and one with 1% new CDRs, on two sizes of history (1M and 5M
@@ -467,7 +467,7 @@ class Bench:
             self._missing("models", "failed", "no loaded data to build them on")
             return
         rows = self.options.scale_rows[1]
-        row.label = f"SQL models on {rows:,} CDRs"
+        row.label = f"SQL models rebuilt in full (`models --full`) on {rows:,} CDRs"
         settings = {
             "DESTINATION__DUCKDB__CREDENTIALS": str(data_dir / "calls.duckdb"),
             "DLT_DATA_DIR": str(data_dir / "dlt"),

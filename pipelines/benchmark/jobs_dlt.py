@@ -145,12 +145,15 @@ def rest_api_baseline(
 
 
 def build_models() -> dict[str, Any]:
-    """The SQL reporting models (``pipelines.models.build_models``) on the loaded CDRs."""
+    """The SQL reporting models rebuilt in full on the loaded CDRs, as ``voipstudio models
+    --full`` does (under the models' DuckDB memory limit)."""
     # Imported here: the syncs' runs must not pay for (or hold the memory of) the models.
     from pipelines.models import build_models as build
+    from pipelines.sync import models_duckdb_settings
 
     pipeline = make_pipeline()
-    result = build(pipeline)
+    with models_duckdb_settings(pipeline):
+        result = build(pipeline, full=True)
     with pipeline.sql_client() as client:
         name = client.make_qualified_table_name("cdrs")
         rows = client.execute_sql(f"SELECT count(*) FROM {name}")  # noqa: S608 - our name

@@ -353,7 +353,7 @@ def targets(rows: dict[str, Row], setup: Setup) -> list[Target]:
     if models.measured:
         result.append(
             Target(
-                f"models on {_count(models.data_rows)} CDRs",
+                f"models rebuilt in full on {_count(models.data_rows)} CDRs",
                 "seconds, not minutes (< 60 s)",
                 f"{models.seconds:.2f} s",
                 models.seconds < 60,

@@ -106,7 +106,10 @@ def check_modes(label: str, result: BuildResult) -> None:
     if label == "first sync":
         assert {m.mode for m in modes.values()} == {"full"}
         return
-    assert "full" not in {m.mode for m in modes.values() if m.name != "dim_accounts"}, label
+    assert "full" not in {m.mode for m in modes.values() if m.name != "dim_accounts"}, (
+        label,
+        {m.name: m.mode for m in modes.values() if m.mode == "full"},
+    )
     if label == "nothing new":
         # It re-read the lag window: the same rows, so nothing to do.
         assert {m.mode for m in modes.values()} == {"unchanged"}, result.built
@@ -143,7 +146,7 @@ def test_incremental_builds_equal_full_rebuilds_on_duckdb(
 ) -> None:
     # Full builds (the first, and the rebuilds compared with) in pieces of 150 input rows, as a
     # long history is built on DuckDB.
-    monkeypatch.setattr("pipelines.models.builder.CHUNK_ROWS", 150)
+    monkeypatch.setattr("pipelines.models.execution.CHUNK_ROWS", 150)
     results: list[BuildResult] = []
     with EmulatorServer(EmulatorConfig(**COMPANY)) as server:
         harness = ModelsHarness(server, tmp_path, monkeypatch)
@@ -205,7 +208,7 @@ def test_a_full_build_in_pieces_equals_one_in_one_statement(
     whole = build_models(harness.pipeline(), full=True)
     assert {m.mode for m in whole.built} == {"full"}
     at_once = duckdb_rows(harness.db_path)
-    monkeypatch.setattr("pipelines.models.builder.CHUNK_ROWS", 97)
+    monkeypatch.setattr("pipelines.models.execution.CHUNK_ROWS", 97)
     with caplog_statements() as statements:
         build_models(harness.pipeline(), full=True)
     # Several pieces: more than one insert into the largest models.
@@ -225,7 +228,8 @@ def test_a_change_too_large_for_one_statement_is_rebuilt_in_full(
         newest = max(r["calldate"] for r in harness.admin.get("/cdrs").json()["data"])
         harness.admin.post("/cdrs", json={"generate": {"count": 60, "now": newest}})
         harness.sync()
-    monkeypatch.setattr("pipelines.models.builder.CHUNK_ROWS", 20)
+    monkeypatch.setattr("pipelines.models.execution.LARGE_CHANGE_ROWS", 20)
+    monkeypatch.setattr("pipelines.models.execution.CHUNK_ROWS", 20)
     result = build_models(harness.pipeline())
     modes = {m.name: m.mode for m in result.built}
     assert modes["stg_voipstudio__cdrs"] == "incremental"
