@@ -24,7 +24,7 @@ log = logging.getLogger("voipstudio.models")
 # A full build of a partitioned model on DuckDB is cut into pieces of about this many rows of
 # its largest input, and a change of more rows than LARGE_CHANGE_ROWS is rebuilt in full (in
 # pieces): the memory then stays within DuckDB's limit whatever the history.
-CHUNK_ROWS = 1_000_000
+CHUNK_ROWS = 500_000
 LARGE_CHANGE_ROWS = CHUNK_ROWS
 _TEMP_PREFIX = "__vsm"
 
