@@ -441,7 +441,7 @@ def test_settings_come_from_config_and_environment(monkeypatch: pytest.MonkeyPat
     settings = load_settings()
     assert settings.reporting_timezone == "America/New_York"
     assert settings.service_level_seconds == 30
-    assert settings.business_days == (1, 2, 3, 4, 6)
+    assert settings.weekdays == (1, 2, 3, 4, 6)
     assert settings.sql_variables()["reporting_timezone"] == "'America/New_York'"
     assert settings.sql_variables()["business_days"] == "1, 2, 3, 4, 6"
     assert parse_days([5, 1]) == (1, 5)
