@@ -342,6 +342,8 @@ def loaded_by_account(
                         "rows carried their account; run `voipstudio sync --full-refresh` once "
                         "to load it again (it re-reads from start_date)"
                     )
+                if LOAD_ID_COLUMN not in columns:
+                    add_load_id_column(client, table, name)
             for collection in collections:
                 if not isinstance(collection, DatedCollection) or collection.name not in present:
                     continue
@@ -645,6 +647,28 @@ def run_sync(pipeline: dlt.Pipeline, options: SyncOptions | None = None) -> Sync
 # The incremental models find what a sync changed by the load id dlt stamps on every row it
 # writes (_dlt_load_id), and build after it under the same memory limit as the load.
 LOAD_ID_SETTING = "normalize.parquet_normalizer.add_dlt_load_id"
+LOAD_ID_COLUMN = "_dlt_load_id"
+
+
+def add_load_id_column(client: Any, table: str, qualified: str) -> None:
+    """Give a table loaded before the sync stamped load ids (its Arrow rows had none) a
+    nullable ``_dlt_load_id`` column.
+
+    dlt would otherwise add the column ``NOT NULL`` to a table that has rows, and the load
+    would fail. Its older rows keep NULL there (the models built them already); every row
+    loaded or merged from now on gets its load's id, so the builds after this sync are
+    incremental again.
+    """
+    log.info(
+        "table %s was loaded by an earlier version: adding its %s column (older rows keep NULL)",
+        table,
+        LOAD_ID_COLUMN,
+    )
+    column = client.escape_column_name(LOAD_ID_COLUMN)
+    text = client.capabilities.get_type_mapper().to_destination_type(
+        {"name": LOAD_ID_COLUMN, "data_type": "text", "nullable": True}, {"name": table}
+    )
+    client.execute_sql(f"ALTER TABLE {qualified} ADD COLUMN {column} {text}")
 
 
 @contextmanager

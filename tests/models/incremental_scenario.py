@@ -26,7 +26,7 @@ theirs, and their staging model is compared like every other.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from models_harness import ModelsHarness

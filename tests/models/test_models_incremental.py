@@ -256,3 +256,49 @@ def test_a_change_too_large_for_one_statement_is_rebuilt_in_full(
     assert_same(
         "a large change", duckdb_rows(harness.db_path), full_rebuild_of(harness.db_path, tmp_path)
     )
+
+
+def test_a_dataset_loaded_without_load_ids_is_migrated_by_the_next_sync(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A dataset an earlier version loaded has no ``_dlt_load_id`` on ``cdrs``: builds compare
+    every row (and say why) until the next sync adds the column; then they are incremental."""
+    old_sync = {"NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID": "false"}  # as before issue 16
+    with EmulatorServer(EmulatorConfig(**COMPANY)) as server:
+        harness = ModelsHarness(server, tmp_path, monkeypatch, **old_sync)
+        harness.sync()
+        # What that version left: no column at all (this one adds it, nullable, when it looks
+        # at the tables; the sync after the upgrade does it before loading).
+        with duckdb.connect(str(harness.db_path)) as db:
+            db.execute(f"alter table {DATASET}.cdrs drop column _dlt_load_id")
+
+        def cdrs_columns() -> set[str]:
+            rows = harness.query(f"describe {DATASET}.cdrs")
+            return {row["column_name"] for row in rows}
+
+        assert "_dlt_load_id" not in cdrs_columns()
+        build_models(harness.pipeline())
+        with caplog.at_level("INFO", logger="voipstudio.models"):
+            again = build_models(harness.pipeline())
+        assert {m.name: m.mode for m in again.built}["stg_voipstudio__cdrs"] == "unchanged"
+        assert "cdrs has no _dlt_load_id column" in caplog.text
+        assert "the next `voipstudio sync` adds it" in caplog.text
+
+        monkeypatch.delenv("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID")
+        newest = max(r["calldate"] for r in harness.admin.get("/cdrs").json()["data"])
+        harness.admin.post("/cdrs", json={"generate": {"count": 30, "now": newest}})
+        harness.sync()
+        assert "_dlt_load_id" in cdrs_columns()
+        stamped = harness.query(
+            f"select count(_dlt_load_id) as n from {DATASET}.cdrs where _dlt_load_id is not null"
+        )[0]["n"]
+        assert stamped >= 30  # the new rows and the lag window's, not the older ones
+        migrated = build_models(harness.pipeline())
+        modes = {m.name: m.mode for m in migrated.built}
+        assert modes["stg_voipstudio__cdrs"] == modes["fct_calls"] == "incremental"
+        assert_same(
+            "migrated", duckdb_rows(harness.db_path), full_rebuild_of(harness.db_path, tmp_path)
+        )
+        harness.sync()  # nothing new: nothing changes any more
+        quiet = build_models(harness.pipeline())
+        assert {m.mode for m in quiet.built} == {"unchanged"}
