@@ -481,3 +481,24 @@ def test_failed_data_tests_are_reported_with_their_rows(db: tuple[Any, Path]) ->
         check_data_tests(list(results.values()))
     assert raised.value.exit_code == 7
     assert "billsec_within_duration (1 rows)" in str(raised.value)
+
+
+def test_no_model_reads_the_wall_clock() -> None:
+    """Everything is judged against each account's loaded high-water mark (dim_accounts), so
+    that a build with no new data gives the same rows whenever it runs."""
+    from sqlglot import exp
+
+    clock = (
+        exp.CurrentDate,
+        exp.CurrentTimestamp,
+        exp.CurrentTime,
+        exp.CurrentDatetime,
+    )
+    for model in load_project(settings=SETTINGS).models:
+        found = [node.sql() for node in model.query.find_all(*clock)]
+        functions = {
+            str(node.name).lower()
+            for node in model.query.find_all(exp.Anonymous)
+            if str(node.name).lower() in {"now", "today", "get_current_timestamp", "clock"}
+        }
+        assert not found and not functions, (model.name, found, functions)
