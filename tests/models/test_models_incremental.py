@@ -302,3 +302,95 @@ def test_a_dataset_loaded_without_load_ids_is_migrated_by_the_next_sync(
         harness.sync()  # nothing new: nothing changes any more
         quiet = build_models(harness.pipeline())
         assert {m.mode for m in quiet.built} == {"unchanged"}
+
+
+# A mart flagging missed calls that went to voicemail: a flag from another collection, as the
+# queues and KPI issues will add. Its rule maps a message to the days of the calls it can
+# belong to (a message starts when its call ends).
+VOICEMAIL_MART = """-- grain: one row per account and missed call; key: (account, call_key)
+-- incremental: partition (account, call_date)
+--   stg_voipstudio__voicemessages: call_date covers days of [start_epoch - 86400, start_epoch + 1)
+with missed as (
+    select account, call_key, call_date, end_epoch from fct_calls where is_missed
+),
+
+messages as (
+    select account, voicemail_id, start_epoch from stg_voipstudio__voicemessages
+),
+
+flagged as (
+    select missed.account, missed.call_key, missed.call_date, count(messages.voicemail_id) as n
+    from missed
+    left join messages
+        on messages.account = missed.account
+        and messages.start_epoch between missed.end_epoch - 2 and missed.end_epoch + 2
+    group by missed.account, missed.call_key, missed.call_date
+)
+
+select account, call_key, call_date, n > 0 as went_to_voicemail, n as voicemail_count
+from flagged
+"""
+
+
+def test_a_flag_from_another_collection_rebuilds_the_days_of_its_calls(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sql_dir = tmp_path / "sql"
+    shutil.copytree(load_project().models[0].path.parents[1], sql_dir)
+    (sql_dir / "marts" / "fct_calls_voicemail.sql").write_text(VOICEMAIL_MART)
+    mart = "fct_calls_voicemail"
+
+    def rows(path: Path) -> list[tuple[Any, ...]]:
+        with duckdb.connect(str(path), read_only=True) as db:
+            return _sorted(db.execute(f"select * from {DATASET}.{mart}").fetchall())
+
+    def full_rows(path: Path) -> list[tuple[Any, ...]]:
+        copy = tmp_path / "full.duckdb"
+        shutil.copy(path, copy)
+        pipeline = make_pipeline(
+            "full_rebuild",
+            destination=dlt.destinations.duckdb(str(copy)),
+            dataset_name=DATASET,
+            pipelines_dir=str(tmp_path / "pipelines"),
+        )
+        build_models(pipeline, sql_dir=sql_dir, full=True)
+        return rows(copy)
+
+    with EmulatorServer(EmulatorConfig(**COMPANY)) as server:
+        harness = ModelsHarness(server, tmp_path, monkeypatch, **WITH_VOICEMAIL)
+        harness.sync()
+        first = build_models(harness.pipeline(), sql_dir=sql_dir)
+        assert {m.name: m.mode for m in first.built}[mart] == "full"
+        flagged = [r for r in rows(harness.db_path) if r[3]]
+        assert flagged  # the emulator leaves messages after some missed calls
+
+        # A message arrives late for a recent missed call that had none: only its day changes.
+        calls = harness.query(
+            f"select account, call_key, call_date, end_epoch, external_number "
+            f"from {DATASET}.fct_calls where is_missed and external_number is not null "
+            f"order by end_epoch desc"
+        )
+        without = {r[1] for r in rows(harness.db_path) if not r[3]}
+        call = next(c for c in calls if c["call_key"] in without)
+        ended = dt.datetime.fromtimestamp(call["end_epoch"], dt.UTC)
+        served = harness.admin.get("/collections/voicemessages").json()["data"]
+        message = {
+            "id": max(m["id"] for m in served) + 1,
+            "origtime": ended.strftime("%Y-%m-%d %H:%M:%S"),
+            "duration": 12,
+            "caller": call["external_number"],
+            "dialled": "100",
+            "folder": "INBOX",
+        }
+        added = harness.admin.post("/collections/voicemessages", json={"records": [message]})
+        assert added.status_code == 200, added.text
+        harness.sync()
+        result = build_models(harness.pipeline(), sql_dir=sql_dir)
+        modes = {m.name: m for m in result.built}
+        assert modes["stg_voipstudio__voicemessages"].changed_rows == 1
+        assert modes["stg_voipstudio__cdrs"].mode == "unchanged"
+        assert modes[mart].mode == "incremental"
+        assert modes[mart].partitions is not None and 1 <= modes[mart].partitions <= 2
+        now = {r[1]: r for r in rows(harness.db_path)}
+        assert now[call["call_key"]][3] is True
+        assert rows(harness.db_path) == full_rows(harness.db_path)
