@@ -62,6 +62,7 @@ from pipelines.sync import (
     SyncOptions,
     SyncSummary,
     make_pipeline,
+    models_duckdb_settings,
     run_sync,
     sync_lock,
 )
@@ -186,6 +187,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     models.add_argument(
         "--test", action="store_true", help="then run the data tests (sql/tests); exit 7 on failure"
+    )
+    models.add_argument(
+        "--full",
+        action="store_true",
+        help="rebuild every model from every row (default: only what changed since the last build)",
     )
 
     status = commands.add_parser(
@@ -414,7 +420,7 @@ def cmd_sync(args: argparse.Namespace, verbosity: Verbosity) -> int:
         try:
             with sync_lock(pipeline):
                 if not args.no_models:
-                    with display.models():
+                    with models_duckdb_settings(pipeline), display.models():
                         built = build_models(pipeline)
                     _print_models(built)
                 # [publish] after_sync: only after the models built (a failed build exits 6
@@ -457,17 +463,26 @@ def _print_models(result: BuildResult) -> None:
     say(result.summary())
     for model in result.built:
         rows = f"{model.rows:>10,} rows" if model.rows is not None else " " * 15
-        log.debug("  %-32s %-5s %s %.2fs", model.name, model.kind, rows, model.seconds)
+        changed = f"{model.changed_rows:,} rows changed" if model.changed_rows else ""
+        log.debug(
+            "  %-32s %-5s %-11s %s %.2fs %s",
+            model.name,
+            model.kind,
+            model.mode,
+            rows,
+            model.seconds,
+            changed,
+        )
 
 
 def cmd_models(args: argparse.Namespace, verbosity: Verbosity) -> int:
-    """``voipstudio models [--test]``."""
+    """``voipstudio models [--test] [--full]``."""
     pipeline = make_pipeline(args.pipeline_name)
     display = SyncDisplay(error_console(), enabled=verbosity.progress)
     # Under the sync lock: a sync running at the same time would fight over the database.
-    with sync_lock(pipeline):
+    with sync_lock(pipeline), models_duckdb_settings(pipeline):
         with display.models():
-            result = build_models(pipeline)
+            result = build_models(pipeline, full=args.full)
         if not result.built:
             raise ModelError(
                 None,

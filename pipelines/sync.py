@@ -35,6 +35,7 @@ from pipelines.voipstudio.accounts import load_source_configuration
 from pipelines.voipstudio.catalog import CDRS
 from pipelines.voipstudio.collection import Collection, DatedCollection
 from pipelines.voipstudio.errors import AccountsFailedError, ConfigError, LockedError
+from pipelines.voipstudio.memory import release_free_memory
 from pipelines.voipstudio.plan import Ceilings, RunPlan
 from pipelines.voipstudio.reader import skipped
 from pipelines.voipstudio.state import ResourceState, resource_states
@@ -185,26 +186,33 @@ def _duckdb_settings(pipeline: dlt.Pipeline) -> Iterator[None]:
     - ``threads`` half the CPUs. During the load dlt's own threads run too; on 2 CPUs a
       single DuckDB thread loads 1,000,000 CDRs 20% faster than two, with 50 MB less memory.
 
-    Only the sync is concerned: queries made with the pipeline afterwards (the models) get
-    DuckDB's defaults. Set ``[destination.duckdb.credentials] global_config`` (or
+    Only the sync is concerned; the models built after it run under the same memory limit
+    (:func:`models_duckdb_settings`). Set ``[destination.duckdb.credentials] global_config`` (or
     ``DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG``), e.g. ``{memory_limit = "2GB"}``,
     to choose for yourself.
     """
-    key = "destination.duckdb.credentials.global_config"
-    destination = pipeline.destination
-    if (
-        destination is None
-        or not destination.destination_type.endswith(".duckdb")
-        or dlt.config.get(key) is not None
-        or dlt.secrets.get(key) is not None
-    ):
+    if not _duckdb_configured(pipeline):
         yield
         return
+    key = "destination.duckdb.credentials.global_config"
     settings = {"memory_limit": DUCKDB_MEMORY_LIMIT, "threads": max(1, (os.cpu_count() or 2) // 2)}
     # The in-memory layer of config.toml, restored on exit: environment variables and
     # secrets.toml would still win, and nothing is written to disk.
     with dlt.config.values({key: settings}):
         yield
+
+
+def _duckdb_configured(pipeline: dlt.Pipeline) -> bool:
+    """Whether the destination is DuckDB with no ``global_config`` of the user's: the sync (and
+    the models after it) may then choose DuckDB's settings."""
+    key = "destination.duckdb.credentials.global_config"
+    destination = pipeline.destination
+    return not (
+        destination is None
+        or not destination.destination_type.endswith(".duckdb")
+        or dlt.config.get(key) is not None
+        or dlt.secrets.get(key) is not None
+    )
 
 
 def _duckdb_parquet_format() -> ParquetFormatConfiguration:
@@ -335,6 +343,8 @@ def loaded_by_account(
                         "rows carried their account; run `voipstudio sync --full-refresh` once "
                         "to load it again (it re-reads from start_date)"
                     )
+                if LOAD_ID_COLUMN not in columns:
+                    add_load_id_column(client, table)
             for collection in collections:
                 if not isinstance(collection, DatedCollection) or collection.name not in present:
                     continue
@@ -562,7 +572,7 @@ def run_sync(pipeline: dlt.Pipeline, options: SyncOptions | None = None) -> Sync
     started = time.perf_counter()
     summary = SyncSummary(resources=tuple(c.name for c in chosen))
     accounts = sorted({account for _, account in selection.values()})
-    with sync_lock(pipeline), _duckdb_settings(pipeline), abort_refused_loads():
+    with sync_lock(pipeline), _duckdb_settings(pipeline), abort_refused_loads(), stamp_load_ids():
         # What an earlier sync left pending goes first: dlt's run() would load it and read
         # nothing new (see pipelines.pending).
         if options.abort_pending:
@@ -658,3 +668,72 @@ def run_sync(pipeline: dlt.Pipeline, options: SyncOptions | None = None) -> Sync
         error.summary = summary
         raise error
     return summary
+
+
+# --- the reporting models after a sync (issue 16) -------------------------------------------
+# The incremental models find what a sync changed by the load id dlt stamps on every row it
+# writes (_dlt_load_id), and build after it under the same memory limit as the load.
+LOAD_ID_SETTING = "normalize.parquet_normalizer.add_dlt_load_id"
+LOAD_ID_COLUMN = "_dlt_load_id"
+
+
+def add_load_id_column(client: Any, table: str) -> None:
+    """Give a table loaded before the sync stamped load ids (its Arrow rows had none) a
+    nullable ``_dlt_load_id`` column, and its copy in dlt's staging dataset (merges) too.
+
+    dlt would otherwise add the column ``NOT NULL`` to a table that has rows, and the load
+    would fail. Its older rows keep NULL there (the models built them already); every row
+    loaded or merged from now on gets its load's id, so the builds after this sync are
+    incremental again.
+    """
+    log.info(
+        "table %s was loaded by an earlier version: adding its %s column (older rows keep NULL)",
+        table,
+        LOAD_ID_COLUMN,
+    )
+    column = client.escape_column_name(LOAD_ID_COLUMN)
+    text = client.capabilities.get_type_mapper().to_destination_type(
+        {"name": LOAD_ID_COLUMN, "data_type": "text", "nullable": True}, {"name": table}
+    )
+    client.execute_sql(
+        f"ALTER TABLE {client.make_qualified_table_name(table)} ADD COLUMN {column} {text}"
+    )
+    with client.with_staging_dataset():
+        staging = client.make_qualified_table_name(table)
+        try:
+            with client.execute_query(f"SELECT * FROM {staging} WHERE 1 = 0") as cursor:  # noqa: S608
+                names = [str(c[0]) for c in cursor.description or ()]
+        except DatabaseUndefinedRelation:
+            return
+        if LOAD_ID_COLUMN not in names:
+            client.execute_sql(f"ALTER TABLE {staging} ADD COLUMN {column} {text}")
+
+
+@contextmanager
+def stamp_load_ids() -> Iterator[None]:
+    """Make dlt add ``_dlt_load_id`` to the Arrow tables the source yields (CDRs).
+
+    dlt stamps rows normalized from JSON (users, queues) with their load's id anyway; Arrow
+    tables get the column only with this setting, as a dictionary-encoded constant (no cost to
+    speak of). A row's ``_dlt_load_id`` then says in which load it last changed: merged rows
+    (re-read, corrected, marked deleted) get the new load's id.
+    """
+    with dlt.config.values({LOAD_ID_SETTING: True}):
+        yield
+
+
+@contextmanager
+def models_duckdb_settings(pipeline: dlt.Pipeline) -> Iterator[None]:
+    """DuckDB's memory limit while the models build (after a sync, or ``voipstudio models``):
+    the load's (``DUCKDB_MEMORY_LIMIT``), so that a scheduled run's memory does not grow with
+    the history; DuckDB spills to disk past it, and full builds run in pieces. Threads stay at
+    DuckDB's default: nothing else runs meanwhile. A ``global_config`` of the user's wins, as
+    for the sync. What the sync freed is handed back to the system first, so that its
+    high-water mark and the models' do not add up in a scheduled run's peak memory."""
+    release_free_memory()
+    if not _duckdb_configured(pipeline):
+        yield
+        return
+    key = "destination.duckdb.credentials.global_config"
+    with dlt.config.values({key: {"memory_limit": DUCKDB_MEMORY_LIMIT}}):
+        yield

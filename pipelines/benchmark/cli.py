@@ -7,8 +7,11 @@ obvious alternative and the floor"):
 2. dlt's ``rest_api`` source configured as its documentation suggests (the baseline);
 3. the floor: plain httpx at the same concurrency, JSON decoded, bulk-inserted into DuckDB;
 4. an incremental sync with nothing new, and one with 1% new rows (some late);
-5. the SQL models on the loaded data;
+5. the SQL models rebuilt in full on the loaded data;
 6. the full sync with the emulator's latency on, against the floor without concurrency;
+7. what a schedule runs: ``voipstudio sync`` (models included) as a whole process, for a full
+   sync, a sync with nothing new and one with 1% new CDRs, on two sizes of history (1M and 5M
+   CDRs at the same calls a day), each against the same sync with ``--no-models``;
 
 plus full syncs of a smaller and a larger dataset, to show that memory stays flat.
 """
@@ -85,6 +88,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--workdir", help="folder for data and logs (default: a temporary one)")
     parser.add_argument("--keep-workdir", action="store_true", help="keep data and logs")
     parser.add_argument(
+        "--history-rows",
+        default=None,
+        help="CDRs of history of item 7, smaller,larger (default 1000000,5000000; --quick "
+        "20000,60000)",
+    )
+    parser.add_argument(
+        "--history-days",
+        default=None,
+        help="days those CDRs span (default 180,900: the same calls a day; --quick 30,90)",
+    )
+    parser.add_argument(
+        "--history-runs", type=int, default=None, help="runs of item 7 (default --runs)"
+    )
+    parser.add_argument("--skip-history", action="store_true", help="leave item 7 out")
+    parser.add_argument(
         "--job-timeout", type=float, default=900.0, help="seconds before a run is killed (900)"
     )
     parser.add_argument(
@@ -115,6 +133,9 @@ class Options:
     keep_workdir: bool
     job_timeout: float
     baseline_timeout: float
+    history_rows: tuple[int, int] = (1_000_000, 5_000_000)
+    history_days: tuple[int, int] = (180, 900)
+    history_runs: int = 3
     delta_fraction: float = 0.01
     late_fraction: float = 0.2
 
@@ -138,6 +159,13 @@ def parse_options(argv: list[str]) -> Options:
             parser.error("--scale-rows must be two numbers like 250000,1000000")
     else:
         small, large = max(1, args.rows // 2), args.rows * 2
+    history_rows = _pair(parser, "--history-rows", args.history_rows) or (
+        (20_000, 60_000) if args.quick else (1_000_000, 5_000_000)
+    )
+    history_days = _pair(parser, "--history-days", args.history_days) or (
+        (30, 90) if args.quick else (180, 900)
+    )
+    history_runs = 0 if args.skip_history else (args.history_runs or args.runs)
     return Options(
         rows=args.rows,
         runs=args.runs,
@@ -154,7 +182,23 @@ def parse_options(argv: list[str]) -> Options:
         keep_workdir=args.keep_workdir,
         job_timeout=args.job_timeout,
         baseline_timeout=args.baseline_timeout,
+        history_rows=history_rows,
+        history_days=history_days,
+        history_runs=history_runs,
     )
+
+
+def _pair(parser: argparse.ArgumentParser, flag: str, text: str | None) -> tuple[int, int] | None:
+    """Two positive numbers like ``1000000,5000000`` (exits with usage otherwise)."""
+    if text is None:
+        return None
+    try:
+        first, second = (int(part) for part in text.split(","))
+    except ValueError:
+        parser.error(f"{flag} must be two numbers like 1000000,5000000")
+    if first < 1 or second < 1:
+        parser.error(f"{flag} must be positive")
+    return first, second
 
 
 def _log(message: str) -> None:
@@ -301,6 +345,7 @@ class Bench:
                     self._missing(key, "failed", "no full sync to start from", server.rows)
         models_data = self._scaling()
         self._models(models_data)
+        self._history()
 
     def _warm_up(self, server: EmulatorProcess) -> None:
         """Compile and cache every module once, so that no measured run pays for it."""
@@ -422,7 +467,7 @@ class Bench:
             self._missing("models", "failed", "no loaded data to build them on")
             return
         rows = self.options.scale_rows[1]
-        row.label = f"SQL models on {rows:,} CDRs"
+        row.label = f"SQL models rebuilt in full (`models --full`) on {rows:,} CDRs"
         settings = {
             "DESTINATION__DUCKDB__CREDENTIALS": str(data_dir / "calls.duckdb"),
             "DLT_DATA_DIR": str(data_dir / "dlt"),
@@ -436,6 +481,105 @@ class Bench:
                 break
             row.data_rows = run.rows
         _remove(data_dir)
+
+    def cli_sync(
+        self, key: str, server: EmulatorProcess, data_dir: Path, *, models: bool
+    ) -> Run | None:
+        """``voipstudio sync`` (or with ``--no-models``) into ``data_dir``, a whole process."""
+        return self.measure(
+            key,
+            "jobs_dlt:cli_sync",
+            {"models": models},
+            server=server,
+            settings=self.sync_settings(server, data_dir),
+        )
+
+    def _history(self) -> None:
+        """Item 7: the scheduled sync with its models, on two sizes of history.
+
+        For each size, on an emulator of its own: full syncs with and without the models
+        (alternating, each into a fresh folder); then, from copies of a full sync with models
+        that one sync with nothing new has settled (the first merge into a fresh table rewrites
+        what it touched, once), syncs with nothing new with and without models, alternating;
+        then two chains from that copy, each run adding 1% new CDRs (some late) that both
+        chains read: one with models, one without.
+        """
+        options = self.options
+        sizes = zip(("smaller", "larger"), options.history_rows, options.history_days, strict=True)
+        for size, rows, days in sizes:
+            keys = [key for key in self.rows if key.startswith(f"history.{size}.")]
+            for key in keys:
+                self.rows[key].label = self.rows[key].label.replace(
+                    f"{size} history", f"{rows:,} CDRs over {days} days"
+                )
+            if options.history_runs < 1:
+                for key in keys:
+                    self._missing(key, "skipped", "--skip-history", rows)
+                continue
+            _log(f"emulator: generating {rows:,} CDRs over {days} days")
+            try:
+                with EmulatorProcess(rows, self.workdir, self.env, days=days) as server:
+                    self._history_runs(size, server)
+            except EmulatorError as exc:
+                self.failures += 1
+                for key in keys:
+                    self._missing(key, "failed", str(exc).splitlines()[0], rows)
+
+    def _history_runs(self, size: str, server: EmulatorProcess) -> None:
+        options = self.options
+        runs = options.history_runs
+        key = f"history.{size}"
+        served = server.cdr_count()
+        base: Path | None = None
+        for number in range(runs):
+            _log(f"{key}: full syncs, run {number + 1}/{runs}")
+            data_dir = self.workdir / "data" / f"{key}-full-{number}"
+            run = self.cli_sync(f"{key}.full", server, data_dir, models=True)
+            base = _keep_latest(run, data_dir, base)
+            raw_dir = self.workdir / "data" / f"{key}-raw-{number}"
+            self.cli_sync(f"{key}.full_raw", server, raw_dir, models=False)
+            _remove(raw_dir)
+        for kind in ("full", "full_raw"):
+            self._check_rows(f"{key}.{kind}", served)
+        rest = [f"{key}.{kind}" for kind in ("none", "none_raw", "delta", "delta_raw")]
+        if base is None:
+            for name in rest:
+                self._missing(name, "failed", "no full sync to start from", server.rows)
+            return
+        # Settle the copy: the first sync after a full one rewrites what its merge touched.
+        try:
+            run_job(
+                "jobs_dlt:cli_sync",
+                {"models": True},
+                run_dir=self._run_dir(f"{key}.settle"),
+                env=dict(self.env, **self.sync_settings(server, base)),
+                timeout=options.job_timeout,
+            )
+        except JobError as exc:
+            _log(f"  settling sync failed (measurements go on):\n{exc}")
+        for number in range(runs):
+            _log(f"{key}: nothing new, run {number + 1}/{runs}")
+            for kind, models in (("none", True), ("none_raw", False)):
+                data_dir = self.workdir / "data" / f"{key}-{kind}"
+                shutil.copytree(base, data_dir)
+                self.cli_sync(f"{key}.{kind}", server, data_dir, models=models)
+                _remove(data_dir)
+        chains = {kind: self.workdir / "data" / f"{key}-{kind}" for kind in ("delta", "delta_raw")}
+        for data_dir in chains.values():
+            shutil.copytree(base, data_dir)
+        _remove(base)
+        new = max(1, round(server.rows * options.delta_fraction))
+        for number in range(runs):
+            _log(f"{key}: {new:,} new CDRs, run {number + 1}/{runs}")
+            server.add_cdrs(new, options.late_fraction)
+            for kind, data_dir in chains.items():
+                self.cli_sync(f"{key}.{kind}", server, data_dir, models=kind == "delta")
+        for data_dir in chains.values():
+            _remove(data_dir)
+        for kind in ("delta", "delta_raw"):
+            self.rows[
+                f"{key}.{kind}"
+            ].note = f"{new:,} new, {options.late_fraction:.0%} of them late, plus the lag re-read"
 
     def _missing(self, key: str, status: Status, note: str, data_rows: int = 0) -> None:
         row = self.rows[key]
@@ -513,6 +657,9 @@ def main(argv: list[str] | None = None) -> int:
         late_fraction=options.late_fraction,
         scale_rows=options.scale_rows,
         started=started,
+        history_rows=options.history_rows,
+        history_days=options.history_days,
+        history_runs=options.history_runs,
         seconds=time.perf_counter() - clock,
         load_before=load_before,
         load_after=os.getloadavg()[0],

@@ -33,8 +33,9 @@ def _free_port() -> int:
 class EmulatorProcess:
     """``python -m pipelines.emulator.cli --rows N`` on a free loopback port.
 
-    The data is the emulator's default company (30 days of calls ending when it starts, its
-    clock the wall clock), so that new CDRs added later arrive "now" as they would live.
+    The data is the emulator's default company (30 days of calls ending when it starts, or
+    ``days``; its clock the wall clock), so that new CDRs added later arrive "now" as they
+    would live.
 
     Example:
         >>> with EmulatorProcess(10_000, workdir, env) as server:
@@ -44,9 +45,15 @@ class EmulatorProcess:
     api_key = DEFAULT_API_KEY
 
     def __init__(
-        self, rows: int, workdir: Path, env: dict[str, str], start_timeout: float | None = None
+        self,
+        rows: int,
+        workdir: Path,
+        env: dict[str, str],
+        start_timeout: float | None = None,
+        days: int | None = None,
     ) -> None:
         self.rows = rows
+        self.days = days
         self.workdir = workdir
         self.env = env
         # Generating the data takes about 2 s per 100,000 CDRs on a slow machine.
@@ -92,6 +99,7 @@ class EmulatorProcess:
                         str(self.port),
                         "--rows",
                         str(self.rows),
+                        *(["--days", str(self.days)] if self.days else []),
                     ],
                     env=self.env,
                     stdin=subprocess.DEVNULL,

@@ -40,6 +40,47 @@ def project_sync() -> dict[str, Any]:
     }
 
 
+def cli_sync(models: bool) -> dict[str, Any]:
+    """``voipstudio sync`` as a user runs it (``models``: the default, the reporting models
+    built after the sync; else ``--no-models``), configured as :func:`project_sync` is. The
+    child's process time is the figure: interpreter start, imports, sync and models."""
+    import pipelines.cli as cli
+
+    seen: dict[str, Any] = {}
+    print_summary, print_models = cli._print_summary, cli._print_models
+
+    def keep_summary(pipeline: Any, summary: Any, options: Any) -> None:
+        seen["summary"] = summary
+        print_summary(pipeline, summary, options)
+
+    def keep_models(result: Any) -> None:
+        seen["models"] = result
+        print_models(result)
+
+    # What the command did, taken where it prints it (nothing else is measured or changed).
+    cli._print_summary, cli._print_models = keep_summary, keep_models
+    code = cli.main(["sync"] if models else ["sync", "--no-models"])
+    if code != 0:
+        raise RuntimeError(f"voipstudio sync exited with {code}")
+    summary = seen["summary"]
+    detail: dict[str, Any] = {
+        "rows": summary.rows_loaded.get("cdrs", 0),
+        "new_rows": summary.cdrs_new,
+        "table_rows": summary.cdrs_after,
+        "sync_seconds": round(summary.seconds, 3),
+    }
+    result = seen.get("models")
+    if result is not None:
+        detail.update(
+            models_seconds=round(result.seconds, 3),
+            models_full=result.count("full"),
+            models_incremental=result.count("incremental"),
+            models_unchanged=result.count("unchanged"),
+            memory_limit=result.memory_limit,
+        )
+    return detail
+
+
 def rest_api_baseline(
     base_url: str, api_key: str, database: str, pipelines_dir: str, page_size: int
 ) -> dict[str, Any]:
@@ -104,12 +145,15 @@ def rest_api_baseline(
 
 
 def build_models() -> dict[str, Any]:
-    """The SQL reporting models (``pipelines.models.build_models``) on the loaded CDRs."""
+    """The SQL reporting models rebuilt in full on the loaded CDRs, as ``voipstudio models
+    --full`` does (under the models' DuckDB memory limit)."""
     # Imported here: the syncs' runs must not pay for (or hold the memory of) the models.
     from pipelines.models import build_models as build
+    from pipelines.sync import models_duckdb_settings
 
     pipeline = make_pipeline()
-    result = build(pipeline)
+    with models_duckdb_settings(pipeline):
+        result = build(pipeline, full=True)
     with pipeline.sql_client() as client:
         name = client.make_qualified_table_name("cdrs")
         rows = client.execute_sql(f"SELECT count(*) FROM {name}")  # noqa: S608 - our name

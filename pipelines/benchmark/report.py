@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import platform
 import re
+import statistics
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
@@ -47,6 +48,9 @@ class Setup:
     late_fraction: float
     scale_rows: tuple[int, int]
     started: datetime
+    history_rows: tuple[int, int] = (0, 0)
+    history_days: tuple[int, int] = (0, 0)
+    history_runs: int = 0
     seconds: float = 0.0
     load_before: float = 0.0
     load_after: float = 0.0
@@ -129,6 +133,8 @@ def table(rows: dict[str, Row]) -> str:
         "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for row in rows.values():
+        if row.key.startswith(HISTORY):
+            continue
         served = _count(row.data_rows) if row.data_rows else "—"
         if not row.measured:
             text: str = "FAILED" if row.status == "failed" else row.status
@@ -158,7 +164,7 @@ def details(rows: dict[str, Row]) -> str:
         "|---|--:|--:|--:|--:|--:|",
     ]
     for row in rows.values():
-        if not row.measured:
+        if not row.measured or row.key.startswith(HISTORY):
             continue
         last_steps = row.runs[-1].detail.get("steps", {})
         steps = [last_steps.get(s) for s in ("extract", "normalize", "load")]
@@ -172,6 +178,103 @@ def details(rows: dict[str, Row]) -> str:
             f"{step_text} | {_count(table_rows) if table_rows is not None else '—'} |"
         )
     return "\n".join(lines)
+
+
+HISTORY = "history."
+HISTORY_SIZES = ("smaller", "larger")
+HISTORY_KINDS = ("full", "full_raw", "none", "none_raw", "delta", "delta_raw")
+
+
+def history_table(rows: dict[str, Row]) -> str:
+    """Item 7 (Markdown): whole processes of ``voipstudio sync``, with and without models."""
+    lines = [
+        "| measurement | CDRs read | process wall s (median) | models s (median) | CPU s | "
+        "peak RSS MB (median) | runs |",
+        "|---|--:|--:|--:|--:|--:|--:|",
+    ]
+    for size in HISTORY_SIZES:
+        for kind in HISTORY_KINDS:
+            row = rows[f"{HISTORY}{size}.{kind}"]
+            if not row.measured:
+                text: str = "FAILED" if row.status == "failed" else row.status
+                if row.note:
+                    text += f": {row.note}"
+                lines.append(f"| {row.label} | — | {text} | — | — | — | 0 |")
+                continue
+            models = [r.detail.get("models_seconds") for r in row.runs]
+            models_text = (
+                f"{statistics.median(float(m) for m in models if m is not None):.2f}"
+                if any(m is not None for m in models)
+                else "—"
+            )
+            label = row.label + (f" ({row.note})" if row.note else "")
+            lines.append(
+                f"| {label} | {_count(row.median('rows'))} | "
+                f"{_seconds(row.median('process_seconds'))} | {models_text} | "
+                f"{row.median('cpu_seconds'):.2f} | {row.peak_rss_mb:.0f} | {len(row.runs)} |"
+            )
+    return "\n".join(lines)
+
+
+def history_targets(rows: dict[str, Row], setup: Setup) -> list[Target]:
+    """Item 7's targets: the models' share of a scheduled sync, and its memory."""
+    result: list[Target] = []
+    peaks: dict[str, float] = {}
+    for size, count in zip(HISTORY_SIZES, setup.history_rows, strict=True):
+
+        def row(kind: str, size: str = size) -> Row:
+            return rows[f"{HISTORY}{size}.{kind}"]
+
+        where = f"{_count(count)} CDRs"
+        none, none_raw = row("none"), row("none_raw")
+        if none.measured and none_raw.measured:
+            ratio = none.median("process_seconds") / none_raw.median("process_seconds")
+            result.append(
+                Target(
+                    f"sync with nothing new, with models, {where}",
+                    "≤ 1.5x the same sync without models",
+                    f"{ratio:.2f}x ({none.median('process_seconds'):.2f} s vs "
+                    f"{none_raw.median('process_seconds'):.2f} s)",
+                    ratio <= 1.5,
+                )
+            )
+        delta, full = row("delta"), row("full")
+        if delta.measured and full.measured:
+            share = delta.median("process_seconds") / full.median("process_seconds")
+            result.append(
+                Target(
+                    f"sync of 1% new CDRs, with models, {where}",
+                    "< 0.1x a full sync with models",
+                    f"{share:.3f}x ({delta.median('process_seconds'):.2f} s vs "
+                    f"{full.median('process_seconds'):.2f} s)",
+                    share < 0.1,
+                )
+            )
+        measured = [row(kind) for kind in ("full", "none", "delta") if row(kind).measured]
+        if measured:
+            peaks[where] = max(r.peak_rss_mb for r in measured)
+    if peaks:
+        text = ", ".join(f"{where}: {peak:.0f} MB" for where, peak in peaks.items())
+        result.append(
+            Target(
+                "peak RSS of `voipstudio sync` with models (full, nothing new, 1%)",
+                "< 600 MB",
+                text,
+                max(peaks.values()) < 600,
+            )
+        )
+    if len(peaks) == 2:
+        small, large = peaks.values()
+        growth = large / small - 1
+        result.append(
+            Target(
+                "its memory flat as history grows",
+                "within 20%",
+                f"{growth:+.0%}",
+                abs(growth) <= 0.20,
+            )
+        )
+    return result
 
 
 def targets(rows: dict[str, Row], setup: Setup) -> list[Target]:
@@ -248,7 +351,7 @@ def targets(rows: dict[str, Row], setup: Setup) -> list[Target]:
     if models.measured:
         result.append(
             Target(
-                f"models on {_count(models.data_rows)} CDRs",
+                f"models rebuilt in full on {_count(models.data_rows)} CDRs",
                 "seconds, not minutes (< 60 s)",
                 f"{models.seconds:.2f} s",
                 models.seconds < 60,
@@ -256,6 +359,7 @@ def targets(rows: dict[str, Row], setup: Setup) -> list[Target]:
         )
     else:
         result.append(Target("SQL models", "seconds, not minutes", models.note or "—", None))
+    result.extend(history_targets(rows, setup))
     return result
 
 
@@ -307,6 +411,17 @@ Generated by the benchmark; do not edit by hand (the next run replaces this part
 ### Where the time went
 
 {details(rows)}
+
+### A scheduled sync with its models (item 7)
+
+What a schedule runs, as a whole process (interpreter start, imports, sync, models): on
+{_count(setup.history_rows[0])} CDRs over {setup.history_days[0]} days and on
+{_count(setup.history_rows[1])} over {setup.history_days[1]} days (the same calls a day, more
+history), each against the same sync with `--no-models`; {setup.history_runs} runs each, medians.
+The syncs with nothing new start from copies of a full sync with models (settled by one sync);
+the 1% runs are two chains from such a copy, each run reading the same new CDRs.
+
+{history_table(rows)}
 {END}"""
 
 

@@ -10,7 +10,8 @@ from pipelines.benchmark.measure import Run
 
 Status = Literal["ok", "failed", "skipped"]
 
-# The lines of the table, in order: key, the item number, label.
+# The lines of the table, in order: key, the item number, label. Item 7 (the scheduled
+# sync with its models, as whole processes, for two sizes of history) has a table of its own.
 ROWS: list[tuple[str, str, str]] = [
     ("full.project", "1", "full sync, this project"),
     ("full.baseline", "2", "full sync, dlt rest_api source (baseline)"),
@@ -24,6 +25,18 @@ ROWS: list[tuple[str, str, str]] = [
     ("latency.floor", "6", "floor with latency, same concurrency"),
     ("scale.small", "1", "full sync, smaller data"),
     ("scale.large", "1", "full sync, larger data"),
+    *(
+        (f"history.{size}.{kind}", "7", f"{label}, {size} history")
+        for size in ("smaller", "larger")
+        for kind, label in (
+            ("full", "`voipstudio sync` with models, full sync"),
+            ("full_raw", "`voipstudio sync --no-models`, full sync"),
+            ("none", "`voipstudio sync` with models, nothing new"),
+            ("none_raw", "`voipstudio sync --no-models`, nothing new"),
+            ("delta", "`voipstudio sync` with models, 1% new"),
+            ("delta_raw", "`voipstudio sync --no-models`, 1% new"),
+        )
+    ),
 ]
 ROW_KEYS = [key for key, _, _ in ROWS]
 

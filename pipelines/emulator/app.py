@@ -836,6 +836,10 @@ class Emulator:
             missing = self.cdrs.replace_records(updates)
             self.cdrs.record_keys |= keys
             return json_response(200, {"patched": len(updates) - len(missing), "missing": missing})
+        # --- dimension corrections (issue 16: a renamed user, for the incremental models) ---
+        if path in ("/users/patch", "/queues/patch") and method == "POST":
+            return self._admin_patch_dimension(path.split("/")[1], _json_object(body))
+        # --- end dimension corrections ---
         if path in ("/cdrs/update", "/cdrs/delete") and method == "POST":
             return self._admin_change_stored_cdrs(path, _json_object(body))
         if path == "/cdrs/raw" and method == "POST":
@@ -849,6 +853,18 @@ class Emulator:
         if path.startswith("/collections/"):
             return self._admin_collection(method, path[len("/collections/") :], body)
         return error_response(404, "Not Found", [f"No admin route {method} {path}"])
+
+    def _admin_patch_dimension(self, name: str, payload: dict[str, Any]) -> Response:
+        """``POST /_emulator/users/patch`` (or ``queues``): serve those records with changed
+        fields from now on (``{"updates": [{"id": ID, "set": {field: value}}]}``)."""
+        entries = payload.get("updates", [])
+        if not isinstance(entries, list) or not all(
+            isinstance(u, dict) and isinstance(u.get("set"), dict) for u in entries
+        ):
+            raise ValueError('updates must be a list of {"id": ID, "set": {field: value}}')
+        updates = {int(u["id"]): dict(u["set"]) for u in entries}
+        missing = self.collections[name].replace_records(updates)
+        return json_response(200, {"patched": len(updates) - len(missing), "missing": missing})
 
     # -- admin: any collection's records ---------------------------------------------------------
 

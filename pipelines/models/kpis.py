@@ -14,7 +14,8 @@ from typing import Any
 import dlt
 import sqlglot
 
-from pipelines.models.runner import SOURCE_DIALECT, point_at_dataset
+from pipelines.models.declarations import SOURCE_DIALECT
+from pipelines.models.runner import point_at_dataset
 
 _INBOUND = """
 select

@@ -494,12 +494,20 @@ def _rebuild_in_memory(
             f"create view {quote(dataset)}.{quote(name)} as "  # noqa: S608 - identifiers
             f"select * from source_db.{quote(dataset)}.{quote(name)}"
         )
+    columns: dict[str, list[str]] = {}
+    for table, column in memory.execute(
+        "select table_name, column_name from information_schema.columns "
+        "where table_catalog = 'source_db' and table_schema = $dataset "
+        "order by table_name, ordinal_position",
+        {"dataset": dataset},
+    ).fetchall():
+        columns.setdefault(str(table), []).append(str(column))
     built: set[str] = set()
     for model in project.models:  # in dependency order
         if model.name in skipped:
             continue
         try:
-            for statement in build_statements(model, "duckdb", dataset):
+            for statement in build_statements(model, "duckdb", dataset, source_columns=columns):
                 memory.execute(statement)
         except duckdb.Error as exc:
             memory.close()
@@ -776,23 +784,24 @@ group by account, user_id
 order by sum(handled_calls) desc, sum(talk_seconds) desc, account, user_id
 """
 
-# No callback yet: no contact at all between the account and the number since the missed call,
-# up to the account's newest call loaded. One row per account and number, the most recent miss
-# first.
+# No callback: no contact between the account and the number within 24 hours of the missed call
+# (up to the account's newest call loaded, dim_accounts.data_horizon_epoch). One row per account
+# and number, the most recent miss first.
 _OPEN_MISSED_SQL = """
 select
-    account,
-    external_number,
+    missed.account,
+    missed.external_number,
     count(*) as missed_calls,
-    min(missed_at_local),
-    max(missed_at_local) as last_missed_at,
-    greatest(max(data_horizon_epoch) - max(epoch(missed_ended_at_utc)), 0),
-    bool_or(is_business_hours)
-from {ds}.fct_missed_call_callbacks
-where account in ({accounts}) and callback_call_key is null
-    and missed_date between $start and $end
-group by account, external_number
-order by last_missed_at desc, account, external_number
+    min(missed.missed_at_local),
+    max(missed.missed_at_local) as last_missed_at,
+    greatest(max(accounts.data_horizon_epoch) - max(epoch(missed.missed_ended_at_utc)), 0),
+    bool_or(missed.is_business_hours)
+from {ds}.fct_missed_call_callbacks as missed
+inner join {ds}.dim_accounts as accounts on accounts.account = missed.account
+where missed.account in ({accounts}) and missed.callback_call_key is null
+    and missed.missed_date between $start and $end
+group by missed.account, missed.external_number
+order by last_missed_at desc, missed.account, missed.external_number
 """
 
 _EXTENT_SQL = (

@@ -6,7 +6,7 @@ process holding it open, even read-only, stops a writer from opening it. A BI to
 tools read a published copy instead:
 
 * ``<directory>/<database file name>`` (``data/published/calls.duckdb``): the pipeline's dataset,
-  raw tables, staging views and marts, copied table by table into a new file that then replaces
+  raw tables, models (tables and views), copied table by table into a new file that replaces
   the previous copy with an atomic rename. A reader that has the old copy open keeps reading it,
   undisturbed, until it reconnects; new connections see the new copy.
 * ``<directory>/parquet/<model>.parquet``: every reporting model as a Parquet file (each
@@ -41,7 +41,7 @@ import duckdb
 from dlt.common.configuration import configspec
 from dlt.common.configuration.specs import BaseConfiguration
 
-from pipelines.models import load_project
+from pipelines.models import STATE_TABLES, load_project
 from pipelines.report.data import literal, quote
 from pipelines.voipstudio.configuration import describe, resolve, warn_unknown_keys
 from pipelines.voipstudio.errors import ConfigError, VoipstudioError
@@ -50,8 +50,9 @@ SECTION = "publish"
 SECTIONS = (SECTION,)
 PARQUET_FOLDER = "parquet"
 MANIFEST = "manifest.json"
-# dlt's own bookkeeping: not for BI tools (``_dlt_loads`` stays: it says when data arrived).
-SKIPPED_TABLES = frozenset({"_dlt_pipeline_state", "_dlt_version"})
+# dlt's and the models' own bookkeeping: not for BI tools (``_dlt_loads`` stays: it says when
+# data arrived).
+SKIPPED_TABLES = frozenset({"_dlt_pipeline_state", "_dlt_version"}) | STATE_TABLES
 
 
 class PublishError(VoipstudioError):

@@ -1,5 +1,6 @@
 -- grain: one row per account, day (reporting time zone) and call direction;
 -- key: (account, call_date, direction)
+-- incremental: partition (account, call_date)
 --
 -- Calls are counted on the day they started (fct_calls.call_date), including calls that end
 -- the next day. Only accounts, days and directions with at least one call have a row. Every

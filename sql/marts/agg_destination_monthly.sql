@@ -1,5 +1,7 @@
 -- grain: one row per account, month (reporting time zone), call direction and destination;
 -- key: (account, month_start, direction, destination)
+-- incremental: partition (account, month_start)
+--   fct_calls: month_start covers months of [start_epoch, start_epoch + 1)
 --
 -- destination is fct_calls.destination, 'unknown' when null: for outbound calls the rated
 -- destination (e.g. 'Spain Mobile (Local)'), for other directions whatever the API puts there.

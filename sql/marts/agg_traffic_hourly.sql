@@ -1,6 +1,12 @@
 -- grain: one row per account and clock hour of the reporting time zone, from the hour in which
 -- the account's first call starts to the hour in which its last call ends (hours without calls
 -- included); key: (account, hour_start_utc)
+-- incremental: partition (account, call_date)
+--   fct_calls, stg_voipstudio__cdrs: call_date covers days of [start_epoch, end_epoch)
+--   dim_accounts: call_date covers days between old and new first_hour_epoch, last_activity_epoch
+--
+-- Rebuilt day by day: the days a changed call or CDR was in progress on (before and after the
+-- change), and the days an account's first or last hour moved over.
 --
 -- Every figure is the account's own. Across accounts: talk_seconds, carried_erlangs and
 -- call_attempts add up (sum them per hour_start_utc); peak_concurrent_calls and is_busy_hour do
@@ -24,7 +30,7 @@
 --   is_busy_hour           the hour of the account's day (call_date) with the most talk_seconds
 --                          (the earliest on a tie); no busy hour on a day without talk
 with calls as (
-    select account, start_epoch, end_epoch, started_at_local from fct_calls
+    select account, start_epoch, end_epoch from fct_calls
 ),
 
 talk as (
@@ -36,17 +42,15 @@ talk as (
     where talk_seconds > 0
 ),
 
+accounts as (
+    select account, first_hour_epoch, last_activity_epoch from dim_accounts
+),
+
 bounds as (
     -- Hours start where the reporting time zone's clock shows minute 0, second 0: the same
     -- instants for every account, so one origin (the first hour of any account) numbers the
     -- hours of all of them.
-    select
-        min(
-            start_epoch - (
-                extract(minute from started_at_local) * 60 + extract(second from started_at_local)
-            )
-        ) as first_hour_epoch
-    from calls
+    select min(first_hour_epoch) as first_hour_epoch from accounts
 ),
 
 digits as (
@@ -81,14 +85,16 @@ call_hours as (
 ),
 
 account_bounds as (
-    -- each account's first hour (its first call's) and last (its last call's last second; the
-    -- start hour of a call without duration)
+    -- each account's first hour (its first call's) and last (the one holding the last second
+    -- of its calls; the start of a call without duration)
     select
-        account,
-        min(start_index) as first_index,
-        max(case when has_duration then last_index else start_index end) as last_index
-    from call_hours
-    group by account
+        accounts.account,
+        cast(floor((accounts.first_hour_epoch - bounds.first_hour_epoch) / 3600.0) as bigint)
+            as first_index,
+        cast(floor((accounts.last_activity_epoch - bounds.first_hour_epoch) / 3600.0) as bigint)
+            as last_index
+    from accounts
+    cross join bounds
 ),
 
 hours as (

@@ -1,5 +1,9 @@
 -- grain: one row per account, day (reporting time zone) and user of the account with at least
 -- one CDR leg that day; key: (account, call_date, user_id)
+-- incremental: partition (account, call_date)
+--   stg_voipstudio__cdrs: through fct_calls (account, call_key)
+--   fct_missed_call_callbacks: call_date = callback_date
+--   stg_voipstudio__users: rows where this.user_id = stg_voipstudio__users.user_id
 --
 -- Built from each user's own legs (cdrs.user_id), counted on the day their call started. Counts
 -- are of calls (a user with two legs in one call counts once) unless named *_legs. User ids are

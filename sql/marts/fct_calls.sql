@@ -1,5 +1,9 @@
 -- grain: one row per account and call (all CDR legs of the account sharing call_key);
 -- key: (account, call_key)
+-- incremental: partition (account, call_key)
+--
+-- Rebuilt call by call: after a sync, the calls with a CDR loaded, changed or marked deleted
+-- since the last build (the call a CDR belonged to before, too, when its call_id changed).
 --
 -- A call is every leg of one account with the same call_id (a leg without call_id is a call of
 -- its own). call_ids are only unique within an account: two accounts' legs with the same call_id

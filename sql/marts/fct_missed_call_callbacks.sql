@@ -1,21 +1,31 @@
 -- grain: one row per account and missed external inbound call (fct_calls.is_missed with an
 -- external_number; anonymous callers cannot be called back); key: (account, missed_call_key)
+-- incremental: partition (account, missed_ended_date)
+--   fct_calls: missed_ended_date covers days of [start_epoch - 86400, end_epoch + 1)
+--   dim_accounts: missed_ended_date covers days between old and new data_horizon_epoch - 3600
+--   dim_accounts: missed_ended_date covers days between old and new data_horizon_epoch - 14400
+--   dim_accounts: missed_ended_date covers days between old and new data_horizon_epoch - 86400
 --
 -- The callback of a missed call is the first later contact of the same account with the same
--- normalized number: one of its outbound calls to it (answered or not: the attempt counts), or
--- an answered inbound call from it, starting at or after the missed call ended. A call of
--- another account is not a callback: the customer called one company and heard from another.
--- callback_call_key is a call of the missed call's account.
+-- normalized number within 24 hours of the missed call's end: one of its outbound calls to it
+-- (answered or not: the attempt counts), or an answered inbound call from it, starting at or
+-- after the missed call ended and at most 24 hours later. A call of another account is not a
+-- callback: the customer called one company and heard from another. callback_call_key is a
+-- call of the missed call's account. A contact more than a day later is a new matter, not the
+-- answer to this call (and bounding the search keeps the table rebuildable day by day: a
+-- change reaches the missed calls of the day before it, never the whole history of a number).
 --
+--   missed_ended_date          the reporting time zone's date the missed call ended on (the
+--                              table is rebuilt by it: a contact can only be the callback of
+--                              calls that ended in the 24 hours before it)
 --   time_to_callback_seconds   callback start - missed call end (null without a callback)
 --   called_back_within_1h / _4h / _24h
 --                              true if time_to_callback_seconds <= 1 / 4 / 24 hours; false if
---                              not and that window has fully passed by data_horizon; null while
---                              the window is still open (it may yet be called back in time)
---   data_horizon_epoch         the start of the account's newest call loaded (max
---                              fct_calls.start_epoch of the account): its contacts are only
---                              known up to there, and one account's rows never depend on
---                              another's data
+--                              not and that window has fully passed by the account's data
+--                              horizon (dim_accounts.data_horizon_epoch: the start of its newest
+--                              call loaded; contacts are only known up to there, and one
+--                              account's rows never depend on another's data); null while the
+--                              window is still open (it may yet be called back in time)
 --   is_too_recent              called_back_within_24h is null: the 24 h window is still open and
 --                              no callback happened yet, so the row cannot be judged
 --   callback_type              'outbound' (our call) or 'inbound_answered' (they called again and
@@ -61,9 +71,7 @@ contacts as (
 ),
 
 horizon as (
-    select account, max(start_epoch) as data_horizon_epoch
-    from calls
-    group by account
+    select account, data_horizon_epoch from dim_accounts
 ),
 
 timeline as (
@@ -127,7 +135,9 @@ matched as (
         on contacts.account = next_contact.account
         and contacts.external_number = next_contact.external_number
         and contacts.start_epoch = next_contact.callback_epoch
-    where next_contact.event = 'missed'
+    where
+        next_contact.event = 'missed'
+        and next_contact.callback_epoch - next_contact.missed_end_epoch <= 86400
 ),
 
 final as (
@@ -138,6 +148,8 @@ final as (
         missed.started_at_utc as missed_at_utc,
         missed.started_at_local as missed_at_local,
         missed.ended_at_utc as missed_ended_at_utc,
+        cast(to_timestamp(missed.end_epoch) at time zone {{ reporting_timezone }} as date)
+            as missed_ended_date,
         missed.external_number,
         missed.is_abandoned,
         missed.is_business_hours,
@@ -161,8 +173,7 @@ final as (
             when horizon.data_horizon_epoch - missed.end_epoch >= 86400 then false
         end as called_back_within_24h,
         not coalesce(matched.time_to_callback_seconds <= 86400, false)
-        and horizon.data_horizon_epoch - missed.end_epoch < 86400 as is_too_recent,
-        horizon.data_horizon_epoch
+        and horizon.data_horizon_epoch - missed.end_epoch < 86400 as is_too_recent
     from missed
     inner join horizon on horizon.account = missed.account
     left join matched

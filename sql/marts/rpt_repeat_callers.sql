@@ -1,12 +1,17 @@
 -- grain: one row per account and outside number that called the account again within
 -- repeat_call_days ({{ repeat_call_days }}) days of its previous inbound call;
 -- key: (account, caller_number)
+-- materialized: view
 --
 -- Looks at inbound calls (answered or not) with an external_number, over all loaded history.
 -- A repeat call is an inbound call that started at most repeat_call_days days after the same
--- number's previous inbound call to the same account started: a number that called account a
--- and then account b has not called back the same company, so it is no repeat. Across
--- accounts, a number can have one row per account.
+-- number's previous inbound call to the same account started (fct_inbound_calls.is_repeat): a
+-- number that called account a and then account b has not called back the same company, so it
+-- is no repeat. Across accounts, a number can have one row per account.
+--
+-- A view over fct_inbound_calls: a row sums all of a number's history, and the numbers a sync
+-- touches hold most of the history (a few numbers call every day), so a table of it would be
+-- rebuilt almost whole after every sync; summed when read, it costs a scan of the inbound calls.
 --
 --   inbound_calls               the number's inbound calls
 --   repeat_calls                of those, repeat calls
@@ -18,54 +23,26 @@
 --   shortest_gap_seconds        the shortest time between two consecutive inbound calls
 --   first_call_at_utc, last_call_at_utc
 with inbound as (
-    select
-        account,
-        call_key,
-        external_number,
-        start_epoch,
-        started_at_utc,
-        is_answered,
-        is_missed
-    from fct_calls
-    where direction = 'inbound' and external_number is not null
-),
-
-sequenced as (
-    select
-        inbound.*,
-        lag(start_epoch) over (
-            partition by account, external_number order by start_epoch, call_key
-        ) as previous_start_epoch,
-        lag(is_answered) over (
-            partition by account, external_number order by start_epoch, call_key
-        ) as previous_answered
-    from inbound
-),
-
-flagged as (
-    select
-        sequenced.*,
-        start_epoch - previous_start_epoch as gap_seconds,
-        previous_start_epoch is not null
-        and start_epoch - previous_start_epoch <= {{ repeat_call_days }} * 86400 as is_repeat
-    from sequenced
+    select * from fct_inbound_calls
 ),
 
 per_caller as (
     select
         account,
-        external_number as caller_number,
+        caller_number,
         count(*) as inbound_calls,
         count(case when is_repeat then 1 end) as repeat_calls,
-        count(case when is_repeat and previous_answered then 1 end) as repeats_after_answered,
-        count(case when is_repeat and not previous_answered then 1 end) as repeats_after_missed,
+        count(case when is_repeat and is_previous_answered then 1 end) as repeats_after_answered,
+        count(case when is_repeat and not is_previous_answered then 1 end)
+            as repeats_after_missed,
         count(case when is_answered then 1 end) as answered_calls,
         count(case when is_missed then 1 end) as missed_calls,
+        -- only numbers with a repeat are kept: their shortest gap is a repeat's
         min(gap_seconds) as shortest_gap_seconds,
         min(started_at_utc) as first_call_at_utc,
         max(started_at_utc) as last_call_at_utc
-    from flagged
-    group by account, external_number
+    from inbound
+    group by account, caller_number
 ),
 
 final as (

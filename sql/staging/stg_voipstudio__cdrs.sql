@@ -1,6 +1,14 @@
 -- grain: one row per account and CDR (one leg of a call); key: (account, cdr_id)
+-- incremental: key (account, cdr_id)
+--   voipstudio.cdrs: (account, id)
+-- optional column: voipstudio.cdrs.deleted_at timestamp with time zone
 --
--- The loaded CDRs, typed and renamed; nothing is filtered out.
+-- The loaded CDRs, typed and renamed. CDRs that `voipstudio reconcile` marked deleted (the API no
+-- longer returns them: deleted_at is set) are left out; nothing else is.
+--
+-- A table kept up to date row by row: after a sync only the CDRs loaded or merged since the
+-- last build are read again, and only those whose row here changed are written (see
+-- docs/models.md, "Incremental builds").
 --
 --   account          the VoIPstudio account the CDR was synced from. CDR ids, call ids and user
 --                    ids are only unique within one account, so every key, join and group by
@@ -29,6 +37,7 @@
 --                    outbound legs, null for internal and unknown legs
 with source as (
     select * from voipstudio.cdrs
+    where deleted_at is null
 ),
 
 cleaned as (

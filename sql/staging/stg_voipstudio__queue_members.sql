@@ -1,4 +1,5 @@
 -- grain: one row per account, queue and member user; key: (account, queue_id, user_id)
+-- incremental: key (account, queue_id, user_id)
 --
 -- The queues' member lists (dlt child table queues__users: value = user id, _dlt_parent_id =
 -- the queue row's _dlt_id). member_position is the user's place in the queue's list, from 0.

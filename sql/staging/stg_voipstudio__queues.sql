@@ -1,4 +1,5 @@
 -- grain: one row per account and call queue; key: (account, queue_id)
+-- incremental: key (account, queue_id)
 --
 -- The queues table as loaded (replaced in full by every sync), renamed. Members are in
 -- stg_voipstudio__queue_members.

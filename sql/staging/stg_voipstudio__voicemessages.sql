@@ -1,8 +1,13 @@
 -- grain: one row per account and voicemail message; key: (account, voicemail_id)
+-- incremental: key (account, voicemail_id)
+--   voipstudio.voicemessages: (account, id)
+-- optional column: voipstudio.voicemessages.deleted_at timestamp with time zone
 --
 -- The loaded voicemail messages (/voicemessages, loaded when the resources setting or
 -- --resources names voicemessages), renamed; messages `voipstudio reconcile` marked deleted
 -- are left out. A message is left after a missed call: its start is the end of that call.
+-- Kept up to date row by row, like stg_voipstudio__cdrs: a mart that flags calls that went to
+-- voicemail sees exactly the messages a sync loaded or reconcile changed.
 --
 --   account          the VoIPstudio account the message was synced from (ids are only unique
 --                    within one account)

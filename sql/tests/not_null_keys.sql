@@ -40,12 +40,29 @@ from agg_destination_monthly
 where account is null or month_start is null or direction is null or destination is null
 having count(*) > 0
 union all
-select 'fct_missed_call_callbacks', 'account, missed_call_key, external_number', count(*)
+select
+    'fct_missed_call_callbacks',
+    'account, missed_call_key, external_number, missed_ended_date',
+    count(*)
 from fct_missed_call_callbacks
-where account is null or missed_call_key is null or external_number is null
+where
+    account is null or missed_call_key is null or external_number is null
+    or missed_ended_date is null
 having count(*) > 0
 union all
 select 'rpt_repeat_callers', 'account, caller_number', count(*)
 from rpt_repeat_callers
 where account is null or caller_number is null
+having count(*) > 0
+union all
+select 'fct_inbound_calls', 'account, call_key, call_date, caller_number, is_repeat', count(*)
+from fct_inbound_calls
+where
+    account is null or call_key is null or call_date is null or caller_number is null
+    or is_repeat is null
+having count(*) > 0
+union all
+select 'dim_accounts', 'account, data_horizon_epoch, first_hour_epoch', count(*)
+from dim_accounts
+where account is null or data_horizon_epoch is null or first_hour_epoch is null
 having count(*) > 0

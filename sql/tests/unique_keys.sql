@@ -37,3 +37,9 @@ from fct_missed_call_callbacks group by account, missed_call_key having count(*)
 union all
 select 'rpt_repeat_callers', account || ' ' || caller_number, count(*)
 from rpt_repeat_callers group by account, caller_number having count(*) > 1
+union all
+select 'fct_inbound_calls', account || ' ' || cast(call_key as varchar), count(*)
+from fct_inbound_calls group by account, call_key having count(*) > 1
+union all
+select 'dim_accounts', account, count(*)
+from dim_accounts group by account having count(*) > 1

@@ -17,6 +17,7 @@ from pipelines.benchmark.results import ROW_KEYS
 ROOT = Path(__file__).resolve().parents[2]
 ROWS = 3000
 SMALL, LARGE = 1500, 6000
+HISTORY = (3000, 6000)
 FULL_SYNCS = {
     "full.project": ROWS,
     "full.baseline": ROWS,
@@ -26,6 +27,10 @@ FULL_SYNCS = {
     "latency.floor": ROWS,
     "scale.small": SMALL,
     "scale.large": LARGE,
+    "history.smaller.full": HISTORY[0],
+    "history.smaller.full_raw": HISTORY[0],
+    "history.larger.full": HISTORY[1],
+    "history.larger.full_raw": HISTORY[1],
 }
 
 
@@ -41,6 +46,8 @@ def test_small_benchmark_produces_every_row(tmp_path: Path) -> None:
         "--page-size", "500",
         "--scale-rows", f"{SMALL},{LARGE}",
         "--latency-ms", "10",
+        "--history-rows", f"{HISTORY[0]},{HISTORY[1]}",
+        "--history-days", "10,20",
         "--job-timeout", "240",
         "--baseline-timeout", "240",
         "--output", str(output),
@@ -72,11 +79,29 @@ def test_small_benchmark_produces_every_row(tmp_path: Path) -> None:
     # Nothing new: only the lag window is read again, nothing is added.
     assert rows["incremental.none"]["runs"][0]["detail"]["new_rows"] == 0
     assert rows["incremental.delta"]["runs"][0]["detail"]["new_rows"] == ROWS // 100
+    # The scheduled sync with its models: the models built (in full the first time, then
+    # only what changed), or not at all with --no-models.
+    for size, served in zip(("smaller", "larger"), HISTORY, strict=True):
+        detail = {
+            kind: rows[f"history.{size}.{kind}"]["runs"][0]["detail"]
+            for kind in ("full", "full_raw", "none", "none_raw", "delta", "delta_raw")
+        }
+        assert detail["full"]["models_full"] >= 12 and detail["full"]["models_incremental"] == 0
+        assert detail["none"]["new_rows"] == 0 and detail["none"]["models_full"] == 0
+        assert detail["delta"]["new_rows"] == detail["delta_raw"]["new_rows"] == served // 100
+        assert detail["delta"]["models_incremental"] > 0 and detail["delta"]["models_full"] <= 1
+        assert detail["delta"]["memory_limit"]
+        assert "models_seconds" not in detail["none_raw"]
+        for kind in ("full", "none", "delta"):
+            assert detail[kind]["models_seconds"] > 0, (size, kind)
     assert {target["name"] for target in report["targets"]} >= {
         "full sync vs rest_api",
         "full sync vs floor",
         "peak memory of a full sync",
         "sync with nothing new",
+        f"sync with nothing new, with models, {HISTORY[1]:,} CDRs",
+        f"sync of 1% new CDRs, with models, {HISTORY[1]:,} CDRs",
+        "peak RSS of `voipstudio sync` with models (full, nothing new, 1%)",
     }
 
     text = output.read_text()

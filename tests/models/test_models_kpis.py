@@ -15,11 +15,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from handmade_cdrs import N1, N2, N3, N4, RECORDS, A, B, C
+from handmade_cdrs import N1, N2, N3, N4, RECORDS, X1, X2, A, B, C, _leg
 from models_harness import DATASET, ModelsHarness, day, empty_company, epoch, utc
 
 from pipelines.emulator.server import EmulatorServer
-from pipelines.models import BuildResult, DataTestResult, build_models, run_data_tests
+from pipelines.models import (
+    BuildResult,
+    DataTestResult,
+    build_models,
+    load_project,
+    run_data_tests,
+)
 
 
 @dataclass
@@ -79,7 +85,10 @@ def expected_rows(
 
 def test_everything_builds_and_every_data_test_passes(built: Built) -> None:
     assert not built.build.skipped
-    assert len(built.build.built) == 11
+    # Every model but the voicemail one (voicemessages is loaded only when named).
+    assert len(built.build.built) == len(load_project().models) - 1 == 13
+    assert set(built.build.not_loaded) == {"stg_voipstudio__voicemessages"}
+    assert {m.mode for m in built.build.built} == {"full"}  # the first build
     assert {t.name: t.failures for t in built.tests} == {t.name: 0 for t in built.tests}
     assert len(built.tests) >= 12
     assert len(built.harness.table("cdrs")) == len(RECORDS)
@@ -539,13 +548,25 @@ def test_missed_call_callbacks(built: Built) -> None:
                 "called_back_within_4h": False,
                 "called_back_within_24h": None,
                 "is_too_recent": True,
-                "data_horizon_epoch": horizon,
+                "missed_ended_date": day("2024-10-27"),  # 21:00:40 CET
             },
         ],
         "missed_call_key",
     )
     # 1011 has no number (anonymous): it cannot be called back and has no row.
     assert horizon - epoch("2024-10-27 20:00:40") == 43160
+
+
+def test_dim_accounts_is_the_horizon_of_the_data(built: Built) -> None:
+    [row] = built.harness.table("dim_accounts")
+    # The newest call starts 2024-10-28 08:00:00; the first at 2024-03-28 23:30:00 UTC (00:30
+    # local on the 29th), in the local hour starting 23:00 UTC.
+    assert row["data_horizon_epoch"] == epoch("2024-10-28 08:00:00")
+    assert row["data_horizon_utc"] == utc("2024-10-28 08:00:00")
+    assert row["first_call_epoch"] == epoch("2024-03-28 23:30:00")
+    assert row["first_hour_epoch"] == epoch("2024-03-28 23:00:00")
+    assert row["last_activity_epoch"] >= row["data_horizon_epoch"]
+    assert row["call_count"] == len(built.harness.table("fct_calls"))
 
 
 def test_repeat_callers(built: Built) -> None:
@@ -583,4 +604,47 @@ def test_repeat_callers(built: Built) -> None:
             },
         ],
         "caller_number",
+    )
+
+
+def test_a_callback_is_a_contact_within_24_hours(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A missed call called back 25 h after it ended has no callback; one called back 23 h
+    after has one. (Hand-computed: ends 10:00:20 and 12:00:20 UTC; the outbound calls start
+    25 h and 23 h later.)"""
+    records = [
+        _leg(1, 1, "M", "2024-05-06 10:00:00", A, caller=X1,
+             duration=20, billsec=0, disposition="NO ANSWER"),
+        _leg(2, 2, "O", "2024-05-07 11:00:20", A, called=N1,
+             duration=30, billsec=20, disposition="CONNECTED"),
+        _leg(3, 3, "M", "2024-05-06 12:00:00", B, caller=X2,
+             duration=20, billsec=0, disposition="NO ANSWER"),
+        _leg(4, 4, "O", "2024-05-07 11:00:20", B, called=N2,
+             duration=30, billsec=20, disposition="CONNECTED"),
+    ]  # fmt: skip
+    with EmulatorServer(empty_company()) as server:
+        harness = ModelsHarness(server, tmp_path, monkeypatch)
+        harness.add_cdrs(records)
+        harness.sync()
+        build_models(harness.pipeline())
+        rows = harness.table("fct_missed_call_callbacks", "missed_call_key")
+    assert_rows(
+        rows,
+        [
+            {
+                "missed_call_key": 1,
+                "callback_call_key": None,
+                "time_to_callback_seconds": None,
+                "called_back_within_24h": False,
+                "missed_ended_date": day("2024-05-06"),
+            },
+            {
+                "missed_call_key": 3,
+                "callback_call_key": 4,
+                "time_to_callback_seconds": 23 * 3600,
+                "called_back_within_24h": True,
+            },
+        ],
+        "missed_call_key",
     )

@@ -79,8 +79,11 @@ def test_models_on_postgres_match_duckdb(
     assert set(result.not_loaded) == {
         f"stg_voipstudio__{c.name}" for c in catalog.COLLECTIONS if c.optional
     }
-    again = build_models(pipeline, SETTINGS)  # idempotent there too (DROP ... CASCADE, CREATE)
-    assert [m.rows for m in again.built] == [m.rows for m in result.built]
+    again = build_models(pipeline, SETTINGS)  # nothing changed: nothing to do
+    assert {m.mode for m in again.built} == {"unchanged"}
+    assert all(not m.changed_rows for m in again.built)
+    full = build_models(pipeline, SETTINGS, full=True)  # idempotent (DROP ... CASCADE, CREATE)
+    assert [m.rows for m in full.built] == [m.rows for m in result.built]
     tests = run_data_tests(pipeline, SETTINGS)
     assert [t.describe() for t in tests if not t.passed] == []
 

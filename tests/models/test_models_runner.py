@@ -89,10 +89,17 @@ def test_build_order_comes_from_the_sql_references() -> None:
         ("stg_voipstudio__users", "agg_user_daily"),
         ("fct_calls", "rpt_repeat_callers"),
         ("fct_calls", "agg_destination_monthly"),
+        ("fct_calls", "dim_accounts"),
+        ("dim_accounts", "agg_traffic_hourly"),
+        ("dim_accounts", "fct_missed_call_callbacks"),
     ]:
         assert order.index(upstream) < order.index(downstream), (upstream, downstream)
     cdrs = project.model("stg_voipstudio__cdrs")
-    assert cdrs.kind == "view" and cdrs.sources == {"cdrs"} and not cdrs.models
+    # a staging model kept up to date by key is a table
+    assert cdrs.kind == "table" and cdrs.sources == {"cdrs"} and not cdrs.models
+    assert cdrs.header.incremental is not None and cdrs.header.incremental.mode == "key"
+    assert cdrs.header.incremental.sources == {"cdrs": ("account", "id")}
+    assert cdrs.header.optional == {"cdrs": {"deleted_at": "timestamp with time zone"}}
     fct = project.model("fct_calls")
     assert fct.kind == "table" and fct.models == {"stg_voipstudio__cdrs"} and not fct.sources
     # CTE names (legs, ranked, ...) are not mistaken for tables
@@ -158,19 +165,113 @@ def test_bad_model_files_are_named(
         assert word in str(raised.value)
 
 
+BASE = {"staging/stg.sql": "select account, id, calldate from voipstudio.cdrs"}
+
+
+@pytest.mark.parametrize(
+    ("header", "words"),
+    [
+        ("-- incremental: partition (call_date)", ["must start with account"]),
+        ("-- incremental: partition (account, id)\n--   stg: id ~ 3", ["is not a rule"]),
+        ("-- incremental: partition (account, id)\n--   other: id = id", ["rule for other"]),
+        (
+            "-- incremental: partition (account, id)\n--   stg: day covers days of [id, id)",
+            ["day is not a partition column"],
+        ),
+        (
+            "-- incremental: partition (account, id)\n--   stg: id covers days of [calldate)",
+            ["takes two bounds"],
+        ),
+        (
+            "-- incremental: partition (account, id)\n--   stg: through stg (account)",
+            ["through stg: not another input"],
+        ),
+        (
+            "-- incremental: partition (account, id)\n-- incremental: key (account)",
+            ["more than one"],
+        ),
+        (
+            "-- materialized: view\n-- incremental: partition (account, id)",
+            ["not kept incrementally"],
+        ),
+        ("-- incremental partition (account, id)", ["cannot read the declaration"]),
+        (
+            "-- optional column: voipstudio.users.email text",
+            ["optional column of users, which it does not read"],
+        ),
+    ],
+)
+def test_bad_declarations_are_named(tmp_path: Path, header: str, words: list[str]) -> None:
+    root = write_models(
+        tmp_path, {**BASE, "marts/a.sql": f"-- grain: one row per id\n{header}\nselect * from stg"}
+    )
+    with pytest.raises(ModelError) as raised:
+        load_project(root, SETTINGS)
+    assert raised.value.name == "a" and raised.value.exit_code == 6
+    for word in words:
+        assert word in str(raised.value)
+
+
+def test_a_partitioned_model_reading_raw_tables_or_a_key_model_reading_models_is_refused(
+    tmp_path: Path,
+) -> None:
+    root = write_models(
+        tmp_path,
+        {
+            **BASE,
+            "marts/a.sql": "-- incremental: partition (account, id)\nselect * from voipstudio.cdrs",
+        },
+    )
+    with pytest.raises(ModelError, match="reads models only"):
+        load_project(root, SETTINGS)
+    root = write_models(
+        tmp_path / "key",
+        {**BASE, "staging/k.sql": "-- incremental: key (account, id)\nselect * from stg"},
+    )
+    with pytest.raises(ModelError, match="reads raw tables only"):
+        load_project(root, SETTINGS)
+
+
+def test_an_input_without_a_rule_or_the_partition_columns_is_named(
+    db: tuple[Any, Path], tmp_path: Path
+) -> None:
+    pipeline, _ = db
+    root = edited_sql(
+        tmp_path / "sql",
+        {
+            "marts/agg_calls_daily.sql": (
+                "-- incremental: partition (account, call_date)",
+                "-- incremental: partition (account, call_day)",
+            )
+        },
+    )
+    with pytest.raises(ModelError) as raised:
+        build_models(pipeline, SETTINGS, sql_dir=root)
+    message = str(raised.value)
+    assert message.startswith("model agg_calls_daily failed: is partitioned by (account, call_day)")
+    assert "its input fct_calls has no column call_day" in message
+    assert "--   fct_calls: call_day = <expression>" in message
+
+
 def test_build_is_idempotent(db: tuple[Any, Path]) -> None:
     pipeline, path = db
     first = build_models(pipeline, SETTINGS)
     assert [m.name for m in first.built][:1] == ["stg_voipstudio__cdrs"]
-    assert not first.skipped and len(first.built) == 11
+    assert not first.skipped and len(first.built) == 13
+    assert {m.mode for m in first.built} == {"full"}
     tables = [m.name for m in first.built if m.kind == "table"]
     before = snapshot(path, *tables)
     assert all(before[t] for t in tables if t != "rpt_repeat_callers")
+    # Nothing loaded since: nothing to rebuild, nothing written.
     second = build_models(pipeline, SETTINGS)
+    assert {m.mode for m in second.built} == {"unchanged"}
+    assert "0 rebuilt in full, " in second.summary() and "unchanged" in second.summary()
     assert snapshot(path, *tables) == before
-    assert [(m.name, m.rows) for m in second.built] == [(m.name, m.rows) for m in first.built]
+    full = build_models(pipeline, SETTINGS, full=True)
+    assert snapshot(path, *tables) == before
+    assert [(m.name, m.rows) for m in full.built] == [(m.name, m.rows) for m in first.built]
     calls = query(path, f"select count(*) from {DATASET}.fct_calls")[0][0]
-    assert dict((m.name, m.rows) for m in second.built)["fct_calls"] == calls
+    assert dict((m.name, m.rows) for m in full.built)["fct_calls"] == calls
     results = run_data_tests(pipeline, SETTINGS)
     assert [r.name for r in results if not r.passed] == []
     check_data_tests(results)
@@ -206,12 +307,13 @@ def test_a_model_that_changes_kind_replaces_the_old_relation(
 ) -> None:
     pipeline, path = db
     build_models(pipeline, SETTINGS)
-    moved = tmp_path / "moved_sql"
-    shutil.copytree(SQL_DIR, moved)
-    (moved / "staging" / "stg_voipstudio__users.sql").rename(
-        moved / "marts" / "stg_voipstudio__users.sql"
+    # Without its incremental declaration a staging model is a view; a mart without one moved
+    # to staging becomes a view too.
+    moved = edited_sql(
+        tmp_path / "moved_sql",
+        {"staging/stg_voipstudio__users.sql": ("-- incremental: key (account, user_id)\n", "")},
     )
-    (moved / "marts" / "agg_calls_daily.sql").rename(moved / "staging" / "agg_calls_daily.sql")
+    (moved / "marts" / "dim_accounts.sql").rename(moved / "staging" / "dim_accounts.sql")
     build_models(pipeline, SETTINGS, sql_dir=moved)
 
     def kinds() -> dict[str, str]:
@@ -222,11 +324,11 @@ def test_a_model_that_changes_kind_replaces_the_old_relation(
         )
         return dict(rows)  # type: ignore[arg-type]
 
-    assert kinds()["stg_voipstudio__users"] == "BASE TABLE"
-    assert kinds()["agg_calls_daily"] == "VIEW"
-    build_models(pipeline, SETTINGS)
     assert kinds()["stg_voipstudio__users"] == "VIEW"
-    assert kinds()["agg_calls_daily"] == "BASE TABLE"
+    assert kinds()["dim_accounts"] == "VIEW"
+    build_models(pipeline, SETTINGS)
+    assert kinds()["stg_voipstudio__users"] == "BASE TABLE"
+    assert kinds()["dim_accounts"] == "BASE TABLE"
 
 
 def test_models_whose_raw_tables_are_missing_are_skipped(
@@ -364,7 +466,9 @@ def test_failed_data_tests_are_reported_with_their_rows(db: tuple[Any, Path]) ->
             f"update {DATASET}.cdrs set billsec = duration + 7 "
             "where id = (select min(id) from voipstudio.cdrs) returning id"
         ).fetchall()[0][0]
-    build_models(pipeline, SETTINGS)
+    # Changed by hand, not by a load: its _dlt_load_id is the old one, so only a full build
+    # sees it.
+    build_models(pipeline, SETTINGS, full=True)
     results = {r.name: r for r in run_data_tests(pipeline, SETTINGS)}
     failed = results["billsec_within_duration"]
     assert failed.failures == 1 and not failed.passed
@@ -377,3 +481,24 @@ def test_failed_data_tests_are_reported_with_their_rows(db: tuple[Any, Path]) ->
         check_data_tests(list(results.values()))
     assert raised.value.exit_code == 7
     assert "billsec_within_duration (1 rows)" in str(raised.value)
+
+
+def test_no_model_reads_the_wall_clock() -> None:
+    """Everything is judged against each account's loaded high-water mark (dim_accounts), so
+    that a build with no new data gives the same rows whenever it runs."""
+    from sqlglot import exp
+
+    clock = (
+        exp.CurrentDate,
+        exp.CurrentTimestamp,
+        exp.CurrentTime,
+        exp.CurrentDatetime,
+    )
+    for model in load_project(settings=SETTINGS).models:
+        found = [node.sql() for node in model.query.find_all(*clock)]
+        functions = {
+            str(node.name).lower()
+            for node in model.query.find_all(exp.Anonymous)
+            if str(node.name).lower() in {"now", "today", "get_current_timestamp", "clock"}
+        }
+        assert not found and not functions, (model.name, found, functions)

@@ -14,6 +14,7 @@ import duckdb
 import pytest
 from conftest import REPO, holding
 
+from pipelines.models import STATE_TABLES
 from pipelines.report.publish import (
     PublishError,
     PublishSettings,
@@ -50,6 +51,11 @@ def counts(path: Path, names: list[str]) -> dict[str, int]:
 
 
 def test_publish_copies_tables_views_and_parquet(live: Path, tmp_path: Path) -> None:
+    with duckdb.connect(str(live)) as db:  # a view of the user's own (the models are tables)
+        db.execute(
+            "create view voipstudio.answered_calls as "
+            "select * from voipstudio.fct_calls where is_answered"
+        )
     target = tmp_path / "published"
     result = publish(live, "voipstudio", PublishSettings(directory=target))
     snapshot = target / "calls.duckdb"
@@ -62,7 +68,9 @@ def test_publish_copies_tables_views_and_parquet(live: Path, tmp_path: Path) -> 
                 "where table_schema = 'voipstudio'"
             ).fetchall()
         }
-    expected = sorted(set(relations) - {"_dlt_pipeline_state", "_dlt_version"})
+    # dlt's and the models' bookkeeping stays behind
+    expected = sorted(set(relations) - {"_dlt_pipeline_state", "_dlt_version"} - STATE_TABLES)
+    assert set(relations) >= STATE_TABLES
     assert sorted(result.rows) == expected
     assert counts(snapshot, expected) == counts(live, expected) == result.rows
     with duckdb.connect(str(snapshot), read_only=True) as db:
@@ -72,8 +80,9 @@ def test_publish_copies_tables_views_and_parquet(live: Path, tmp_path: Path) -> 
                 "where table_schema = 'voipstudio'"
             ).fetchall()
         )
-        # the staging views are views again, reading the snapshot's own tables
-        assert kinds["stg_voipstudio__cdrs"] == "VIEW" and kinds["fct_calls"] == "BASE TABLE"
+        assert kinds["stg_voipstudio__cdrs"] == "BASE TABLE" and kinds["fct_calls"] == "BASE TABLE"
+        # the view is a view again, reading the snapshot's own tables
+        assert kinds["answered_calls"] == "VIEW"
         foreign = db.execute(
             "select view_name from duckdb_views() where not internal "
             "and (sql like '%source_db%' or sql like '%snapshot.%')"

@@ -77,7 +77,7 @@ def recent(
 
 @pytest.fixture
 def synced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness]:
-    """A synced pipeline on DuckDB (the sync as it is on main: no load ids on CDRs)."""
+    """A synced pipeline on DuckDB."""
     with EmulatorServer(recent_config()) as server:
         harness = recent_harness(server, tmp_path, monkeypatch)
         harness.sync()
@@ -129,7 +129,8 @@ def busy_days(server: EmulatorServer, first: int, last: int, least: int = 40) ->
 
 
 def rows(harness: Harness, account: str = "default") -> dict[int, dict[str, Any]]:
-    return {row["id"]: row for row in harness.loaded() if row["account"] == account}
+    rows = harness.loaded(load_ids=True)
+    return {row["id"]: row for row in rows if row["account"] == account}
 
 
 def reconcile(harness: Harness, **options: Any) -> ReconcileSummary:

@@ -41,10 +41,15 @@ def test_same_second_bursts_cross_page_boundaries(harness: Harness) -> None:
 
 def test_second_sync_with_nothing_new_changes_nothing(harness: Harness) -> None:
     harness.sync()
-    before = harness.loaded()
+
+    def content() -> list[dict[str, object]]:
+        # Rows read again carry the new load's id (the models compare their content)
+        return [{k: v for k, v in row.items() if k != "_dlt_load_id"} for row in harness.loaded()]
+
+    before = content()
     summary = harness.sync()
     assert summary.cdrs_new == 0
-    assert harness.loaded() == before
+    assert content() == before
 
 
 def test_late_rows_inside_the_lag_are_loaded(harness: Harness) -> None:
