@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 import dlt
 
+from pipelines.voipstudio.accounts import parse_duration
 from pipelines.voipstudio.errors import ConfigError
 
 SECTION = "models"
@@ -27,6 +28,9 @@ DEFAULT_BUSINESS_DAYS = (1, 2, 3, 4, 5)
 DEFAULT_REPEAT_CALL_DAYS = 7
 DEFAULT_COUNTRY_CODE = ""
 DEFAULT_TRUNK_PREFIX = "0"
+# The sync reads again this far before its cursor ([sources.voipstudio] lag): CDRs that arrive
+# late may still appear up to this far behind the newest one loaded.
+DEFAULT_LAG_SECONDS = 6 * 3600
 
 _CLOCK = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 
@@ -55,6 +59,9 @@ class ModelSettings:
             empty when unknown (they are then kept as digits, not made E.164).
         trunk_prefix: national trunk prefix dropped before adding ``default_country_code``
             (``0`` in most of Europe; empty for countries without one or that keep it, e.g. IT).
+        lag_seconds: the sync's lag window (``[sources.voipstudio] lag``, not a ``[models]``
+            key): a day or hour that ends less than this before an account's newest loaded
+            call is not complete yet (late CDRs may still arrive for it).
     """
 
     reporting_timezone: str = DEFAULT_REPORTING_TIMEZONE
@@ -66,6 +73,7 @@ class ModelSettings:
     repeat_call_days: int = DEFAULT_REPEAT_CALL_DAYS
     default_country_code: str = DEFAULT_COUNTRY_CODE
     trunk_prefix: str = DEFAULT_TRUNK_PREFIX
+    lag_seconds: int = DEFAULT_LAG_SECONDS
 
     def __post_init__(self) -> None:
         try:
@@ -109,6 +117,7 @@ class ModelSettings:
             "repeat_call_days": str(self.repeat_call_days),
             "default_country_code": _quote(self.default_country_code),
             "trunk_prefix": _quote(self.trunk_prefix),
+            "lag_seconds": str(self.lag_seconds),
         }
 
 
@@ -188,4 +197,7 @@ def load_settings() -> ModelSettings:
     days = get("business_days")
     if days is not None:
         values["business_days"] = parse_days(days)
+    lag = dlt.config.get("sources.voipstudio.lag")
+    if lag is not None:
+        values["lag_seconds"] = int(parse_duration(lag, "[sources.voipstudio] lag").total_seconds())
     return ModelSettings(**values)
