@@ -197,7 +197,7 @@ def load_settings() -> ModelSettings:
     days = get("business_days")
     if days is not None:
         values["business_days"] = parse_days(days)
-    lag = dlt.config.get("sources.voipstudio.lag")
+    lag: Any = dlt.config.get("sources.voipstudio.lag")
     if lag is not None:
         values["lag_seconds"] = int(parse_duration(lag, "[sources.voipstudio] lag").total_seconds())
     return ModelSettings(**values)

@@ -32,6 +32,7 @@ from typing import Any, Literal
 import duckdb
 
 from pipelines.models import ModelError, ModelSettings, load_project
+from pipelines.models.metrics import MART_DATE_COLUMNS, MetricValue, detail, read_metrics, tiles
 from pipelines.models.runner import build_statements, skipped_models
 from pipelines.voipstudio.errors import ConfigError, LockedError
 
@@ -181,54 +182,21 @@ class Kpi:
 
 @dataclass(frozen=True)
 class Totals:
-    """Sums over a period, the numerators and denominators of every KPI."""
+    """Every metric of the registry (``pipelines.models.metrics``) over a period: its summed
+    numerator and denominator."""
 
-    calls: int = 0
-    inbound_calls: int = 0
-    outbound_calls: int = 0
-    internal_calls: int = 0
-    answered_calls: int = 0
-    talk_seconds: int = 0
-    outbound_answered_calls: int = 0
-    outbound_talk_seconds: int = 0
-    offered_calls_excl_short: int = 0
-    answered_within_sl_calls: int = 0
-    abandoned_calls_excl_short: int = 0
-    cost: float = 0.0
-    missed_with_number: int = 0
-    callbacks_judged: int = 0
-    called_back_in_window: int = 0
-    callbacks_too_recent: int = 0
-
-    @staticmethod
-    def ratio(numerator: float, denominator: float) -> float | None:
-        """numerator / denominator, None over 0 (as the marts do)."""
-        return numerator / denominator if denominator else None
+    values: dict[str, MetricValue] = field(default_factory=dict)
 
     @property
-    def asr(self) -> float | None:
-        """Answer-seizure ratio of outbound calls."""
-        return self.ratio(self.outbound_answered_calls, self.outbound_calls)
+    def calls(self) -> int:
+        """Calls in the period, any direction."""
+        found = self.values.get("calls")
+        return 0 if found is None else int(found.numerator)
 
-    @property
-    def acd_seconds(self) -> float | None:
-        """Average talk of an answered call, any direction."""
-        return self.ratio(self.talk_seconds, self.answered_calls)
-
-    @property
-    def service_level(self) -> float | None:
-        """Answered within the threshold / offered, short abandons left out of both."""
-        return self.ratio(self.answered_within_sl_calls, self.offered_calls_excl_short)
-
-    @property
-    def abandon_rate(self) -> float | None:
-        """Abandoned / offered, short abandons left out of both."""
-        return self.ratio(self.abandoned_calls_excl_short, self.offered_calls_excl_short)
-
-    @property
-    def callback_rate(self) -> float | None:
-        """Missed calls called back within the window / those whose window has passed."""
-        return self.ratio(self.called_back_in_window, self.callbacks_judged)
+    def value(self, name: str) -> float | None:
+        """A metric's value (None when undefined or not read)."""
+        found = self.values.get(name)
+        return None if found is None else found.value
 
 
 @dataclass(frozen=True)
@@ -315,7 +283,7 @@ class UserRow:
     @property
     def avg_ring_seconds(self) -> float | None:
         """Average ring before the user answered an inbound call."""
-        return Totals.ratio(self.answered_ring_seconds, self.inbound_answered_legs)
+        return MetricValue(self.answered_ring_seconds, self.inbound_answered_legs).value
 
 
 @dataclass(frozen=True)
@@ -596,53 +564,9 @@ def resolve_accounts(marts: Marts, requested: Sequence[str] | None, source: str)
     return Accounts(tuple(sorted(wanted)), available)
 
 
-_TOTALS_SQL = """
-select
-    coalesce(sum(attempts), 0),
-    coalesce(sum(case when direction = 'inbound' then attempts end), 0),
-    coalesce(sum(case when direction = 'outbound' then attempts end), 0),
-    coalesce(sum(case when direction = 'internal' then attempts end), 0),
-    coalesce(sum(answered_calls), 0),
-    coalesce(sum(talk_seconds), 0),
-    coalesce(sum(case when direction = 'outbound' then answered_calls end), 0),
-    coalesce(sum(case when direction = 'outbound' then talk_seconds end), 0),
-    coalesce(sum(case when direction = 'inbound' then offered_calls_excl_short end), 0),
-    coalesce(sum(case when direction = 'inbound' then answered_within_sl_calls end), 0),
-    coalesce(sum(case when direction = 'inbound' then abandoned_calls_excl_short end), 0),
-    coalesce(cast(sum(cost) as double), 0)
-from {ds}.agg_calls_daily
-where account in ({accounts}) and call_date between $start and $end
-"""
-
 # The same in every row (of every account): the threshold the marts were built with (known
 # without calls too).
 _THRESHOLD_SQL = "select max(service_level_seconds) from {ds}.agg_calls_daily"
-
-# The Totals fields _TOTALS_SQL returns, in its order.
-_TOTALS_COLUMNS = (
-    "calls",
-    "inbound_calls",
-    "outbound_calls",
-    "internal_calls",
-    "answered_calls",
-    "talk_seconds",
-    "outbound_answered_calls",
-    "outbound_talk_seconds",
-    "offered_calls_excl_short",
-    "answered_within_sl_calls",
-    "abandoned_calls_excl_short",
-    "cost",
-)
-
-_CALLBACKS_SQL = """
-select
-    count(*),
-    count(called_back_within_{window}h),
-    count(case when called_back_within_{window}h then 1 end),
-    count(case when is_too_recent then 1 end)
-from {ds}.fct_missed_call_callbacks
-where account in ({accounts}) and missed_date between $start and $end
-""".replace("{window}", str(CALLBACK_WINDOW_HOURS))
 
 _DAILY_SQL = """
 select call_date, outcome, count(*)
@@ -804,6 +728,14 @@ group by missed.account, missed.external_number
 order by last_missed_at desc, missed.account, missed.external_number
 """
 
+# Days of the period the marts do not hold in full yet: the first day loaded (the data may start
+# after its midnight) and the days still inside the sync's lag (late CDRs may still arrive).
+_INCOMPLETE_SQL = """
+select min(call_date), max(call_date), count(distinct call_date)
+from {ds}.agg_calls_daily
+where account in ({accounts}) and call_date between $start and $end and not is_complete
+"""
+
 _EXTENT_SQL = (
     "select min(call_date), max(started_at_local) from {ds}.fct_calls where account in ({accounts})"
 )
@@ -814,21 +746,15 @@ def _between(period: Period) -> dict[str, Any]:
 
 
 def read_totals(marts: Marts, period: Period) -> Totals:
-    """The KPI sums over ``period``."""
-    values: dict[str, Any] = {}
-    if "agg_calls_daily" in marts.relations:
-        sums = marts.rows(_TOTALS_SQL, _between(period))[0]
-        values.update(zip(_TOTALS_COLUMNS, sums, strict=True))
-        values["cost"] = float(values["cost"])
-    if "fct_missed_call_callbacks" in marts.relations:
-        missed, judged, within, recent = marts.rows(_CALLBACKS_SQL, _between(period))[0]
-        values.update(
-            missed_with_number=missed,
-            callbacks_judged=judged,
-            called_back_in_window=within,
-            callbacks_too_recent=recent,
-        )
-    return Totals(**values)
+    """Every registered metric over ``period``."""
+
+    def source(mart: str) -> tuple[str, str] | None:
+        if mart not in marts.relations:
+            return None
+        day = MART_DATE_COLUMNS[mart]
+        return f"{{ds}}.{mart}", f"account in ({{accounts}}) and {day} between $start and $end"
+
+    return Totals(read_metrics(lambda sql: marts.rows(sql, _between(period))[0], source))
 
 
 def _service_level_seconds(marts: Marts) -> int | None:
@@ -840,81 +766,30 @@ def _service_level_seconds(marts: Marts) -> int | None:
 
 
 def _kpis(now: Totals, before: Totals | None, sl_seconds: int | None) -> list[Kpi]:
-    def prev(value: str) -> float | None:
-        return None if before is None else getattr(before, value)
-
-    outbound_minutes = now.outbound_talk_seconds / 60
-    cost_per_minute = f"{now.cost / outbound_minutes:,.4f}" if outbound_minutes else "n/a"
-    sl = f"{sl_seconds} s" if sl_seconds is not None else "the threshold"
+    """The tiles: the registry's tile metrics, with their values in both periods."""
+    minutes = now.value("outbound_minutes")
+    cost = now.value("cost")
+    settings = {
+        "sl": f"{sl_seconds} s" if sl_seconds is not None else "the threshold",
+        "cost_per_minute": f"{cost / minutes:,.4f}" if minutes and cost is not None else "n/a",
+    }
+    better: dict[bool | None, Better] = {True: "higher", False: "lower", None: "neither"}
+    kinds: dict[str, KpiKind] = {
+        "count": "count", "minutes": "count", "ratio": "ratio", "seconds": "seconds",
+        "money": "money",
+    }  # fmt: skip
     return [
         Kpi(
-            "calls",
-            "Calls",
-            "count",
-            "neither",
-            now.calls,
-            prev("calls"),
-            f"{now.inbound_calls:,} inbound · {now.outbound_calls:,} outbound · "
-            f"{now.internal_calls:,} internal",
-        ),
-        Kpi(
-            "asr",
-            "ASR (outbound)",
-            "ratio",
-            "higher",
-            now.asr,
-            prev("asr"),
-            f"{now.outbound_answered_calls:,} of {now.outbound_calls:,} outbound calls answered",
-        ),
-        Kpi(
-            "acd",
-            "ACD",
-            "seconds",
-            "neither",
-            now.acd_seconds,
-            prev("acd_seconds"),
-            f"{now.talk_seconds / 60:,.0f} min of talk over {now.answered_calls:,} answered calls",
-        ),
-        Kpi(
-            "service_level",
-            "Service level",
-            "ratio",
-            "higher",
-            now.service_level,
-            prev("service_level"),
-            f"{now.answered_within_sl_calls:,} of {now.offered_calls_excl_short:,} offered "
-            f"inbound calls answered within {sl}",
-        ),
-        Kpi(
-            "abandon_rate",
-            "Abandonment",
-            "ratio",
-            "lower",
-            now.abandon_rate,
-            prev("abandon_rate"),
-            f"{now.abandoned_calls_excl_short:,} of {now.offered_calls_excl_short:,} offered "
-            "inbound calls (short abandons left out)",
-        ),
-        Kpi(
-            "callback_rate",
-            "Callback rate",
-            "ratio",
-            "higher",
-            now.callback_rate,
-            prev("callback_rate"),
-            f"{now.called_back_in_window:,} of {now.callbacks_judged:,} missed calls called "
-            f"back within {CALLBACK_WINDOW_HOURS} h"
-            + (f" ({now.callbacks_too_recent:,} too recent)" if now.callbacks_too_recent else ""),
-        ),
-        Kpi(
-            "cost",
-            "Cost",
-            "money",
-            "lower",
-            now.cost,
-            prev("cost"),
-            f"{outbound_minutes:,.0f} outbound minutes · {cost_per_minute} per minute",
-        ),
+            metric.name,
+            metric.label,
+            kinds[metric.kind],
+            better[metric.higher_is_better],
+            now.value(metric.name),
+            None if before is None else before.value(metric.name),
+            detail(metric, now.values, **settings),
+        )
+        for metric in tiles()
+        if metric.name in now.values
     ]
 
 
@@ -1013,6 +888,14 @@ def load_report(
                 f"({previous.start} to {previous.end}) is only partly covered."
             )
     data.kpis = _kpis(data.totals, data.previous_totals, data.service_level_seconds)
+    if "agg_calls_daily" in marts.relations and "is_complete" in marts.columns("agg_calls_daily"):
+        first, last, partial = marts.rows(_INCOMPLETE_SQL, _between(period))[0]
+        if partial:
+            days = f"{first}" if first == last else f"{partial} days from {first} to {last}"
+            data.notes.append(
+                f"Not complete yet: {days} (the first day loaded, or still inside the sync's lag "
+                "window where late CDRs may arrive); those figures may still change."
+            )
     if "daily" not in data.missing:
         data.daily = [
             DailyOutcome(day, str(outcome), int(calls))

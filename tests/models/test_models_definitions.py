@@ -116,14 +116,31 @@ def test_overlapping_legs_of_a_forwarded_call(harness: ModelsHarness) -> None:
     assert_rows(
         rows,
         [
-            {"direction": "outbound", "destination": "Spain Mobile", "attempts": 7,
-             "answered_calls": 3, "talk_seconds": 410, "cost": 0.63},
-            {"direction": "outbound", "destination": "France Landline", "attempts": 2,
-             "answered_calls": 2, "talk_seconds": 1800, "cost": 0.21},
+            {
+                "direction": "outbound",
+                "destination": "Spain Mobile",
+                "attempts": 7,
+                "answered_calls": 3,
+                "talk_seconds": 410,
+                "cost": 0.63,
+            },
+            {
+                "direction": "outbound",
+                "destination": "France Landline",
+                "attempts": 2,
+                "answered_calls": 2,
+                "talk_seconds": 1800,
+                "cost": 0.21,
+            },
             # inbound: 2010 (its own leg, no charge), 2030-2034, 2040, 2041, 2044 ('unknown');
             # 2020 names its queue
-            {"direction": "inbound", "destination": "unknown", "attempts": 9,
-             "answered_calls": 6, "cost": 0.0},
+            {
+                "direction": "inbound",
+                "destination": "unknown",
+                "attempts": 9,
+                "answered_calls": 6,
+                "cost": 0.0,
+            },
             {"direction": "inbound", "destination": "Sales", "attempts": 1, "talk_seconds": 100},
         ],
         "direction",
@@ -151,7 +168,9 @@ def test_erlangs_on_holding_time_with_channels(harness: ModelsHarness) -> None:
     # 2042 from 23:50 local: 600 s on the 22nd, 1200 s on the 23rd; the busy hour by holding
     assert by_hour[utc("2024-10-22 21:00:00")]["holding_seconds"] == 600
     assert by_hour[utc("2024-10-22 22:00:00")]["holding_seconds"] == 1200
-    busy = [r for r in by_hour.values() if r["is_busy_hour"] and r["call_date"] == day("2024-10-22")]
+    busy = [
+        r for r in by_hour.values() if r["is_busy_hour"] and r["call_date"] == day("2024-10-22")
+    ]
     assert [r["hour_start_utc"] for r in busy] == [utc("2024-10-22 08:00:00")]  # 10:00 local
 
 
@@ -178,14 +197,31 @@ def test_callbacks_and_retries_with_closed_windows(harness: ModelsHarness) -> No
     assert_rows(
         rows,
         [
-            {"missed_call_key": 2031, "callback_type": "retry", "callback_call_key": 2034,
-             "time_to_callback_seconds": 2970, "called_back_within_1h": True,
-             "callback_window_closed_1h": True, "callback_window_closed_24h": True},
-            {"missed_call_key": 2032, "callback_type": "callback", "callback_call_key": 2035,
-             "callback_user_id": A, "time_to_callback_seconds": 5990,
-             "called_back_within_1h": False, "called_back_within_4h": True},
-            {"missed_call_key": 2033, "callback_type": None, "called_back_within_24h": False,
-             "callback_window_closed_24h": True, "is_too_recent": False},
+            {
+                "missed_call_key": 2031,
+                "callback_type": "retry",
+                "callback_call_key": 2034,
+                "time_to_callback_seconds": 2970,
+                "called_back_within_1h": True,
+                "callback_window_closed_1h": True,
+                "callback_window_closed_24h": True,
+            },
+            {
+                "missed_call_key": 2032,
+                "callback_type": "callback",
+                "callback_call_key": 2035,
+                "callback_user_id": A,
+                "time_to_callback_seconds": 5990,
+                "called_back_within_1h": False,
+                "called_back_within_4h": True,
+            },
+            {
+                "missed_call_key": 2033,
+                "callback_type": None,
+                "called_back_within_24h": False,
+                "callback_window_closed_24h": True,
+                "is_too_recent": False,
+            },
         ],
         "missed_call_key",
     )
@@ -200,14 +236,30 @@ def test_repeat_contacts_daily(harness: ModelsHarness) -> None:
     assert_rows(
         list(rows.values()),
         [
-            {"call_date": day("2024-10-18"), "inbound_contacts": 7, "repeated_within_24h": 1,
-             "repeated_within_7d": 3, "answered_contacts": 4, "answered_repeated_within_24h": 0,
-             "answered_repeated_within_7d": 2, "window_closed_7d": 7, "fcr_rate_7d": 0.5},
-            {"call_date": day("2024-10-21"), "inbound_contacts": 1, "repeated_within_7d": 0,
-             "window_closed_7d": 1},
+            {
+                "call_date": day("2024-10-18"),
+                "inbound_contacts": 7,
+                "repeated_within_24h": 1,
+                "repeated_within_7d": 3,
+                "answered_contacts": 4,
+                "answered_repeated_within_24h": 0,
+                "answered_repeated_within_7d": 2,
+                "window_closed_7d": 7,
+                "fcr_rate_7d": 0.5,
+            },
+            {
+                "call_date": day("2024-10-21"),
+                "inbound_contacts": 1,
+                "repeated_within_7d": 0,
+                "window_closed_7d": 1,
+            },
             # the 7 days after the 27th have not passed by the horizon
-            {"call_date": day("2024-10-27"), "inbound_contacts": 1, "window_closed_24h": 1,
-             "window_closed_7d": 0},
+            {
+                "call_date": day("2024-10-27"),
+                "inbound_contacts": 1,
+                "window_closed_24h": 1,
+                "window_closed_7d": 0,
+            },
         ],
         "call_date",
         every=False,
@@ -222,11 +274,15 @@ def test_user_misses_rona_and_answered_elsewhere(harness: ModelsHarness) -> None
     by_user = {r["user_id"]: r for r in rows}
     # A: 2020 (a round rang out: RONA, though the round-2 leg was cut), 2031, 2032, 2033
     assert [by_user[A][k] for k in ("missed_calls", "rona_calls", "answered_elsewhere_calls")] == [
-        4, 4, 0,
+        4,
+        4,
+        0,
     ]
     # C: rang only in round 2 of 2020, cut as B answered
     assert [by_user[C][k] for k in ("missed_calls", "rona_calls", "answered_elsewhere_calls")] == [
-        1, 0, 1,
+        1,
+        0,
+        1,
     ]
     # B answered 2020 (its round-1 RONA leg does not make it a miss) and 2034
     assert (by_user[B]["missed_calls"], by_user[B]["inbound_handled_calls"]) == (0, 2)

@@ -415,7 +415,9 @@ def test_agg_traffic_hourly_splits_talk_by_hour_across_midnight_and_dst(built: B
     complete = [row["hour_start_utc"] for row in rows if row["is_complete"]]
     assert complete[0] == utc("2024-03-29 00:00:00")
     assert complete[-1] == utc("2024-10-28 01:00:00")
-    assert len(complete) == (epoch("2024-10-28 01:00:00") - epoch("2024-03-29 00:00:00")) // 3600 + 1
+    assert (
+        len(complete) == (epoch("2024-10-28 01:00:00") - epoch("2024-03-29 00:00:00")) // 3600 + 1
+    )
     # Every talked second lands in exactly one hour; one busy hour per day with talk.
     assert sum(row["talk_seconds"] for row in rows) == 4680
     assert sum(row["holding_seconds"] for row in rows) == sum(r["duration"] for r in RECORDS)
