@@ -31,7 +31,6 @@ from pipelines.report.data import OPEN_MISSED_ROWS, Kpi
 from pipelines.sync import make_pipeline
 from pipelines.voipstudio.errors import ConfigError, LockedError
 
-
 INCOMPLETE_NOTE = (
     "Not complete yet: 2026-03-01 (the first day loaded, or still inside the sync's lag window "
     "where late CDRs may arrive); those figures may still change."
