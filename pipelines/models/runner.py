@@ -44,6 +44,7 @@ from pipelines.models.declarations import (
     Header,
     parse_header,
 )
+from pipelines.models.key_tests import key_tests
 from pipelines.models.settings import ModelSettings, load_settings
 from pipelines.voipstudio.errors import VoipstudioError
 
@@ -458,6 +459,12 @@ def load_project(
         if tests
         else []
     )
+    if tests:
+        # The unique and not-null tests of every model's key, from its header's key: line
+        generated = key_tests({name: model.header.key for name, model in found.items()})
+        for name, text in generated.items():
+            data_tests.append(_parse(root / TESTS_FOLDER / f"{name}.sql", "test", name, text))
+        data_tests.sort(key=lambda test: test.name)
     if parsed is not None:
         parsed.save()
     for item in found.values():
