@@ -564,181 +564,13 @@ def resolve_accounts(marts: Marts, requested: Sequence[str] | None, source: str)
     return Accounts(tuple(sorted(wanted)), available)
 
 
-# The same in every row (of every account): the threshold the marts were built with (known
-# without calls too).
-_THRESHOLD_SQL = "select max(service_level_seconds) from {ds}.agg_calls_daily"
+_QUERIES = Path(__file__).parent / "sql"
 
-_DAILY_SQL = """
-select call_date, outcome, count(*)
-from {ds}.fct_calls
-where account in ({accounts}) and call_date between $start and $end
-group by call_date, outcome
-order by call_date, outcome
-"""
 
-# Hours of the day are averaged over the hours agg_traffic_hourly holds (every hour from an
-# account's first call to its last), so a period that starts before the data does not dilute
-# them; an hour held by several accounts counts once.
-_HEATMAP_SQL = """
-select isodow(call_date), hour_of_day, sum(call_attempts), count(distinct hour_start_utc)
-from {ds}.agg_traffic_hourly
-where account in ({accounts}) and call_date between $start and $end
-group by isodow(call_date), hour_of_day
-order by 1, 2
-"""
-
-# The accounts' hours summed. The busy hour is ranked again over the summed talk (for one
-# account: the mart's own ranking, the same definition). max(peak_concurrent_calls) is the peak
-# of one account; several accounts' is counted again by _PEAKS_SQL.
-_TRAFFIC_SQL = """
-with hours as (
-    select
-        hour_start_utc,
-        min(hour_start_local) as hour_start_local,
-        min(call_date) as call_date,
-        min(hour_of_day) as hour_of_day,
-        min(hour_start_epoch) as hour_start_epoch,
-        sum(talk_seconds) as talk_seconds,
-        sum(call_attempts) as call_attempts,
-        max(peak_concurrent_calls) as peak_concurrent_calls
-    from {ds}.agg_traffic_hourly
-    where account in ({accounts}) and call_date between $start and $end
-    group by hour_start_utc
-)
-select
-    hour_start_local, call_date, hour_of_day, cast(talk_seconds as double) / 3600,
-    call_attempts, peak_concurrent_calls,
-    talk_seconds > 0 and row_number() over (
-        partition by call_date order by talk_seconds desc, hour_start_epoch
-    ) = 1,
-    hour_start_epoch
-from hours
-order by hour_start_utc
-"""
-
-# The most calls of the accounts in progress at one instant of each hour, as agg_traffic_hourly
-# counts them for one account: a call is in progress from start_epoch to end_epoch (half-open:
-# ends sort before starts at the same second); an hour's peak is the most in progress right
-# after a call starts in it, or at its start. Only calls overlapping the period's hours matter:
-# the others add as many ends as starts before them, or come after them.
-_PEAKS_SQL = """
-with hours as (
-    select distinct hour_start_epoch
-    from {ds}.agg_traffic_hourly
-    where account in ({accounts}) and call_date between $start and $end
-),
-bounds as (
-    select min(hour_start_epoch) as first_epoch, max(hour_start_epoch) + 3600 as last_epoch
-    from hours
-),
-calls as (
-    select calls.start_epoch, calls.end_epoch
-    from {ds}.fct_calls as calls
-    cross join bounds
-    where calls.account in ({accounts})
-        and calls.end_epoch > calls.start_epoch
-        and calls.end_epoch > bounds.first_epoch
-        and calls.start_epoch < bounds.last_epoch
-),
-events as (
-    select start_epoch as event_epoch, 1 as delta from calls
-    union all
-    select end_epoch as event_epoch, -1 as delta from calls
-),
-running as (
-    select
-        event_epoch,
-        delta,
-        sum(delta) over (
-            order by event_epoch, delta rows between unbounded preceding and current row
-        ) as in_progress
-    from events
-),
-at_starts as (
-    select
-        bounds.first_epoch
-            + 3600 * cast(floor((running.event_epoch - bounds.first_epoch) / 3600) as bigint)
-            as hour_start_epoch,
-        max(running.in_progress) as peak
-    from running
-    cross join bounds
-    where running.delta = 1
-    group by 1
-),
-carried_in as (
-    select hours.hour_start_epoch, count(*) as in_progress
-    from hours
-    inner join calls
-        on calls.start_epoch < hours.hour_start_epoch and calls.end_epoch > hours.hour_start_epoch
-    group by hours.hour_start_epoch
-)
-select
-    hours.hour_start_epoch,
-    greatest(coalesce(at_starts.peak, 0), coalesce(carried_in.in_progress, 0))
-from hours
-left join at_starts on at_starts.hour_start_epoch = hours.hour_start_epoch
-left join carried_in on carried_in.hour_start_epoch = hours.hour_start_epoch
-"""
-
-_DESTINATIONS_SQL = """
-select
-    coalesce(destination, 'unknown') as destination,
-    count(*),
-    count(case when is_answered then 1 end),
-    coalesce(sum(talk_seconds), 0),
-    coalesce(cast(sum(cost) as double), 0) as cost
-from {ds}.fct_calls
-where account in ({accounts}) and direction = 'outbound' and call_date between $start and $end
-group by coalesce(destination, 'unknown')
-order by cost desc, destination
-limit $limit
-"""
-
-# A user is an (account, user_id): user ids repeat across accounts.
-_USERS_SQL = """
-select
-    account, user_id, max(user_name), max(extension),
-    sum(handled_calls), sum(inbound_handled_calls), sum(outbound_calls),
-    sum(outbound_answered_calls), sum(internal_calls), sum(missed_calls),
-    sum(missed_unanswered_calls), sum(talk_seconds), sum(answered_ring_seconds),
-    sum(inbound_answered_legs), sum(callbacks_made)
-from {ds}.agg_user_daily
-where account in ({accounts}) and call_date between $start and $end
-group by account, user_id
-order by sum(handled_calls) desc, sum(talk_seconds) desc, account, user_id
-"""
-
-# No callback: no contact between the account and the number within 24 hours of the missed call
-# (up to the account's newest call loaded, dim_accounts.data_horizon_epoch). One row per account
-# and number, the most recent miss first.
-_OPEN_MISSED_SQL = """
-select
-    missed.account,
-    missed.external_number,
-    count(*) as missed_calls,
-    min(missed.missed_at_local),
-    max(missed.missed_at_local) as last_missed_at,
-    greatest(max(accounts.data_horizon_epoch) - max(epoch(missed.missed_ended_at_utc)), 0),
-    bool_or(missed.is_business_hours)
-from {ds}.fct_missed_call_callbacks as missed
-inner join {ds}.dim_accounts as accounts on accounts.account = missed.account
-where missed.account in ({accounts}) and missed.callback_call_key is null
-    and missed.missed_date between $start and $end
-group by missed.account, missed.external_number
-order by last_missed_at desc, missed.account, missed.external_number
-"""
-
-# Days of the period the marts do not hold in full yet: the first day loaded (the data may start
-# after its midnight) and the days still inside the sync's lag (late CDRs may still arrive).
-_INCOMPLETE_SQL = """
-select min(call_date), max(call_date), count(distinct call_date)
-from {ds}.agg_calls_daily
-where account in ({accounts}) and call_date between $start and $end and not is_complete
-"""
-
-_EXTENT_SQL = (
-    "select min(call_date), max(started_at_local) from {ds}.fct_calls where account in ({accounts})"
-)
+def _query(name: str) -> str:
+    """The report's query ``sql/<name>.sql`` (``{ds}``: the dataset, ``{accounts}``: the
+    accounts, ``$name``: parameters; see :meth:`Marts.rows`)."""
+    return (_QUERIES / f"{name}.sql").read_text(encoding="utf-8")
 
 
 def _between(period: Period) -> dict[str, Any]:
@@ -761,7 +593,7 @@ def _service_level_seconds(marts: Marts) -> int | None:
     """The service-level threshold the marts were built with (None before they are)."""
     if "agg_calls_daily" not in marts.relations:
         return None
-    sl_seconds = marts.rows(_THRESHOLD_SQL)[0][0]
+    sl_seconds = marts.rows(_query("threshold"))[0][0]
     return None if sl_seconds is None else int(sl_seconds)
 
 
@@ -794,7 +626,7 @@ def _kpis(now: Totals, before: Totals | None, sl_seconds: int | None) -> list[Kp
 
 
 def _users(marts: Marts, period: Period) -> list[UserRow]:
-    rows = marts.rows(_USERS_SQL, _between(period))
+    rows = marts.rows(_query("users"), _between(period))
     return [
         UserRow(
             account=str(row[0]),
@@ -820,11 +652,11 @@ def _users(marts: Marts, period: Period) -> list[UserRow]:
 def combined_peaks(marts: Marts, period: Period) -> dict[int, int]:
     """The peak of concurrent calls of :attr:`Marts.accounts` together in each hour of
     ``period``, by the hour's start (Unix seconds), counted from their calls."""
-    return {int(hour): int(peak) for hour, peak in marts.rows(_PEAKS_SQL, _between(period))}
+    return {int(hour): int(peak) for hour, peak in marts.rows(_query("peaks"), _between(period))}
 
 
 def _traffic(marts: Marts, period: Period) -> list[TrafficHour]:
-    rows = marts.rows(_TRAFFIC_SQL, _between(period))
+    rows = marts.rows(_query("traffic"), _between(period))
     # One account's peaks are the mart's; several accounts' peaks are not the sum of theirs.
     peaks = combined_peaks(marts, period) if len(marts.accounts) > 1 else {}
     return [
@@ -875,7 +707,7 @@ def load_report(
             f"them in memory for {timezone}."
         )
     if "fct_calls" in marts.relations:
-        first_day, newest = marts.rows(_EXTENT_SQL)[0]
+        first_day, newest = marts.rows(_query("extent"))[0]
         data.first_day, data.newest_call = first_day, newest
     data.totals = read_totals(marts, period)
     data.service_level_seconds = _service_level_seconds(marts)
@@ -889,7 +721,7 @@ def load_report(
             )
     data.kpis = _kpis(data.totals, data.previous_totals, data.service_level_seconds)
     if "agg_calls_daily" in marts.relations and "is_complete" in marts.columns("agg_calls_daily"):
-        first, last, partial = marts.rows(_INCOMPLETE_SQL, _between(period))[0]
+        first, last, partial = marts.rows(_query("incomplete"), _between(period))[0]
         if partial:
             days = f"{first}" if first == last else f"{partial} days from {first} to {last}"
             data.notes.append(
@@ -899,25 +731,25 @@ def load_report(
     if "daily" not in data.missing:
         data.daily = [
             DailyOutcome(day, str(outcome), int(calls))
-            for day, outcome, calls in marts.rows(_DAILY_SQL, _between(period))
+            for day, outcome, calls in marts.rows(_query("daily"), _between(period))
         ]
     if "heatmap" not in data.missing:
         data.heatmap = [
             HeatCell(int(weekday), int(hour), int(calls), int(hours))
-            for weekday, hour, calls, hours in marts.rows(_HEATMAP_SQL, _between(period))
+            for weekday, hour, calls, hours in marts.rows(_query("heatmap"), _between(period))
         ]
         data.traffic = _traffic(marts, period)
     if "destinations" not in data.missing:
         data.destinations = [
             Destination(str(name), int(attempts), int(answered), int(talk), float(cost))
             for name, attempts, answered, talk, cost in marts.rows(
-                _DESTINATIONS_SQL, {**_between(period), "limit": TOP_DESTINATIONS}
+                _query("destinations"), {**_between(period), "limit": TOP_DESTINATIONS}
             )
         ]
     if "users" not in data.missing:
         data.users = _users(marts, period)
     if "open_missed" not in data.missing:
-        rows = marts.rows(_OPEN_MISSED_SQL, _between(period))
+        rows = marts.rows(_query("open_missed"), _between(period))
         data.open_missed_numbers = len(rows)
         data.open_missed_calls = sum(int(row[2]) for row in rows)
         data.open_missed = [

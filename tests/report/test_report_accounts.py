@@ -155,9 +155,11 @@ def test_every_account_is_the_accounts_summed(two_accounts: Company) -> None:
         assert hours[start].erlangs == pytest.approx(erlangs, abs=1e-9)
         assert hours[start].call_attempts == attempts
         assert highest <= hours[start].peak_concurrent_calls <= total
-    # one busy hour a day: the hour with the most talk of the two accounts together
+    # one busy hour a day: the hour with the most carried traffic (holding time) of the two
+    # accounts together
     talk = two_accounts.query(
-        "select call_date, hour_start_local, sum(talk_seconds) from voipstudio.agg_traffic_hourly "
+        "select call_date, hour_start_local, sum(holding_seconds) "
+        "from voipstudio.agg_traffic_hourly "
         "where call_date between $start and $end group by 1, 2",
         between(PERIOD),
     )
