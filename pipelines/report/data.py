@@ -244,6 +244,19 @@ class TrafficHour:
 
 
 @dataclass(frozen=True)
+class BusyHour:
+    """One account's time-consistent busy hour of a month (``agg_busy_hour_monthly``)."""
+
+    account: str
+    month: date
+    days_counted: int
+    start_local: str
+    tcbh_erlangs: float
+    adph_erlangs: float
+    tcbh_call_attempts: float
+
+
+@dataclass(frozen=True)
 class Destination:
     """Outbound calls to one destination over the period."""
 
@@ -331,6 +344,7 @@ class ReportData:
     daily: list[DailyOutcome] = field(default_factory=list)
     heatmap: list[HeatCell] = field(default_factory=list)
     traffic: list[TrafficHour] = field(default_factory=list)
+    busy_hours: list[BusyHour] = field(default_factory=list)
     destinations: list[Destination] = field(default_factory=list)
     users: list[UserRow] = field(default_factory=list)
     open_missed: list[OpenMissed] = field(default_factory=list)
@@ -739,6 +753,11 @@ def load_report(
             for weekday, hour, calls, hours in marts.rows(_query("heatmap"), _between(period))
         ]
         data.traffic = _traffic(marts, period)
+    if "agg_busy_hour_monthly" in marts.relations:
+        data.busy_hours = [
+            BusyHour(str(row[0]), row[1], int(row[2]), str(row[3]), *map(float, row[4:]))
+            for row in marts.rows(_query("busy_hours"), _between(period))
+        ]
     if "destinations" not in data.missing:
         data.destinations = [
             Destination(str(name), int(attempts), int(answered), int(talk), float(cost))

@@ -26,7 +26,7 @@ from conftest import (
 )
 
 from pipelines.models import build_models, load_settings
-from pipelines.report import Period, fmt, resolve_period, with_timezone
+from pipelines.report import Period, charts, fmt, resolve_period, with_timezone
 from pipelines.report.data import OPEN_MISSED_ROWS, Kpi
 from pipelines.sync import make_pipeline
 from pipelines.voipstudio.errors import ConfigError, LockedError
@@ -293,3 +293,23 @@ def test_changes_are_points_for_ratios_and_percent_for_the_rest() -> None:
     assert Kpi("calls", "Calls", "count", "neither", 5, None, "").change is None
     assert fmt.duration(3725) == "1h 02m" and fmt.duration(64) == "1m 04s"
     assert fmt.duration(9.6) == "10s"
+
+
+def test_the_busy_hour_is_the_marts_time_consistent_busy_hour(company: Company) -> None:
+    """The dashboard does not compute a busy hour of its own: it shows agg_busy_hour_monthly's
+    TCBH and ADPH of the months the period touches."""
+    data = report(company)
+    rows = company.query(
+        "select month, tcbh_start_local, tcbh_erlangs, adph_erlangs from "
+        "voipstudio.agg_busy_hour_monthly where days_counted > 0 and month between $first and $end "
+        "order by month",
+        {"first": date(PERIOD.start.year, PERIOD.start.month, 1), "end": PERIOD.end},
+    )
+    assert rows, "the company's data has complete business days"
+    assert [(b.month, b.start_local, b.tcbh_erlangs, b.adph_erlangs) for b in data.busy_hours] == [
+        (month, start, float(tcbh), float(adph)) for month, start, tcbh, adph in rows
+    ]
+    assert all(b.adph_erlangs >= b.tcbh_erlangs for b in data.busy_hours)
+    summary = charts.busy_hour_summary(data)
+    assert summary.startswith("Time-consistent busy hour: ")
+    assert f"{data.busy_hours[0].start_local}\N{EN DASH}" in summary
