@@ -11,7 +11,8 @@ export UV_COMPILE_BYTECODE := 1
 
 TOOLS := .tools
 UV := $(shell command -v uv 2>/dev/null || echo $(TOOLS)/bin/uv)
-RUN := $(UV) run --locked
+# The `demo` extra (uvicorn, for the bundled emulator) is part of a checkout's environment.
+RUN := $(UV) run --locked --extra demo
 
 .PHONY: help setup demo test lint format bench emulator clean
 
@@ -24,7 +25,7 @@ $(TOOLS)/bin/uv:
 	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check uv
 
 .venv/.synced: pyproject.toml uv.lock | $(UV)
-	$(UV) sync --locked
+	$(UV) sync --locked --extra demo
 	@touch $@
 
 setup: .venv/.synced ## install everything from uv.lock

@@ -17,6 +17,8 @@ from zoneinfo import ZoneInfo
 import dlt
 import duckdb
 
+from pipelines.console import say
+from pipelines.display import SyncDisplay
 from pipelines.emulator.config import DEFAULT_API_KEY, EmulatorConfig
 from pipelines.emulator.server import EmulatorServer
 from pipelines.models import build_models, check_data_tests, load_settings, run_data_tests
@@ -30,8 +32,9 @@ DEMO_PIPELINES_DIR = DEMO_DIR / "demo-pipelines"
 DEMO_REPORT = DEMO_DIR / "demo-report.html"
 DEMO_PIPELINE = "voipstudio_demo"
 DATASET = "voipstudio"
+# `python` is the one voipstudio runs in: .venv/bin/python in a checkout (README).
 QUERY_HINT = (
-    'Query it:  uv run python -c "import duckdb; '
+    'Query it:  python -c "import duckdb; '
     "print(duckdb.connect('data/demo.duckdb').sql('select * from voipstudio.cdrs limit 5'))\""
 )
 BY_TYPE_SQL = """
@@ -41,7 +44,7 @@ from voipstudio.cdrs group by type order by type
 
 
 def _say(text: str) -> None:
-    print(text, flush=True)
+    say(text)
 
 
 def _show(summary: SyncSummary) -> None:
@@ -52,8 +55,21 @@ def _show(summary: SyncSummary) -> None:
     )
 
 
-def run_demo(days: int = 30, users: int = 25) -> int:
-    """Run the demo; returns the exit code."""
+def _sync(pipeline: dlt.Pipeline, display: SyncDisplay | None) -> SyncSummary:
+    if display is None:
+        return run_sync(pipeline)
+    with display.sync(pipeline):
+        return run_sync(pipeline)
+
+
+def run_demo(days: int = 30, users: int = 25, display: SyncDisplay | None = None) -> int:
+    """Run the demo; returns the exit code.
+
+    Args:
+        days: days of synthetic calls.
+        users: users of the synthetic company.
+        display: where the syncs and the models show their progress (none by default).
+    """
     for path in (DEMO_DB, DEMO_DB.with_suffix(".duckdb.wal"), DEMO_PIPELINES_DIR):
         if path.is_dir():
             shutil.rmtree(path)
@@ -84,11 +100,11 @@ def run_demo(days: int = 30, users: int = 25) -> int:
             pipelines_dir=str(DEMO_PIPELINES_DIR),
         )
         _say(f"2. First sync (everything since {start}) into {DEMO_DB} ...")
-        _show(run_sync(pipeline))
+        _show(_sync(pipeline, display))
         ids = server.emulator.add_generated_cdrs(250, late_fraction=0.3)
         _say(f"3. {len(ids)} calls end: new ones, and long calls whose calldate is hours ago ...")
         _say("4. Second sync (incremental: the cursor minus the lag) ...")
-        _show(run_sync(pipeline))
+        _show(_sync(pipeline, display))
     with duckdb.connect(str(DEMO_DB), read_only=True) as db:
         rows = db.execute(BY_TYPE_SQL).fetchall()
     _say("5. Calls by type (I inbound, O outbound, M missed): CDRs, minutes, charge")
@@ -97,8 +113,8 @@ def run_demo(days: int = 30, users: int = 25) -> int:
     _say(f"   The data is in {DEMO_DB}, dataset '{DATASET}': tables cdrs, users, queues.")
     _say(f"   {QUERY_HINT}")
     _say(
-        "   Sync a real account: put your API key in .dlt/secrets.toml and run `uv run "
-        "voipstudio sync` (see README)."
+        "   Sync a real account: put your API key in .dlt/secrets.toml and run `voipstudio "
+        "sync` (.venv/bin/voipstudio in a checkout; see README)."
     )
     # Reporting models: in the company's own time zone unless configured otherwise; its
     # national numbers (no +) are Spanish.
@@ -106,7 +122,11 @@ def run_demo(days: int = 30, users: int = 25) -> int:
     os.environ.setdefault("MODELS__DEFAULT_COUNTRY_CODE", "34")
     settings = load_settings()
     _say(f"6. Building the reporting models (sql/; days in {settings.reporting_timezone}) ...")
-    built = build_models(pipeline, settings)
+    if display is None:
+        built = build_models(pipeline, settings)
+    else:
+        with display.models():
+            built = build_models(pipeline, settings)
     _say(f"   {built.summary()}")
     tests = run_data_tests(pipeline, settings)
     _say(f"   data tests (sql/tests): {sum(t.passed for t in tests)} of {len(tests)} passed")

@@ -9,11 +9,18 @@ from typing import Any
 
 import dlt
 
-from pipelines.sync import count_rows, loaded_by_account, oldest_cursor, resource_states
-from pipelines.voipstudio import resource_name, settings
-from pipelines.voipstudio.accounts import account_names
+from pipelines.sync import count_rows, loaded_by_account, oldest_cursor
+from pipelines.voipstudio import catalog
+from pipelines.voipstudio.accounts import account_names, configured_resources
+from pipelines.voipstudio.catalog import CDRS
+from pipelines.voipstudio.collection import Collection, DatedCollection
+from pipelines.voipstudio.state import ResourceState, resource_states
 
-TABLES = ("cdrs", "users", "queues", settings.REJECTS_TABLE)
+
+def status_tables(collections: tuple[Collection, ...]) -> list[str]:
+    """The tables ``status`` counts: the collections' and the dated ones' rejects."""
+    tables = [c.name for c in collections]
+    return tables + [c.rejects_table for c in collections if isinstance(c, DatedCollection)]
 
 
 @dataclass
@@ -22,10 +29,12 @@ class AccountStatus:
 
     Attributes:
         cursor: every CDR up to it is loaded (API wall time).
-        synced_at: when its CDRs were last read to the end without an error.
+        synced_at: when its dated collections were last all read to the end without an
+            error (the oldest of them).
         error: why its last sync failed, if it did.
         cdrs: its CDRs in the destination.
         newest_calldate: its newest ``calldate`` in the destination.
+        cursors: the cursor of each dated collection it loads.
     """
 
     cursor: str | None = None
@@ -33,6 +42,7 @@ class AccountStatus:
     error: str | None = None
     cdrs: int = 0
     newest_calldate: datetime | None = None
+    cursors: dict[str, str | None] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-friendly form."""
@@ -42,6 +52,7 @@ class AccountStatus:
             "error": self.error,
             "cdrs": self.cdrs,
             "newest_calldate": _iso(self.newest_calldate),
+            "cursors": self.cursors,
         }
 
 
@@ -98,35 +109,39 @@ def read_status(pipeline: dlt.Pipeline) -> Status:
         pipeline.sync_destination()
     last = _utc(_query_one(pipeline, "SELECT max(inserted_at) FROM {loads} WHERE status = 0"))
     names, named = account_names()
+    # cdrs always (the status is about CDRs first), then what the configuration loads.
+    collections = tuple(c for c in catalog.COLLECTIONS if c is CDRS or c in configured_resources())
+    dated = [c for c in collections if isinstance(c, DatedCollection)]
     states = resource_states(pipeline)
-    loaded = loaded_by_account(pipeline)
+    loaded = loaded_by_account(pipeline).get(CDRS.name, {})
     accounts: dict[str, AccountStatus] = {}
     for name in names:
-        state = states.get(resource_name("cdrs", name if named else None), {})
-        errors = [
-            states.get(resource_name(kind, name if named else None), {}).get("error")
-            for kind in settings.RESOURCES
-        ]
-        error = next((str(e["message"]) for e in errors if e), None)
-        synced = state.get("synced_at")
-        # Read but never to the end yet (a first sync committed in parts and stopped): the
-        # last successful load.
-        synced_at = (
-            datetime.fromisoformat(synced) if synced else (last if "cursor" in state else None)
-        )
+
+        def state_of(collection: Collection, name: str = name) -> ResourceState:
+            return states.get(collection.resource_name(name if named else None), ResourceState())
+
+        errors = [state_of(collection).error for collection in collections]
+        error = next((e.message for e in errors if e is not None), None)
+        synced: list[datetime | None] = []
+        for collection in dated:
+            state = state_of(collection)
+            # Read but never to the end yet (a first sync committed in parts and stopped): the
+            # last successful load.
+            synced.append(state.synced_at or (last if state.cursor is not None else None))
         accounts[name] = AccountStatus(
-            cursor=state.get("cursor"),
-            synced_at=synced_at,
+            cursor=state_of(CDRS).cursor,
+            synced_at=None if not synced or None in synced else min(s for s in synced if s),
             error=error,
             cdrs=loaded[name].rows if name in loaded else 0,
             newest_calldate=loaded[name].newest if name in loaded else None,
+            cursors={c.name: state_of(c).cursor for c in dated},
         )
     newest = [v.newest for v in loaded.values() if v.newest is not None]
     return Status(
         last_success=last,
         cursor=oldest_cursor([account.cursor for account in accounts.values()]),
         newest_calldate=max(newest, default=None),
-        rows={table: count_rows(pipeline, table) for table in TABLES},
+        rows={table: count_rows(pipeline, table) for table in status_tables(collections)},
         accounts=accounts,
     )
 

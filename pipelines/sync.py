@@ -1,17 +1,21 @@
 """Running a sync: the dlt pipeline, the single-run lock, and committing a long backfill in parts.
 
-A sync fixes the end of its range when it starts. The ``cdrs`` resource reads windows up to it;
-when a backfill is larger than ``commit_every_rows``, it is loaded in several ``pipeline.run``
-calls, each of which commits its data together with the cursor, so a run killed half-way resumes
-from the last committed part instead of from the start.
+A sync fixes the end of its range when it starts (its :class:`RunPlan`). Each dated collection's
+resource (``cdrs``, ...) reads windows up to it; when a backfill is larger than
+``commit_every_rows``, it is loaded in several ``pipeline.run`` calls, each of which commits its
+data together with the cursor, so a run killed half-way resumes from the last committed part
+instead of from the start.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
+import logging
 import os
+import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,12 +27,20 @@ from dlt.common.destination import TDestinationReferenceArg
 from dlt.common.destination.configuration import ParquetFormatConfiguration
 from dlt.destinations.exceptions import DatabaseUndefinedRelation
 
-from pipelines.voipstudio import resource_name, settings, voipstudio_source
-from pipelines.voipstudio.accounts import account_names
+from pipelines.load_packages import prune_load_packages
+from pipelines.pending import abort_pending, abort_refused_loads, load_pending, run_pipeline
+from pipelines.pipeline_settings import PIPELINE_NAME, load_pipeline_settings
+from pipelines.voipstudio import catalog, settings, voipstudio_source
+from pipelines.voipstudio.accounts import load_source_configuration
+from pipelines.voipstudio.catalog import CDRS
+from pipelines.voipstudio.collection import Collection, DatedCollection
 from pipelines.voipstudio.errors import AccountsFailedError, ConfigError, LockedError
 from pipelines.voipstudio.memory import release_free_memory
+from pipelines.voipstudio.plan import Ceilings, RunPlan
+from pipelines.voipstudio.state import ResourceState, resource_states
 
-PIPELINE_NAME = "voipstudio"
+log = logging.getLogger(__name__)
+
 # Not data/voipstudio.duckdb: DuckDB names a file's catalog after it, and a catalog named like
 # the dataset makes `voipstudio.cdrs` ambiguous to DuckDB's binder.
 DEFAULT_DUCKDB_PATH = "data/calls.duckdb"
@@ -49,28 +61,116 @@ def make_pipeline(
     The destination comes from ``[pipelines.voipstudio] destination_type`` (DuckDB unless
     configured otherwise). DuckDB writes to ``data/calls.duckdb`` unless
     ``DESTINATION__DUCKDB__CREDENTIALS`` (or ``[destination.duckdb] credentials`` in
-    secrets.toml) names another file.
+    secrets.toml) names another file. A relative path is relative to the current directory.
+
+    DuckDB and PostgreSQL are told they run data statements in transactions, which dlt's own
+    capabilities leave unset: otherwise the merge of ``cdrs`` (a DELETE of the rows read again,
+    then an INSERT) runs in autocommit, and a load the destination refuses half-way leaves
+    those rows deleted until a later sync loads them again.
+
+    Raises:
+        ConfigError: a bad ``[pipelines.<name>]`` setting, or a DuckDB file that cannot be
+            written where it is configured.
     """
+    configured = load_pipeline_settings(pipeline_name)
+    duckdb_file: str | None = None
     if destination is None:
-        configured: str | None = dlt.config.get(f"pipelines.{pipeline_name}.destination_type")
         credentials: object = dlt.secrets.get("destination.duckdb.credentials")
-        if (configured or "duckdb") == "duckdb":
+        # dlt resolves a relative DuckDB path against the folder the pipeline first ran in
+        # (kept in its working folder, shared by every project folder on the machine), so a
+        # sync from another folder would write into the first one's file: resolve it here.
+        here = str(Path.cwd())
+        if configured.destination_type == "duckdb":
             if not credentials:
-                Path(DEFAULT_DUCKDB_PATH).parent.mkdir(parents=True, exist_ok=True)
+                checked_duckdb_path(DEFAULT_DUCKDB_PATH, default=True)
                 destination = dlt.destinations.duckdb(
-                    credentials=DEFAULT_DUCKDB_PATH, parquet_format=_duckdb_parquet_format()
+                    credentials=DEFAULT_DUCKDB_PATH,
+                    parquet_format=_duckdb_parquet_format(),
+                    local_dir=here,
+                    supports_transactions=True,
                 )
             else:
                 # The file named by the configuration (DESTINATION__DUCKDB__CREDENTIALS or
                 # secrets.toml), also when no destination_type is configured at all.
-                destination = dlt.destinations.duckdb(parquet_format=_duckdb_parquet_format())
-    configured_dataset: str | None = dlt.config.get(f"pipelines.{pipeline_name}.dataset_name")
-    return dlt.pipeline(
+                duckdb_file = credentials if isinstance(credentials, str) else None
+                destination = dlt.destinations.duckdb(
+                    parquet_format=_duckdb_parquet_format(),
+                    local_dir=here,
+                    supports_transactions=True,
+                )
+        elif configured.destination_type == "postgres":
+            destination = dlt.destinations.postgres(supports_transactions=True)
+    pipeline = dlt.pipeline(
         pipeline_name=pipeline_name,
         destination=destination,
-        dataset_name=dataset_name or configured_dataset or settings.SOURCE_NAME,
+        dataset_name=dataset_name or configured.dataset_name,
         pipelines_dir=pipelines_dir,  # type: ignore[arg-type]  # None means dlt's default
     )
+    if duckdb_file is not None:
+        # Checked once dlt has made its own folders: a DuckDB file next to them has its folder.
+        checked_duckdb_path(duckdb_file)
+    return pipeline
+
+
+DUCKDB_KEY = "DESTINATION__DUCKDB__CREDENTIALS"
+
+
+def checked_duckdb_path(path: str, *, default: bool = False) -> Path:
+    """The DuckDB file ``path``, checked to be creatable or writable where it is.
+
+    A file DuckDB cannot open fails deep in dlt with "IO Error" and an unexpected-error exit;
+    this says which setting names it and what is wrong. A folder that does not exist is
+    created only for the default path (``data/``): a configured path with a missing folder is
+    more likely a typo than a wish.
+
+    Args:
+        path: the configured path (``:memory:``, ``md:...`` and URLs are left to DuckDB).
+        default: it is the default ``data/calls.duckdb``.
+
+    Raises:
+        ConfigError: the path is a folder, or its folder is missing, a file, or not writable.
+    """
+    file = Path(path).expanduser()
+    if path.startswith((":", "md:", "motherduck:")) or "://" in path:
+        return file
+    where = f"the DuckDB file {str(file)!r}" + (
+        "" if default else f" ({DUCKDB_KEY} or [destination.duckdb] credentials)"
+    )
+    folder = file.parent
+    if default and not folder.exists():
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise ConfigError(
+                f"{where}: its folder {str(folder)!r} cannot be created ({error.strerror}); "
+                f"set {DUCKDB_KEY} to a file in a folder you can write"
+            ) from None
+    if file.is_dir():
+        raise ConfigError(f"{where} is a folder: name a file in it, e.g. {file / 'calls.duckdb'}")
+    if not folder.exists() or not folder.is_dir():
+        what = "is a file, not a folder" if folder.exists() else "does not exist"
+        raise ConfigError(
+            f"{where}: its folder {str(folder)!r} {what}; create the folder or set {DUCKDB_KEY} "
+            "to a file in an existing folder"
+        )
+    if file.exists():
+        if not os.access(file, os.R_OK | os.W_OK):
+            raise ConfigError(f"{where} cannot be read and written by this user")
+        return file
+    # Not there yet: DuckDB creates it. Try in the same folder (a pseudo file system such as
+    # /proc, a read-only mount or a folder of another user refuse), under a name of our own.
+    probe = folder / f".{file.name}.{os.getpid()}.probe"
+    try:
+        probe.touch(exist_ok=False)
+    except FileExistsError:
+        return file
+    except OSError as error:
+        raise ConfigError(
+            f"{where} cannot be created in {str(folder)!r} ({error.strerror}); set "
+            f"{DUCKDB_KEY} to a file in a folder you can write"
+        ) from None
+    probe.unlink(missing_ok=True)
+    return file
 
 
 @contextmanager
@@ -128,8 +228,16 @@ def _duckdb_parquet_format() -> ParquetFormatConfiguration:
 def sync_lock(pipeline: dlt.Pipeline) -> Iterator[None]:
     """Hold the pipeline's lock file for the duration of a sync.
 
+    The lock is the kernel's (``flock``) on ``sync.lock`` in the pipeline's working folder: it
+    is held exactly as long as its holder lives, and released by the kernel when the holder
+    dies, however (SIGKILL, a crash, a lost container). The file's text only says who holds it
+    (pid, host, since when): a holder that ends normally empties it, so text found in a file
+    that is not locked is what a holder that is gone left behind (a killed sync, a folder
+    restored from another machine's cache). That lock is taken over, with a log line naming the
+    previous holder.
+
     Raises:
-        LockedError: another process holds it; nothing was touched.
+        LockedError: a live process holds it; nothing was touched.
     """
     path = Path(pipeline.working_dir) / "sync.lock"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -141,11 +249,26 @@ def sync_lock(pipeline: dlt.Pipeline) -> Iterator[None]:
             holder = handle.read().strip() or "another process"
             raise LockedError(
                 f"another sync of pipeline '{pipeline.pipeline_name}' is running ({holder}); "
-                "this one exits without touching anything: schedule syncs further apart"
+                "this one exits without touching anything: schedule syncs further apart, or "
+                "stop that process if it is stuck"
             ) from None
         handle.seek(0)
+        left_behind = handle.read().strip()
+        if left_behind:
+            log.warning(
+                "taking over the lock of pipeline '%s' (%s): its holder (%s) ended without "
+                "releasing it (killed, or the folder comes from another machine); what it had "
+                "committed is kept",
+                pipeline.pipeline_name,
+                path,
+                left_behind,
+            )
+        handle.seek(0)
         handle.truncate()
-        handle.write(f"pid {os.getpid()} since {datetime.now().isoformat(timespec='seconds')}")
+        handle.write(
+            f"pid {os.getpid()} on host {socket.gethostname()} since "
+            f"{datetime.now().astimezone().isoformat(timespec='seconds')}"
+        )
         handle.flush()
         try:
             yield
@@ -155,22 +278,19 @@ def sync_lock(pipeline: dlt.Pipeline) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def resource_states(pipeline: dlt.Pipeline) -> dict[str, dict[str, Any]]:
-    """The state of every resource of the source, by resource name."""
-    state: Any = pipeline.state
-    resources = state.get("sources", {}).get(settings.SOURCE_NAME, {}).get("resources", {})
-    return {str(name): dict(value) for name, value in resources.items()}
-
-
-def read_cursor(pipeline: dlt.Pipeline, account: str | None = None) -> str | None:
-    """A ``cdrs`` cursor: every CDR with ``calldate`` up to it has been loaded (API wall time).
+def read_cursor(
+    pipeline: dlt.Pipeline, account: str | None = None, collection: DatedCollection = CDRS
+) -> str | None:
+    """A dated collection's cursor (``cdrs`` unless told): every record with a cursor value up
+    to it has been loaded (the text of the cursor's clock, see ``collection.Cursor``).
 
     Args:
         pipeline: the pipeline.
         account: a named account; None = the single account of ``[sources.voipstudio]``.
+        collection: the collection.
     """
-    cursor = resource_states(pipeline).get(resource_name("cdrs", account), {}).get("cursor")
-    return str(cursor) if cursor is not None else None
+    state = resource_states(pipeline).get(collection.resource_name(account))
+    return None if state is None else state.cursor
 
 
 def oldest_cursor(cursors: list[str | None]) -> str | None:
@@ -182,14 +302,17 @@ def oldest_cursor(cursors: list[str | None]) -> str | None:
 
 @dataclass(frozen=True)
 class Loaded:
-    """What the destination holds of one account's CDRs."""
+    """What the destination holds of one account's records of a dated collection."""
 
     rows: int
-    newest: datetime | None  # the newest calldate, UTC
+    newest: datetime | None  # the newest cursor value, UTC
 
 
-def loaded_by_account(pipeline: dlt.Pipeline) -> dict[str, Loaded]:
-    """CDRs in the destination per account (accounts without any are absent).
+def loaded_by_account(
+    pipeline: dlt.Pipeline, collections: Sequence[Collection] = (CDRS,)
+) -> dict[str, dict[str, Loaded]]:
+    """Per dated collection of ``collections``, its records in the destination per account
+    (tables and accounts without any are absent), e.g. ``{"cdrs": {"default": Loaded(...)}}``.
 
     One connection: each connection to the destination costs time a sync that finds nothing
     new should not spend.
@@ -198,31 +321,47 @@ def loaded_by_account(pipeline: dlt.Pipeline) -> dict[str, Loaded]:
         ConfigError: a table was loaded by a version of this pipeline whose rows did not carry
             their account; merging on ``(account, id)`` into it would duplicate every row.
     """
+    # Every table of the source is checked, whichever are read now.
+    tables = [c.name for c in catalog.COLLECTIONS]
+    tables += [c.rejects_table for c in catalog.DATED]
+    loaded: dict[str, dict[str, Loaded]] = {}
     try:
         with pipeline.sql_client() as client:
-            for table in (*settings.RESOURCES, settings.REJECTS_TABLE):
+            present = []
+            for table in tables:
                 name = client.make_qualified_table_name(table)
                 try:
                     with client.execute_query(f"SELECT * FROM {name} WHERE 1 = 0") as cursor:  # noqa: S608
                         columns = [str(column[0]) for column in cursor.description or ()]
                 except DatabaseUndefinedRelation:
                     continue
+                present.append(table)
                 if settings.ACCOUNT_COLUMN not in columns:
                     raise ConfigError(
                         f"table {table} of dataset {pipeline.dataset_name} was loaded before "
                         "rows carried their account; run `voipstudio sync --full-refresh` once "
                         "to load it again (it re-reads from start_date)"
                     )
-            name = client.make_qualified_table_name("cdrs")
-            sql = (
-                f"SELECT {settings.ACCOUNT_COLUMN}, count(*), max(calldate) FROM {name} "  # noqa: S608
-                f"GROUP BY {settings.ACCOUNT_COLUMN}"
-            )
-            rows = client.execute_sql(sql)
+                if LOAD_ID_COLUMN not in columns:
+                    add_load_id_column(client, table, name)
+            for collection in collections:
+                if not isinstance(collection, DatedCollection) or collection.name not in present:
+                    continue
+                name = client.make_qualified_table_name(collection.name)
+                sql = (
+                    f"SELECT {settings.ACCOUNT_COLUMN}, count(*), "  # noqa: S608
+                    f"max({collection.cursor.path}) FROM {name} "
+                    f"GROUP BY {settings.ACCOUNT_COLUMN}"
+                )
+                loaded[collection.name] = _loaded(client.execute_sql(sql))
     except ConfigError:
         raise
     except Exception:  # no dataset or no table yet: nothing loaded
         return {}
+    return loaded
+
+
+def _loaded(rows: Any) -> dict[str, Loaded]:
     loaded = {}
     for account, count, newest in rows or ():
         if isinstance(newest, datetime) and newest.tzinfo is None:
@@ -233,14 +372,14 @@ def loaded_by_account(pipeline: dlt.Pipeline) -> dict[str, Loaded]:
     return loaded
 
 
-def cdrs_table_is_empty(pipeline: dlt.Pipeline) -> bool:
-    """True only when the destination certainly holds no CDR: the dataset or the table does
-    not exist, or the table has no row. Any other failure to tell answers False."""
+def table_is_empty(pipeline: dlt.Pipeline, table: str) -> bool:
+    """True only when the destination certainly holds no row of ``table``: the dataset or the
+    table does not exist, or the table has no row. Any other failure to tell answers False."""
     try:
         with pipeline.sql_client() as client:
             if not client.has_dataset():
                 return True
-            name = client.make_qualified_table_name("cdrs")
+            name = client.make_qualified_table_name(table)
             rows = client.execute_sql(f"SELECT 1 FROM {name} LIMIT 1")  # noqa: S608
     except DatabaseUndefinedRelation:
         return True
@@ -268,17 +407,20 @@ class SyncOptions:
         start: re-read from this instant (``YYYY-MM-DD[ HH:MM:SS]``) instead of the cursor.
         end: read up to this instant instead of now.
         full_refresh: drop the source's tables and state first, then sync from ``start_date``.
-        resources: which resources to load (default all).
+        resources: which collections to load (default: the ``resources`` setting).
         accounts: which of the configured accounts to sync (default all).
-        commit_every_rows: commit a long backfill every so many CDRs.
+        commit_every_rows: commit a long backfill every so many records (per resource).
+        abort_pending: first set aside the load packages an earlier sync left pending
+            (``pipelines.pending``), instead of loading them.
     """
 
     start: str | None = None
     end: str | None = None
     full_refresh: bool = False
-    resources: tuple[str, ...] = settings.RESOURCES
+    resources: tuple[str, ...] = ()
     accounts: tuple[str, ...] = ()
     commit_every_rows: int = DEFAULT_COMMIT_EVERY_ROWS
+    abort_pending: bool = False
 
 
 @dataclass
@@ -293,12 +435,21 @@ class AccountResult:
 
 @dataclass
 class SyncSummary:
-    """What a sync did."""
+    """What a sync did.
+
+    Attributes:
+        rows_loaded: rows loaded per table.
+        accounts: per account, its CDRs and cursor.
+        loads: ``pipeline.run`` calls (a long backfill is committed in parts).
+        seconds: how long it took.
+        resources: the collections it read.
+    """
 
     rows_loaded: dict[str, int] = field(default_factory=dict)
     accounts: dict[str, AccountResult] = field(default_factory=dict)
     loads: int = 0
     seconds: float = 0.0
+    resources: tuple[str, ...] = ()
 
     @property
     def cdrs_before(self) -> int:
@@ -312,7 +463,7 @@ class SyncSummary:
 
     @property
     def cursor(self) -> str | None:
-        """The oldest cursor of the synced accounts: all of them are loaded up to it."""
+        """The oldest ``cdrs`` cursor of the synced accounts: all of them are loaded up to it."""
         return oldest_cursor([result.cursor for result in self.accounts.values()])
 
     @property
@@ -323,27 +474,28 @@ class SyncSummary:
     @property
     def cdrs_updated(self) -> int:
         """CDRs read again (the lag window, late rows) and merged over their stored version."""
-        return max(0, self.rows_loaded.get("cdrs", 0) - self.cdrs_new)
+        return max(0, self.rows_loaded.get(CDRS.name, 0) - self.cdrs_new)
+
+    @property
+    def rejected(self) -> dict[str, int]:
+        """Records that could not be parsed, per rejects table that received some."""
+        tables = {c.rejects_table for c in catalog.DATED}
+        return {t: n for t, n in self.rows_loaded.items() if t in tables and n}
 
     @property
     def rejects(self) -> int:
-        """Records that could not be parsed and went to the rejects table."""
-        return self.rows_loaded.get(settings.REJECTS_TABLE, 0)
+        """Records that could not be parsed and went to a rejects table."""
+        return sum(self.rejected.values())
 
 
 def _selection(
-    options: SyncOptions, configured: list[str], named: bool
-) -> dict[str, tuple[str, str]]:
-    """The resources a sync runs: resource name -> (kind, account).
+    options: SyncOptions, chosen: Sequence[Collection], configured: list[str], named: bool
+) -> dict[str, tuple[Collection, str]]:
+    """The resources a sync runs: resource name -> (collection, account).
 
     Raises:
-        ConfigError: an unknown resource or account, or a full refresh of some accounts only.
+        ConfigError: an unknown account, or a full refresh of some accounts only.
     """
-    unknown = set(options.resources) - set(settings.RESOURCES)
-    if unknown or not options.resources:
-        raise ConfigError(
-            f"unknown resources {sorted(unknown)}; choose from {', '.join(settings.RESOURCES)}"
-        )
     accounts = list(dict.fromkeys(options.accounts)) or configured
     missing = [name for name in accounts if name not in configured]
     if missing:
@@ -357,9 +509,9 @@ def _selection(
             "some accounts; to load one account's range again use --account with --start"
         )
     return {
-        resource_name(kind, account if named else None): (kind, account)
+        collection.resource_name(account if named else None): (collection, account)
         for account in accounts
-        for kind in options.resources
+        for collection in chosen
     }
 
 
@@ -369,60 +521,83 @@ def run_sync(pipeline: dlt.Pipeline, options: SyncOptions | None = None) -> Sync
     Named accounts are read in parallel in one run; one that fails does not stop the others.
 
     Raises:
+        ConfigError: a bad option or setting (before anything is read).
         LockedError: another sync of this pipeline is running.
+        LoadFailedError: the destination did not take a load (see ``pipelines.pending``).
         AccountsFailedError: some accounts failed (the others were loaded); it carries the
             summary.
         VoipstudioError: (inside dlt's PipelineStepFailed) what stopped the sync.
     """
     options = options or SyncOptions()
-    configured, named = account_names()
-    selection = _selection(options, configured, named)
+    # Every setting is checked before the lock is taken and anything is read.
+    configuration = load_source_configuration()
+    chosen = (
+        catalog.choose(options.resources, "--resources")
+        if options.resources
+        else configuration.resources
+    )
+    configured = [account.name for account in configuration.accounts]
+    selection = _selection(options, chosen, configured, configuration.named)
     if options.commit_every_rows < 1:
         raise ConfigError("commit_every_rows must be at least 1")
+    keep_packages = load_pipeline_settings(pipeline.pipeline_name).keep_load_packages
+    explicit = options.start is not None or options.end is not None
+    plan = RunPlan.backfill(
+        options.start,
+        options.end,
+        max_rows=None if explicit else options.commit_every_rows,
+    )
+    dated = [c for c in chosen if isinstance(c, DatedCollection)]
     started = time.perf_counter()
-    summary = SyncSummary()
+    summary = SyncSummary(resources=tuple(c.name for c in chosen))
     accounts = sorted({account for _, account in selection.values()})
-    with sync_lock(pipeline), _duckdb_settings(pipeline), stamp_load_ids():
-        explicit = options.start is not None or options.end is not None
-        run_at = datetime.now(UTC).isoformat()
-        before = {} if options.full_refresh else loaded_by_account(pipeline)
+    with sync_lock(pipeline), _duckdb_settings(pipeline), abort_refused_loads(), stamp_load_ids():
+        # What an earlier sync left pending goes first: dlt's run() would load it and read
+        # nothing new (see pipelines.pending).
+        if options.abort_pending:
+            abort_pending(pipeline)
+        load_pending(pipeline)
+        plan = dataclasses.replace(plan, run_at=datetime.now(UTC))
+        # The CDRs of every account are counted for the summary, whichever collections run.
+        counted = [CDRS, *(c for c in dated if c is not CDRS)]
+        before = {} if options.full_refresh else loaded_by_account(pipeline, counted)
         for account in accounts:
-            loaded = before.get(account)
+            loaded = before.get(CDRS.name, {}).get(account)
             summary.accounts[account] = AccountResult(cdrs_before=loaded.rows if loaded else 0)
-        ceilings = {a: v.newest.isoformat() for a, v in before.items() if v.newest is not None}
+        ceilings: Ceilings = {
+            (table, account): value.newest
+            for table, by_account in before.items()
+            if table in {c.name for c in dated}
+            for account, value in by_account.items()
+            if value.newest is not None
+        }
+        plan = dataclasses.replace(plan, ceilings=ceilings)
         # A first load into an empty table is appended instead of merged: the rows of one load
         # are unique on (account, id) (the source de-duplicates them), so with nothing to merge
         # with the result is the same, without the staging copy and the delete that double
         # the time of a first sync. Only when no earlier load is pending (dlt loads those
         # first, and their rows would then be in the table) and the table is certainly empty;
         # a later part of a long backfill merges as usual.
-        append_first = (
-            "cdrs" in options.resources
-            and (options.full_refresh or not before)
+        append_first = {
+            collection.name
+            for collection in dated
+            if (options.full_refresh or not before.get(collection.name))
             and not pipeline.has_pending_data
-            and (options.full_refresh or cdrs_table_is_empty(pipeline))
-        )
+            and (options.full_refresh or table_is_empty(pipeline, collection.name))
+        }
         part = list(selection)
         ran: set[str] = set()
+        states: dict[str, ResourceState] = {}
         while True:
-            source = voipstudio_source(
-                range_start=options.start,
-                range_end=options.end,
-                run_at=run_at,
-                update_cursor=not explicit,
-                resume=summary.loads > 0,
-                max_rows=None if explicit else options.commit_every_rows,
-                # The next parts continue at their cursors: the previous part loaded them.
-                cursor_ceiling=None if summary.loads else ceilings,
-            ).with_resources(*part)
-            if append_first and summary.loads == 0:
+            source = voipstudio_source(plan=plan).with_resources(*part)
+            if summary.loads == 0:
                 for name in part:
-                    if selection[name][0] == "cdrs":
+                    if selection[name][0].name in append_first:
                         source.resources[name].apply_hints(write_disposition="append")
             if options.full_refresh and summary.loads == 0:
-                pipeline.run(source, refresh="drop_sources")
+                run_pipeline(pipeline, source, refresh="drop_sources")
             else:
-                pipeline.run(source)
+                run_pipeline(pipeline, source)
             summary.loads += 1
             ran.update(part)
             trace = pipeline.last_trace
@@ -436,27 +611,30 @@ def run_sync(pipeline: dlt.Pipeline, options: SyncOptions | None = None) -> Sync
             part = [
                 name
                 for name in part
-                if selection[name][0] == "cdrs"
-                and states.get(name, {}).get("more")
-                and not states.get(name, {}).get("error")
+                if isinstance(selection[name][0], DatedCollection)
+                and (state := states.get(name, ResourceState())).more
+                and state.error is None
             ]
             if explicit or not part:
                 break
-        after = loaded_by_account(pipeline)
+            # The next parts continue at their cursors: the previous part loaded them.
+            plan = dataclasses.replace(plan, resume=True, ceilings=None)
+        after = loaded_by_account(pipeline, [CDRS])
         failures: dict[str, tuple[int, str]] = {}
         for name in sorted(ran):
-            kind, account = selection[name]
+            collection, account = selection[name]
             result = summary.accounts[account]
-            error = states.get(name, {}).get("error")
-            if error and account not in failures:
-                failures[account] = (int(error["exit_code"]), str(error["message"]))
-                result.error = str(error["message"])
-            if kind == "cdrs":
-                cursor = states.get(name, {}).get("cursor")
-                result.cursor = str(cursor) if cursor is not None else None
+            state = states.get(name, ResourceState())
+            failed = state.error
+            if failed is not None and account not in failures:
+                failures[account] = (failed.exit_code, failed.message)
+                result.error = failed.message
+            if collection is CDRS:
+                result.cursor = state.cursor
         for account, result in summary.accounts.items():
-            loaded = after.get(account)
+            loaded = after.get(CDRS.name, {}).get(account)
             result.cdrs_after = loaded.rows if loaded else 0
+        prune_load_packages(pipeline, keep_packages)
     summary.seconds = time.perf_counter() - started
     if failures:
         error = AccountsFailedError(failures, [a for a in accounts if a not in failures])
@@ -469,6 +647,28 @@ def run_sync(pipeline: dlt.Pipeline, options: SyncOptions | None = None) -> Sync
 # The incremental models find what a sync changed by the load id dlt stamps on every row it
 # writes (_dlt_load_id), and build after it under the same memory limit as the load.
 LOAD_ID_SETTING = "normalize.parquet_normalizer.add_dlt_load_id"
+LOAD_ID_COLUMN = "_dlt_load_id"
+
+
+def add_load_id_column(client: Any, table: str, qualified: str) -> None:
+    """Give a table loaded before the sync stamped load ids (its Arrow rows had none) a
+    nullable ``_dlt_load_id`` column.
+
+    dlt would otherwise add the column ``NOT NULL`` to a table that has rows, and the load
+    would fail. Its older rows keep NULL there (the models built them already); every row
+    loaded or merged from now on gets its load's id, so the builds after this sync are
+    incremental again.
+    """
+    log.info(
+        "table %s was loaded by an earlier version: adding its %s column (older rows keep NULL)",
+        table,
+        LOAD_ID_COLUMN,
+    )
+    column = client.escape_column_name(LOAD_ID_COLUMN)
+    text = client.capabilities.get_type_mapper().to_destination_type(
+        {"name": LOAD_ID_COLUMN, "data_type": "text", "nullable": True}, {"name": table}
+    )
+    client.execute_sql(f"ALTER TABLE {qualified} ADD COLUMN {column} {text}")
 
 
 @contextmanager

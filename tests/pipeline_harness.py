@@ -3,7 +3,10 @@ destination, and the pipeline configured the way a user would, through environme
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -15,6 +18,8 @@ from pipelines.emulator.config import DEFAULT_API_KEY
 from pipelines.emulator.server import EmulatorServer
 from pipelines.models import SQL_DIR
 from pipelines.sync import SyncOptions, SyncSummary, make_pipeline, run_sync
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def edited_sql(root: Path, edits: Mapping[str, tuple[str, str]]) -> Path:
@@ -91,3 +96,15 @@ class PipelineHarness:
     def sync(self, **options: Any) -> SyncSummary:
         """The real sync."""
         return run_sync(self.pipeline(), SyncOptions(**options))
+
+    def cli(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        """``voipstudio ARGS`` as a scheduler runs it: a separate process from the project
+        folder, with this harness's settings and ``env`` on top."""
+        return subprocess.run(
+            [sys.executable, "-m", "pipelines.cli", *args],
+            cwd=REPO,
+            env={**os.environ, **self.env, **env},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )

@@ -1,11 +1,13 @@
-"""An Airflow DAG that runs the VoIPstudio sync every 30 minutes.
+"""Airflow DAGs that run the VoIPstudio sync every 30 minutes, and the reconcile once a night.
 
 Copy it to your DAGs folder and set the project folder (``VOIPSTUDIO_PROJECT``) where this
 repository is installed (``make setup``). The sync runs as the same command as everywhere else,
 ``voipstudio sync``, in that folder, so its ``.dlt`` configuration, lock file and DuckDB file are
 the ones a person would use; secrets come from the environment (an Airflow connection or
 variable exported as ``SOURCES__VOIPSTUDIO__API_KEY``). Exit code 75 (another sync running) is
-treated as a skip.
+treated as a skip. The reconcile (late, corrected and deleted CDRs of the last days) fails its
+task with exit 9 when its guard refuses to mark CDRs deleted; it is not retried (the next night
+reads the same days).
 """
 
 from __future__ import annotations
@@ -37,3 +39,17 @@ with DAG(
         bash_command=f"cd {PROJECT} && .venv/bin/voipstudio status --max-age 2h",
     )
     sync >> freshness
+
+with DAG(
+    dag_id="voipstudio_reconcile",
+    schedule="35 3 * * *",  # between two syncs, at a quiet hour
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    tags=["voipstudio", "dlt"],
+) as reconcile_dag:
+    BashOperator(
+        task_id="reconcile",
+        bash_command=f"cd {PROJECT} && .venv/bin/voipstudio reconcile --json",
+        skip_on_exit_code=75,
+    )

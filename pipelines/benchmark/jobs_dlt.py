@@ -49,9 +49,9 @@ def cli_sync(models: bool) -> dict[str, Any]:
     seen: dict[str, Any] = {}
     print_summary, print_models = cli._print_summary, cli._print_models
 
-    def keep_summary(summary: Any) -> None:
+    def keep_summary(pipeline: Any, summary: Any, options: Any) -> None:
         seen["summary"] = summary
-        print_summary(summary)
+        print_summary(pipeline, summary, options)
 
     def keep_models(result: Any) -> None:
         seen["models"] = result

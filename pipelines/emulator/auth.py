@@ -3,20 +3,28 @@
 As on the live API: ``POST /login`` returns a user token that expires after a period of
 inactivity (30 minutes; each request resets the clock), ``/apitokens`` mints long-lived keys
 (``expiry`` seconds of inactivity, ``0`` = never), and a request authenticates with
-``X-Auth-Token: TOKEN`` or HTTP Basic ``user_id:token``.
+``X-Auth-Token: TOKEN`` or HTTP Basic ``user_id:token``. A token acts as its user: an admin
+user's tokens see the whole company, a plain user's only that user's records.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import itertools
 import secrets
+import string
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+# What the API documentation's examples show: 32 lowercase hex digits.
+DEFAULT_TOKEN_LENGTH = 32
+DEFAULT_TOKEN_ALPHABET = "0123456789abcdef"  # noqa: S105 - an alphabet, not a secret
+_MIN_TOKEN_LENGTH = 16
 
 
 def _now_text() -> str:
@@ -34,6 +42,7 @@ class Account:
     last_name: str = "User"
     customer_id: int = 521156
     two_factor_code: str | None = None
+    admin: bool = True  # an admin user's tokens see the whole company
 
     def me(self) -> dict[str, Any]:
         """The body of ``GET /me``."""
@@ -62,6 +71,8 @@ class Token:
     last_seen: float = field(default_factory=time.monotonic)
     revoked: bool = False
     expired: bool = False
+    # Creation order: GET /apitokens serves keys in it (they have no id of their own).
+    sequence: int = 0
 
     def public(self, customer_id: int) -> dict[str, Any]:
         """The API's representation of an API key."""
@@ -82,6 +93,34 @@ class AuthError(Exception):
     """A request that must be answered 401."""
 
 
+@dataclass(frozen=True)
+class TokenFormat:
+    """How minted tokens (login tokens, API keys) look: opaque random text.
+
+    Attributes:
+        length: characters per token, at least 16.
+        alphabet: the characters drawn from (printable ASCII, no spaces), at least two.
+    """
+
+    length: int = DEFAULT_TOKEN_LENGTH
+    alphabet: str = DEFAULT_TOKEN_ALPHABET
+
+    def __post_init__(self) -> None:
+        if isinstance(self.length, bool) or not isinstance(self.length, int):
+            raise ValueError(f"token_length must be an integer, got {self.length!r}")
+        if self.length < _MIN_TOKEN_LENGTH:
+            raise ValueError(f"token_length must be at least {_MIN_TOKEN_LENGTH}")
+        allowed = set(string.printable) - set(string.whitespace)
+        if not isinstance(self.alphabet, str) or not set(self.alphabet) <= allowed:
+            raise ValueError("token_alphabet must be printable ASCII characters without spaces")
+        if len(set(self.alphabet)) < 2:
+            raise ValueError("token_alphabet needs at least two different characters")
+
+    def mint(self) -> str:
+        """A new random token."""
+        return "".join(secrets.choice(self.alphabet) for _ in range(self.length))
+
+
 class TokenStore:
     """Every account and token of the emulator; safe to use from several threads."""
 
@@ -90,12 +129,15 @@ class TokenStore:
         accounts: list[Account],
         login_ttl: float = 1800.0,
         clock: Callable[[], float] = time.monotonic,
+        token_format: TokenFormat | None = None,
     ) -> None:
         self.accounts = {account.user_id: account for account in accounts}
         self.login_ttl = login_ttl
+        self.token_format = token_format or TokenFormat()
         self._clock = clock
         self._tokens: dict[str, Token] = {}
         self._nonces: dict[str, int] = {}
+        self._sequence = itertools.count(1)
         self._lock = threading.Lock()
 
     def account_by_email(self, email: str) -> Account | None:
@@ -105,7 +147,15 @@ class TokenStore:
     def add_api_key(self, user_id: int, token: str, name: str, expiry: float = 0) -> Token:
         """Register a known API key (the emulator's configured keys, or ``POST /apitokens``)."""
         with self._lock:
-            entry = Token(token, user_id, "api", expiry, name=name, last_seen=self._clock())
+            entry = Token(
+                token,
+                user_id,
+                "api",
+                expiry,
+                name=name,
+                last_seen=self._clock(),
+                sequence=next(self._sequence),
+            )
             self._tokens[token] = entry
         return entry
 
@@ -148,10 +198,15 @@ class TokenStore:
         return self._issue_login(account), account
 
     def _issue_login(self, account: Account) -> str:
-        token = secrets.token_hex(16)
+        token = self.token_format.mint()
         with self._lock:
             self._tokens[token] = Token(
-                token, account.user_id, "login", self.login_ttl, last_seen=self._clock()
+                token,
+                account.user_id,
+                "login",
+                self.login_ttl,
+                last_seen=self._clock(),
+                sequence=next(self._sequence),
             )
         return token
 
@@ -205,18 +260,14 @@ class TokenStore:
                 for t in self._tokens.values()
             ):
                 raise ValueError(f"An API key named {name!r} exists already")
-        entry = self.add_api_key(account.user_id, secrets.token_hex(16), name, expiry)
+        entry = self.add_api_key(account.user_id, self.token_format.mint(), name, expiry)
         entry.host, entry.user_agent = host, user_agent
         return entry
 
-    def api_tokens(self, user_id: int) -> list[Token]:
-        """The live API keys of a user."""
+    def api_tokens(self) -> list[Token]:
+        """Every live API key, oldest first (``GET /apitokens`` shows a user its own)."""
         with self._lock:
-            return [
-                t
-                for t in self._tokens.values()
-                if t.kind == "api" and t.user_id == user_id and not t.revoked
-            ]
+            return [t for t in self._tokens.values() if t.kind == "api" and not t.revoked]
 
     def revoke(self, token: str, user_id: int | None = None) -> bool:
         """Revoke a token (only the owner's, when ``user_id`` is given)."""

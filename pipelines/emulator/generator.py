@@ -32,9 +32,27 @@ import numpy as np
 import numpy.typing as npt
 
 from pipelines.emulator.bulk import gc_paused
+from pipelines.emulator.cdr_conventions import (
+    CALL_TYPES,
+    CAUSES,
+    CONTEXTS,
+    DESTINATIONS,
+    DISPOSITIONS,
+    TRANSFER_INFO,
+)
 from pipelines.emulator.fields import CDR_FIELDS, QUEUE_FIELDS, USER_FIELDS
 
-__all__ = ["Company", "CompanySpec", "generate_company", "generate_new_cdrs"]
+__all__ = [
+    "CallLegs",
+    "Company",
+    "CompanySpec",
+    "Parties",
+    "TimeSampler",
+    "format_timestamps",
+    "generate_company",
+    "generate_new_calls",
+    "generate_new_cdrs",
+]
 
 Arr = npt.NDArray[Any]
 I64 = npt.NDArray[np.int64]
@@ -54,35 +72,70 @@ _FIRST_LIVE_ID = 900_000_001
 _SERVER_IDS = np.array([3, 5, 7, 12], dtype=np.int64)
 _SERVER_P = np.array([0.4, 0.3, 0.2, 0.1])
 
-# Call categories (internal codes).
-_IN_DIRECT, _IN_QUEUE, _IN_TRANSFER, _OUT_EXT, _INTERNAL = 0, 1, 2, 3, 4
-# Base-call mix. Callbacks of missed calls are added on top (about half of the missed share), so
-# the base shares are chosen to land near 45 % I, 35 % O, 20 % M of all calls.
-_CAT_P_WITH_QUEUES = np.array([0.7222 * 0.64, 0.7222 * 0.30, 0.7222 * 0.06, 0.1889, 0.0889])
-_CAT_P_NO_QUEUES = np.array([0.7222 * 0.94, 0.0, 0.7222 * 0.06, 0.1889, 0.0889])
-_ANSWER_P = np.array([0.65, 0.72, 1.0, 0.72, 0.85])
+# Call categories (internal codes). Categories up to _INBOUND_LAST have an outside caller.
+_IN_DIRECT, _IN_QUEUE, _IN_TRANSFER, _IN_FORWARD, _OUT_EXT, _INTERNAL = 0, 1, 2, 3, 4, 5
+_N_CATS = 6
+_INBOUND_LAST = _IN_FORWARD
+# Base-call mix [guess] (docs/emulator.md, "Generated cases"). Customers calling again after a
+# missed call and the company's callbacks are added on top, so the base shares are chosen to
+# land near 45 % I, 35 % O, 20 % M of all calls.
+_CAT_P_WITH_QUEUES = np.array([0.37, 0.21, 0.04, 0.045, 0.235, 0.10])
+_CAT_P_NO_QUEUES = np.array([0.58, 0.0, 0.04, 0.045, 0.235, 0.10])
+_ANSWER_P = np.array([0.65, 0.75, 1.0, 0.8, 0.72, 0.85])
+# A missed caller calls again (a retry) with this probability, after a log-normal delay; the
+# retry gets through with _RETRY_ANSWER_P. The company calls a missed caller back with
+# _CALLBACK_P, unless the caller already got through before that.
+_RETRY_P = 0.35
+_RETRY_ANSWER_P = 0.75
+_RETRY_DELAY_MEDIAN, _RETRY_DELAY_SIGMA = 900.0, 1.0
 _CALLBACK_P = 0.5
 _CALLBACK_ANSWER_P = 0.65
 _CAMPAIGN_ANSWER_P = 0.45
-_LEGS_PER_CALL_GUESS = 1.35
+_LEGS_PER_CALL_GUESS = 1.5
+# Queue waits [guess]: time to answer and the caller's patience, log-normal, longer at the busy
+# hours of the day (scaled by the hour's traffic weight), at most _QUEUE_MAX_ROUNDS rounds.
+_QUEUE_WAIT_MEDIAN, _QUEUE_WAIT_SIGMA = 9.0, 0.95
+_QUEUE_PATIENCE_MEDIAN, _QUEUE_PATIENCE_SIGMA = 28.0, 1.0
+_QUEUE_MAX_ROUNDS = 12
+# Share of users whose calls follow them to their mobile (at least one user) [guess].
+_FORWARD_USERS_SHARE = 0.3
+_USER_MOBILE_STREAM = 0xF0D
 
-_TYPES = np.array(["I", "O", "M"], dtype=object)
+# How a call is written as CDRs (types, dispositions, causes, contexts) is a set of conventions
+# kept in cdr_conventions.py; the columns below are lookup tables built from them.
+_TYPES = np.array([CALL_TYPES.inbound, CALL_TYPES.outbound, CALL_TYPES.missed], dtype=object)
 _T_I, _T_O, _T_M = 0, 1, 2
-_DISPOSITIONS = np.array(["CONNECTED", "NO ANSWER", "BUSY", "FAILED"], dtype=object)
-_D_CONNECTED, _D_NO_ANSWER, _D_BUSY, _D_FAILED = 0, 1, 2, 3
-# Q.850 cause codes: 16 normal clearing, 31 normal unspecified, 19 no answer, 17 busy,
-# 21 rejected, 34 no circuit, 1 unallocated number, 38 network out of order,
-# 26 non-selected user clearing (a ring-all leg cancelled because another agent answered).
-_T_CAUSES = np.array(["16", "31", "19", "17", "21", "34", "1", "38", "26"], dtype=object)
-_TC_NORMAL, _TC_UNSPEC, _TC_NOANS, _TC_BUSY, _TC_ELSEWHERE = 0, 1, 2, 3, 8
-_TC_FAILED = np.array([4, 5, 6, 7], dtype=np.int64)
-_TC_FAILED_P = np.array([0.35, 0.3, 0.25, 0.1])
-_CONTEXTS = np.array(
-    ["from-pstn", "from-queue", "from-internal", "from-internal-xfer"], dtype=object
+_DISPOSITIONS = np.array(
+    [DISPOSITIONS.connected, DISPOSITIONS.no_answer, DISPOSITIONS.busy, DISPOSITIONS.failed],
+    dtype=object,
 )
-_CTX_PSTN, _CTX_QUEUE, _CTX_INTERNAL, _CTX_XFER = 0, 1, 2, 3
+_D_CONNECTED, _D_NO_ANSWER, _D_BUSY, _D_FAILED = 0, 1, 2, 3
+_T_CAUSES = np.array(
+    [
+        CAUSES.normal_clearing,
+        CAUSES.normal_unspecified,
+        *CAUSES.no_answer,
+        CAUSES.busy,
+        *CAUSES.failed,
+        CAUSES.answered_elsewhere,
+    ],
+    dtype=object,
+)
+_TC_NORMAL, _TC_UNSPEC = 0, 1
+_TC_NOANS = 2 + np.arange(len(CAUSES.no_answer), dtype=np.int64)
+_TC_NOANS_P = np.array(list(CAUSES.no_answer.values()))
+_TC_BUSY = 2 + len(CAUSES.no_answer)
+_TC_FAILED = _TC_BUSY + 1 + np.arange(len(CAUSES.failed), dtype=np.int64)
+_TC_FAILED_P = np.array(list(CAUSES.failed.values()))
+_TC_ELSEWHERE = _TC_BUSY + 1 + len(CAUSES.failed)
+_CONTEXTS = np.array(
+    [CONTEXTS.from_outside, CONTEXTS.queue, CONTEXTS.internal, CONTEXTS.transfer, CONTEXTS.forward],
+    dtype=object,
+)
+_CTX_PSTN, _CTX_QUEUE, _CTX_INTERNAL, _CTX_XFER, _CTX_FWD = 0, 1, 2, 3, 4
 
-_MISC_INFO = ("Customer requested callback", "Voicemail left", "Escalated to supervisor")
+# Free-text notes (whether a caller left a voicemail shows in /voicemessages, not here).
+_MISC_INFO = ("Customer requested callback", "Asked for a quote", "Escalated to supervisor")
 _CAMPAIGNS = ("Campaign: Spring promo", "Campaign: Renewals", "Campaign: Win-back")
 _METADATA = (
     None,
@@ -149,6 +202,8 @@ _QUEUE_NAMES = (
     "Partners", "Collections", "Bookings",
 )  # fmt: skip
 _RING_STRATEGIES = ("ringall", "ringall", "roundrobin", "leastrecent", "random")
+_AGENT_LOGGED_IN_P = 0.8
+_AGENT_STATUS_STREAM = 0x51A7
 _QUEUE_RING_TIMES = (15, 20, 25, 30, 40)
 
 # Local-time call profile of a weekday (relative weight per local hour): business hours 09-14
@@ -260,17 +315,19 @@ class _State:
     user_endpoint: I64
     user_in_cdf: F64
     user_out_cdf: F64
+    forward_cdf: F64  # users whose calls follow them to their mobile, by inbound weight
     queue_cdf: F64
     queue_members: I64  # (queues, max members) user indexes, padded
     queue_size: I64
     queue_ring_time: I64
     queue_ringall: npt.NDArray[np.bool_]
-    pool_cdf: F64
+    pool_cdf: F64  # the external numbers that call in or get called (the pool's first rows)
     pool_rate: F64
     n_users: int
-    n_pool: int
+    n_pool: int  # pool rows: the external numbers, then one mobile per user
+    n_external: int  # of which external numbers (the rest are the users' mobiles)
     n_queues: int
-    # Lookup tables for string columns. "party" rows: users first, then the external pool.
+    # Lookup tables for string columns. "party" rows: users first, then the pool.
     party_number: Obj
     party_id: Obj
     party_src_name: Obj
@@ -278,9 +335,78 @@ class _State:
     party_ua: Obj
     party_codec: Obj
     clid: Obj  # users' DID clids, users' extension clids, pool clids
+    user_dids: list[str]  # each user's direct number (E.164, with "+")
+    party_mobile: npt.NDArray[np.bool_]
     dest: Obj  # pool destination labels, queue names, "Internal", None
     info: Obj  # None, misc notes, "Transferred from <ext>" per user, campaign names
     metadata: Obj
+
+
+@dataclass
+class CallLegs:
+    """What the rest of the history (recordings, voicemail, SMS, invoices; ``history.py``) needs
+    to know of a batch of CDR legs: one numpy array per fact, in CDR id order.
+
+    Attributes:
+        cdr_id, call_id: the leg's ids.
+        start, duration, billsec: its ``calldate`` (epoch seconds), ``duration`` and ``billsec``.
+        charge: its ``charge``.
+        category: the generator's kind of call (``CATEGORY_*``).
+        leg: the leg's number within its call (0 the first).
+        answered: the leg was answered (``billsec`` > 0).
+        call_end: when the last leg of its call ended (epoch seconds).
+        call_answered: some leg of its call was answered.
+        user: the index of the leg's user in ``Company.users``.
+        queue: the index of the queue in ``Company.queues`` (-1: not a queue call).
+        src, dst: the parties' indexes in ``Company.parties``.
+        type: the leg's ``type`` text.
+    """
+
+    cdr_id: I64
+    call_id: I64
+    start: I64
+    duration: I64
+    billsec: I64
+    charge: F64
+    category: I64
+    leg: I64
+    answered: npt.NDArray[np.bool_]
+    call_end: I64
+    call_answered: npt.NDArray[np.bool_]
+    user: I64
+    queue: I64
+    src: I64
+    dst: I64
+    type: Obj
+
+    def __len__(self) -> int:
+        return len(self.cdr_id)
+
+
+@dataclass(frozen=True)
+class Parties:
+    """Everyone who appears in a CDR: the users (their extensions) first, then the external
+    numbers (the pool callers come from), then each user's mobile.
+
+    Attributes:
+        number: the number or extension as a CDR writes it (``src``/``dst``).
+        name: a person's or company's name (the number itself when unknown).
+        mobile: the number is a mobile (it can receive an SMS).
+        n_users, n_external: how many rows are users, and external numbers after them.
+        external_cdf: popularity of the external numbers (a few regulars, a long tail).
+    """
+
+    number: Obj
+    name: Obj
+    mobile: npt.NDArray[np.bool_]
+    n_users: int
+    n_external: int
+    external_cdf: F64
+
+
+# Kinds of call (CallLegs.category).
+CATEGORY_DIRECT, CATEGORY_QUEUE, CATEGORY_TRANSFER, CATEGORY_FORWARD = 0, 1, 2, 3
+CATEGORY_OUTBOUND, CATEGORY_INTERNAL = 4, 5
 
 
 @dataclass
@@ -292,12 +418,25 @@ class Company:
         users: One dict per user, keys exactly ``USER_FIELDS``.
         queues: One dict per queue, keys exactly ``QUEUE_FIELDS``.
         cdrs: One list per ``CDR_FIELDS`` key (same order), all of equal length, sorted by id.
+        agent_status: ``(queue id, user id) -> status`` of every queue member: whether the agent
+            is logged in to the queue now (``include=users`` on ``/queues`` shows it).
+        calls: the facts of the CDRs' legs the rest of the history derives from (``history.py``
+            takes them and sets this to None).
+        parties: everyone who appears in a CDR.
+        user_dids: each user's direct number (E.164), in ``users`` order.
+        history: the records of the other collections (``history.py``): per collection name,
+            one list per field, sorted by id.
     """
 
     spec: CompanySpec
     users: list[dict[str, Any]]
     queues: list[dict[str, Any]]
     cdrs: dict[str, list[Any]] = field(repr=False)
+    agent_status: dict[tuple[int, int], bool] = field(default_factory=dict, repr=False)
+    calls: CallLegs | None = field(default=None, repr=False, compare=False)
+    parties: Parties | None = field(default=None, repr=False, compare=False)
+    user_dids: list[str] = field(default_factory=list, repr=False)
+    history: dict[str, dict[str, list[Any]]] = field(default_factory=dict, repr=False)
     _state: _State | None = field(default=None, repr=False, compare=False)
 
 
@@ -334,7 +473,7 @@ def _tod_table() -> npt.NDArray[np.uint32]:
 _TOD_TABLE = _tod_table()
 
 
-def _fmt_ts(secs: I64) -> list[str]:
+def format_timestamps(secs: I64) -> list[str]:
     """Format epoch seconds as ``YYYY-MM-DD HH:MM:SS`` strings, vectorised.
 
     Gathers the UCS-4 code points of the date and the time of day from two small tables into one
@@ -374,8 +513,9 @@ def _ascii(text: str) -> str:
     return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
 
 
-class _TimeSampler:
-    """Draws call start times following a local business-hours profile over [t_lo, t_hi)."""
+class TimeSampler:
+    """Draws start times (of calls, messages, chats) following a local business-hours profile
+    over [t_lo, t_hi)."""
 
     def __init__(self, t_lo: int, t_hi: int, tz: ZoneInfo, country_code: str) -> None:
         holidays = _HOLIDAYS_ES if country_code == "34" else _HOLIDAYS_GENERIC
@@ -401,15 +541,27 @@ class _TimeSampler:
         self.cdf = _cdf(profile * span)
         self.weekday_days = float(span[weekday].sum() / 86400)
 
+    @classmethod
+    def for_spec(cls, spec: CompanySpec) -> TimeSampler:
+        """The sampler of a company's data range, in its time zone."""
+        t_lo = math.ceil(spec.start.timestamp())
+        t_hi = math.ceil(spec.end.timestamp())
+        return cls(t_lo, t_hi, ZoneInfo(spec.timezone), spec.country_code)
+
     def sample(self, rng: np.random.Generator, n: int) -> I64:
         b = _draw(rng, self.cdf, n)
         width = self.hi[b] - self.lo[b]
         ts: I64 = self.lo[b] + (rng.random(n) * width).astype(np.int64)
         return ts
 
-    def business(self, ts: I64) -> npt.NDArray[np.bool_]:
+    def weight(self, ts: I64) -> F64:
+        """The traffic weight of each instant's hour (1.0 at a weekday's busiest hours)."""
         b = np.clip((ts - self.h0) // 3600, 0, len(self.profile) - 1)
-        result: npt.NDArray[np.bool_] = self.profile[b] >= _BUSINESS_WEIGHT
+        result: F64 = self.profile[b]
+        return result
+
+    def business(self, ts: I64) -> npt.NDArray[np.bool_]:
+        result: npt.NDArray[np.bool_] = self.weight(ts) >= _BUSINESS_WEIGHT
         return result
 
 
@@ -432,7 +584,7 @@ def _build_users(
     langs = ("es", "en", "ca") if spanish else ("en", "es", "fr")
     lang = rng.choice(3, n, p=[0.85, 0.1, 0.05]).tolist()
     created = rng.integers(20 * 86400, 1200 * 86400, n)
-    created_at = _fmt_ts(int(spec.start.timestamp()) - created)
+    created_at = format_timestamps(int(spec.start.timestamp()) - created)
     ua = rng.choice(len(_USER_AGENTS), n, p=_UA_P).tolist()
     codec_roll = rng.random(n).tolist()
     endpoints = 200_000 + rng.choice(800_000, n, replace=False).astype(np.int64)
@@ -487,6 +639,7 @@ def _build_users(
         "exts": exts,
         "uas": uas,
         "codecs": codecs,
+        "dids": dids,
         "did_clid": [f'"{nm}" <{d}>' for nm, d in zip(names, dids, strict=True)],
         "ext_clid": [f'"{nm}" <{e}>' for nm, e in zip(names, exts, strict=True)],
     }
@@ -537,11 +690,28 @@ def _build_queues(
     return queues, extra
 
 
-def _build_pool(spec: CompanySpec, rng: np.random.Generator, size: int) -> dict[str, Any]:
-    """External numbers that call in or get called, with a Zipf-Mandelbrot popularity."""
-    home = _COUNTRIES.get(spec.country_code) or _Country(
+def _agent_status(spec: CompanySpec, queues: list[dict[str, Any]]) -> dict[tuple[int, int], bool]:
+    """Whether each queue member is logged in to the queue now: most are.
+
+    Drawn from a generator of its own, so that adding it left every other value unchanged.
+    """
+    rng = np.random.default_rng([spec.seed, _AGENT_STATUS_STREAM])
+    return {
+        (queue["id"], user_id): bool(rng.random() < _AGENT_LOGGED_IN_P)
+        for queue in queues
+        for user_id in queue["users"]
+    }
+
+
+def _home_country(spec: CompanySpec) -> _Country:
+    return _COUNTRIES.get(spec.country_code) or _Country(
         spec.country_code, "National", ("6",), ("8",), 9, 0.03, 0.012, "PCMA"
     )
+
+
+def _build_pool(spec: CompanySpec, rng: np.random.Generator, size: int) -> dict[str, Any]:
+    """External numbers that call in or get called, with a Zipf-Mandelbrot popularity."""
+    home = _home_country(spec)
     countries = [home] + [c for c in _COUNTRIES.values() if c.code != home.code]
     foreign_w = np.array([_FOREIGN_WEIGHTS.get(c.code, 1.0) for c in countries[1:]])
     probs = np.concatenate([[1.0 - _FOREIGN_SHARE], _FOREIGN_SHARE * foreign_w / foreign_w.sum()])
@@ -564,6 +734,7 @@ def _build_pool(spec: CompanySpec, rng: np.random.Generator, size: int) -> dict[
     ]  # fmt: skip
     numbers: list[str] = []
     src_names: list[str] = []
+    mobiles: list[bool] = []
     labels: list[str] = []
     clids: list[str] = []
     rates: list[float] = []
@@ -591,6 +762,7 @@ def _build_pool(spec: CompanySpec, rng: np.random.Generator, size: int) -> dict[
             name = number
         numbers.append(number)
         src_names.append(name)
+        mobiles.append(mob)
         labels.append(dest_labels[ci][mob])
         clids.append(f'"{name}" <{number}>')
         rates.append(c.mobile_rate if mob else c.landline_rate)
@@ -601,6 +773,7 @@ def _build_pool(spec: CompanySpec, rng: np.random.Generator, size: int) -> dict[
     return {
         "numbers": numbers,
         "src_names": src_names,
+        "mobile": np.array(mobiles, dtype=bool),
         "labels": labels,
         "clids": clids,
         "rate": np.array(rates, dtype=np.float64),
@@ -615,6 +788,32 @@ def _obj(values: list[Any]) -> Obj:
     return arr
 
 
+def _user_mobiles(
+    spec: CompanySpec, u: dict[str, Any], taken: set[str]
+) -> tuple[list[str], npt.NDArray[np.bool_]]:
+    """Each user's mobile number, and which users have their calls follow them there.
+
+    Drawn from a generator of its own, so that adding them changed no other value.
+    """
+    rng = np.random.default_rng([spec.seed, _USER_MOBILE_STREAM])
+    home = _home_country(spec)
+    n = len(u["names"])
+    numbers: list[str] = []
+    for i in range(n):
+        prefix = home.mobile_prefixes[i % len(home.mobile_prefixes)]
+        width = home.digits - len(prefix)
+        while True:
+            number = f"+{home.code}{prefix}{int(rng.integers(0, 10**width)):0{width}d}"
+            if number not in taken:
+                break
+        taken.add(number)
+        numbers.append(number)
+    forwards = rng.random(n) < _FORWARD_USERS_SHARE
+    if not forwards.any():
+        forwards[int(np.argmax(np.diff(np.r_[0.0, u["in_cdf"]])))] = True
+    return numbers, forwards
+
+
 def _build_state(
     spec: CompanySpec,
     rng: np.random.Generator,
@@ -623,8 +822,13 @@ def _build_state(
     pool_size: int,
 ) -> _State:
     p = _build_pool(spec, rng, pool_size)
-    n_users, n_pool = len(u["names"]), len(p["numbers"])
-    info = [None, *_MISC_INFO, *(f"Transferred from {e}" for e in u["exts"]), *_CAMPAIGNS]
+    n_users, n_external = len(u["names"]), len(p["numbers"])
+    mobiles, forwards = _user_mobiles(spec, u, set(p["numbers"]))
+    home = _home_country(spec)
+    mobile_label = f"{home.name} Mobile (Local)"
+    info = [None, *_MISC_INFO, *(TRANSFER_INFO.format(ext=e) for e in u["exts"]), *_CAMPAIGNS]
+    in_weight = np.diff(np.r_[0.0, u["in_cdf"]])
+    numbers = p["numbers"] + mobiles
     return _State(
         rng=rng,
         next_id=_FIRST_CDR_ID,
@@ -635,24 +839,37 @@ def _build_state(
         user_endpoint=u["endpoint"],
         user_in_cdf=u["in_cdf"],
         user_out_cdf=u["out_cdf"],
+        forward_cdf=_cdf(in_weight * forwards),
         queue_cdf=q["cdf"],
         queue_members=q["members"],
         queue_size=q["size"],
         queue_ring_time=q["ring_time"],
         queue_ringall=q["ringall"],
         pool_cdf=p["cdf"],
-        pool_rate=p["rate"],
+        pool_rate=np.concatenate([p["rate"], np.full(n_users, home.mobile_rate)]),
         n_users=n_users,
-        n_pool=n_pool,
+        n_pool=len(numbers),
+        n_external=n_external,
         n_queues=spec.queues,
-        party_number=_obj(u["exts"] + p["numbers"]),
-        party_id=_obj([str(i) for i in u["ids"].tolist()] + [None] * n_pool),
-        party_src_name=_obj(u["names"] + p["src_names"]),
-        party_dst_name=_obj(u["names"] + p["labels"]),
-        party_ua=_obj(u["uas"] + [None] * n_pool),
-        party_codec=_obj(u["codecs"] + p["codecs"]),
-        clid=_obj(u["did_clid"] + u["ext_clid"] + p["clids"]),
-        dest=_obj([*p["labels"], *q["names"], "Internal", None]),
+        party_number=_obj(u["exts"] + numbers),
+        party_id=_obj([str(i) for i in u["ids"].tolist()] + [None] * len(numbers)),
+        party_src_name=_obj(u["names"] + p["src_names"] + u["names"]),
+        party_dst_name=_obj(u["names"] + p["labels"] + [mobile_label] * n_users),
+        party_ua=_obj(u["uas"] + [None] * len(numbers)),
+        party_codec=_obj(u["codecs"] + p["codecs"] + [home.codec] * n_users),
+        clid=_obj(
+            u["did_clid"]
+            + u["ext_clid"]
+            + p["clids"]
+            + [f'"{nm}" <{m}>' for nm, m in zip(u["names"], mobiles, strict=True)]
+        ),
+        user_dids=u["dids"],
+        party_mobile=np.concatenate(
+            [np.zeros(n_users, dtype=bool), p["mobile"], np.ones(n_users, dtype=bool)]
+        ),
+        dest=_obj(
+            [*p["labels"], *[mobile_label] * n_users, *q["names"], DESTINATIONS.internal, None]
+        ),
         info=_obj(info),
         metadata=_obj(list(_METADATA)),
     )
@@ -676,9 +893,11 @@ def _draw_calls(st: _State, n: int, cat: I64 | None = None) -> Cols:
     """Draw who calls whom; outcomes are settled later by ``_settle`` (they may be overridden)."""
     rng = st.rng
     if cat is None:
-        cat = rng.choice(5, n, p=st.cat_p).astype(np.int64)
-    inbound = cat <= _IN_TRANSFER
+        cat = rng.choice(_N_CATS, n, p=st.cat_p).astype(np.int64)
+    inbound = cat <= _INBOUND_LAST
     user = np.where(inbound, _draw(rng, st.user_in_cdf, n), _draw(rng, st.user_out_cdf, n))
+    # A forwarded call goes to one of the users whose calls follow them to their mobile.
+    user = np.where(cat == _IN_FORWARD, _draw(rng, st.forward_cdf, n), user)
     queue = np.where(cat == _IN_QUEUE, _draw(rng, st.queue_cdf, n), -1)
     info = np.where(rng.random(n) < 0.004, rng.integers(1, 1 + len(_MISC_INFO), n), 0)
     meta_roll = rng.random(n)
@@ -702,6 +921,7 @@ def _draw_calls(st: _State, n: int, cat: I64 | None = None) -> Cols:
         "meta": meta.astype(np.int64),
         "notes": notes.astype(np.int64),
         "start": np.zeros(n, dtype=np.int64),
+        "load": np.ones(n),
     }
 
 
@@ -710,23 +930,28 @@ def _lognormal_secs(rng: np.random.Generator, median: Arr | float, sigma: float,
 
 
 def _settle(st: _State, c: Cols) -> None:
-    """Draw ring times, talk times, failure kinds and queue leg counts from ``answered``."""
+    """Draw ring times, talk times, failure kinds, queue rounds and forwarding delays from
+    ``answered`` (and ``load``, the traffic weight of the hour, for queue waits)."""
     rng = st.rng
     cat, ans = c["cat"], c["answered"]
     n = len(cat)
     outbound = cat >= _OUT_EXT
+    isq = cat == _IN_QUEUE
+    fwd = cat == _IN_FORWARD
     fail = np.where(
         outbound,
         rng.choice([1, 2, 3], n, p=[0.6, 0.25, 0.15]),
         rng.choice([1, 2, 3], n, p=[0.8, 0.15, 0.05]),
     )
-    fail = np.where(cat == _IN_QUEUE, _D_NO_ANSWER, fail)
+    # A queue rings its agents, a forwarded call the user's mobile: neither is busy or failed.
+    fail = np.where(isq | fwd, _D_NO_ANSWER, fail)
     disp = np.where(ans, _D_CONNECTED, fail)
     tc_fail = _TC_FAILED[rng.choice(len(_TC_FAILED), n, p=_TC_FAILED_P)]
-    tc_ok = np.where(rng.random(n) < 0.03, _TC_UNSPEC, _TC_NORMAL)
+    tc_noans = _TC_NOANS[rng.choice(len(_TC_NOANS), n, p=_TC_NOANS_P)]
+    tc_ok = np.where(rng.random(n) < CAUSES.unspecified_share, _TC_UNSPEC, _TC_NORMAL)
     tcause = np.select(
         [disp == _D_CONNECTED, disp == _D_NO_ANSWER, disp == _D_BUSY],
-        [tc_ok, _TC_NOANS, _TC_BUSY],
+        [tc_ok, tc_noans, _TC_BUSY],
         tc_fail,
     )
     ring = np.select(
@@ -748,27 +973,53 @@ def _settle(st: _State, c: Cols) -> None:
     # A transferred call: short first leg (triage), normal second leg on the colleague's phone.
     xfer = cat == _IN_TRANSFER
     talk = np.where(xfer, np.clip(_lognormal_secs(rng, 35.0, 0.6, n), 5, 600), talk)
-    # Queue legs: only available agents are rung (2-4 at once for ring-all, in turn otherwise).
-    isq = cat == _IN_QUEUE
+
+    # Queue calls ring in rounds of the queue's ring time until an agent answers or the caller
+    # hangs up: `wait` seconds after the first ring. A ring-all queue rings its available agents
+    # (2-4) each round, any other strategy one agent per round, in turn.
     q = np.maximum(c["queue"], 0)
-    size = st.queue_size[q]
+    size = np.maximum(st.queue_size[q], 1)
     rt = st.queue_ring_time[q]
     ringall = st.queue_ringall[q]
-    k_all = np.minimum(size, rng.choice([2, 3, 4], n, p=[0.45, 0.4, 0.15]))
-    k_seq = np.minimum(size, np.where(ans, rng.geometric(0.55, n), rng.integers(2, 4, n)))
-    k = np.where(ringall, k_all, k_seq)
-    ans_leg = np.where(ringall, (rng.random(n) * k).astype(np.int64), k - 1)
-    ring = np.where(isq, np.minimum(ring, rt), ring)
-    c["nlegs"] = np.select([isq, xfer], [k, 2], 1).astype(np.int64)
-    c["ans_leg"] = np.where(isq & ans, ans_leg, -1).astype(np.int64)
+    load = 0.5 + c["load"]
+    wait = np.where(
+        ans,
+        _lognormal_secs(rng, _QUEUE_WAIT_MEDIAN * load, _QUEUE_WAIT_SIGMA, n),
+        _lognormal_secs(rng, _QUEUE_PATIENCE_MEDIAN * load, _QUEUE_PATIENCE_SIGMA, n),
+    )
+    wait = np.clip(wait, 2, rt * _QUEUE_MAX_ROUNDS)
+    rounds = (wait - 1) // rt + 1
+    last_ring = wait - (rounds - 1) * rt
+    # An agent's phone rings at least 2 s before it is answered or given up on.
+    wait = np.where(last_ring < 2, wait + 1, wait)
+    last_ring = np.maximum(last_ring, 2)
+    per_round = np.where(
+        ringall, np.minimum(size, rng.choice([2, 3, 4], n, p=[0.45, 0.4, 0.15])), 1
+    )
+    ans_slot = np.where(ringall, (rng.random(n) * per_round).astype(np.int64), 0)
+
+    # A forwarded call: the desk phone rings a while first (follow-me) or not at all, then the
+    # mobile rings until it answers or the caller gives up.
+    fdelay = np.where(rng.random(n) < 0.4, rng.integers(0, 3, n), rng.integers(10, 16, n))
+    mring = np.where(
+        ans, np.clip(_lognormal_secs(rng, 8.0, 0.5, n), 3, 25), rng.integers(20, 26, n)
+    )
+
+    c["nlegs"] = np.select([isq, xfer, fwd], [rounds * per_round, 2, 2], 1).astype(np.int64)
+    c["ans_leg"] = np.where(isq & ans, (rounds - 1) * per_round + ans_slot, -1).astype(np.int64)
     c["ringall"] = ringall & isq
     c["rt"] = rt.astype(np.int64)
-    c["ring"] = ring.astype(np.int64)
-    c["ring2"] = rng.integers(3, 15, n)
+    c["per_round"] = per_round.astype(np.int64)
+    c["rounds"] = rounds.astype(np.int64)
+    c["last_ring"] = last_ring.astype(np.int64)
+    c["ring"] = np.select([isq, fwd], [last_ring, fdelay + mring], ring).astype(np.int64)
+    c["ring2"] = np.where(fwd, mring, rng.integers(3, 15, n)).astype(np.int64)
+    c["fdelay"] = fdelay.astype(np.int64)
     c["talk"] = np.where(ans, talk, 0).astype(np.int64)
     c["talk2"] = np.where(xfer, np.clip(_lognormal_secs(rng, 110.0, 1.0, n), 5, 4 * 3600), 0)
     c["disp"] = disp.astype(np.int64)
     c["tcause"] = tcause.astype(np.int64)
+    c["tc_noans"] = tc_noans.astype(np.int64)
 
 
 def _expand(st: _State, c: Cols, key0: int) -> Cols:
@@ -781,55 +1032,80 @@ def _expand(st: _State, c: Cols, key0: int) -> Cols:
     ans_call = c["answered"][ci]
     isq = cat == _IN_QUEUE
     xfer = cat == _IN_TRANSFER
-    inbound = cat <= _IN_TRANSFER
+    fwd = cat == _IN_FORWARD
+    second = j == 1
+    # The outbound leg of a forwarded call, from the user to their mobile.
+    fwd_out = fwd & second
+    inbound = (cat <= _INBOUND_LAST) & ~fwd_out
     user = c["user"][ci]
-    agent = np.where(xfer & (j == 1), c["peer"][ci], user)
+    agent = np.where(xfer & second, c["peer"][ci], user)
+
+    # Queue legs: round `rnd`, slot `slot` in the round (ring-all), agents taken in turn.
+    per_round = c["per_round"][ci]
+    rnd = j // per_round
+    slot = j - rnd * per_round
+    ringall = c["ringall"][ci]
     q = np.maximum(c["queue"][ci], 0)
-    slot = (c["qoff"][ci] + j) % np.maximum(st.queue_size[q], 1)
-    agent = np.where(isq, st.queue_members[q, slot], agent)
+    turn = np.where(ringall, slot, j)
+    member = (c["qoff"][ci] + turn) % np.maximum(st.queue_size[q], 1)
+    agent = np.where(isq, st.queue_members[q, member], agent)
+    last_round = rnd == c["rounds"][ci] - 1
 
     ans_leg = c["ans_leg"][ci]
     answered = np.where(isq, j == ans_leg, ans_call)
-    ringall = c["ringall"][ci]
     rt = c["rt"][ci]
-    ring = c["ring"][ci]
-    last = j == c["nlegs"][ci] - 1
-    seq_q = isq & ~ringall
-    # In turn: every agent before the last one rang the full ring time and was skipped.
-    ring = np.where(seq_q & ~last, rt, ring)
-    ring = np.where(xfer & (j == 1), c["ring2"][ci], ring)
-    talk = np.where(xfer & (j == 1), c["talk2"][ci], c["talk"][ci])
+    ring = np.select(
+        [isq & ~last_round, xfer & second, fwd_out],
+        [rt, c["ring2"][ci], c["ring2"][ci]],
+        c["ring"][ci],
+    )
+    talk = np.where(xfer & second, c["talk2"][ci], c["talk"][ci])
     billsec = np.where(answered, talk, 0)
     duration = ring + billsec
-    offset = np.where(seq_q, j * rt, 0)
-    # Blind transfer: the colleague's phone starts ringing when the first leg hangs up.
-    offset = np.where(xfer & (j == 1), c["ring"][ci] + c["talk"][ci], offset)
+    offset = np.select(
+        [isq, xfer & second, fwd_out],
+        # Blind transfer: the colleague's phone starts ringing when the first leg hangs up.
+        [rnd * rt, c["ring"][ci] + c["talk"][ci], c["fdelay"][ci]],
+        0,
+    )
 
     disp = np.where(answered, _D_CONNECTED, np.where(isq, _D_NO_ANSWER, c["disp"][ci]))
     tcause = np.where(answered, _TC_NORMAL, c["tcause"][ci])
     tcause = np.where(answered & (j == 0), c["tcause"][ci], tcause)
-    tcause = np.where(isq & ~answered & ans_call, _TC_ELSEWHERE, tcause)
-    tcause = np.where(isq & ~answered & ~ans_call, _TC_NOANS, tcause)
+    # Still ringing as a colleague answered (the answering round of a ring-all queue), or rang
+    # and nobody answered it (RONA).
+    elsewhere = isq & ~answered & ans_call & ringall & last_round
+    tcause = np.where(
+        isq & ~answered, np.where(elsewhere, _TC_ELSEWHERE, c["tc_noans"][ci]), tcause
+    )
     typ = np.where(inbound, np.where(answered, _T_I, _T_M), _T_O)
 
     u, pool = st.n_users, st.n_pool
     ext = c["ext"][ci]
+    mobile = st.n_external + agent
     outbound = cat == _OUT_EXT
     internal = cat == _INTERNAL
     src = np.where(inbound, u + ext, agent)
-    dst = np.where(inbound, agent, np.where(internal, c["peer"][ci], u + ext))
-    clid = np.where(inbound, 2 * u + ext, np.where(internal, u + agent, agent))
+    dst = np.select([inbound, internal, fwd_out], [agent, c["peer"][ci], u + mobile], u + ext)
+    clid = np.where(inbound | fwd_out, 2 * u + ext, np.where(internal, u + agent, agent))
     nq = st.n_queues
-    dest = np.select([outbound, isq, internal], [ext, pool + q, pool + nq], pool + nq + 1)
+    dest = np.select(
+        [outbound, fwd_out, isq, internal], [ext, mobile, pool + q, pool + nq], pool + nq + 1
+    )
     ctx = np.select(
-        [isq, xfer & (j == 1), inbound], [_CTX_QUEUE, _CTX_XFER, _CTX_PSTN], _CTX_INTERNAL
+        [isq, xfer & second, fwd_out, inbound],
+        [_CTX_QUEUE, _CTX_XFER, _CTX_FWD, _CTX_PSTN],
+        _CTX_INTERNAL,
     )
     info = c["info"][ci]
     xfer_info = 1 + len(_MISC_INFO) + user
-    info = np.where(xfer & (j == 1), xfer_info, info)
+    info = np.where(xfer & second, xfer_info, info)
+    rate = np.select([outbound, fwd_out], [st.pool_rate[ext], st.pool_rate[mobile]], 0.0)
     return {
         "call": ci + key0,
         "j": j,
+        "cat": cat,
+        "queue": np.where(isq, q, -1),
         "start": c["start"][ci] + offset,
         "duration": duration.astype(np.int64),
         "billsec": billsec.astype(np.int64),
@@ -842,7 +1118,7 @@ def _expand(st: _State, c: Cols, key0: int) -> Cols:
         "clid": clid,
         "dest": dest,
         "ctx": ctx,
-        "rate": np.where(outbound, st.pool_rate[ext], 0.0),
+        "rate": rate,
         "info": info,
         "meta": c["meta"][ci],
         "label": c["label"][ci],
@@ -894,7 +1170,7 @@ def _cut(rng: np.random.Generator, legs: Cols, rows: int) -> Cols:
     return _take(legs, np.flatnonzero(keep))
 
 
-def _simulate_history(st: _State, sampler: _TimeSampler, n: int, t_hi: int) -> Cols:
+def _simulate_history(st: _State, sampler: TimeSampler, n: int, t_hi: int) -> Cols:
     """Legs of ``n`` base calls plus their callbacks, restricted to calls ended before ``t_hi``."""
     rng = st.rng
     c = _draw_calls(st, n)
@@ -913,16 +1189,36 @@ def _simulate_history(st: _State, sampler: _TimeSampler, n: int, t_hi: int) -> C
         c["label"][chosen] = _LABEL_CAMPAIGN
         campaign_info = 1 + len(_MISC_INFO) + st.n_users + burst % len(_CAMPAIGNS)
         c["info"][chosen] = campaign_info
+    c["load"] = sampler.weight(c["start"])
     _settle(st, c)
     legs = _expand(st, c, 0)
 
     first = _call_bounds(legs)
     call_end = np.maximum.reduceat(legs["start"] + legs["duration"], first)
-    missed = (c["cat"] <= _IN_TRANSFER) & ~c["answered"]
+    missed = (c["cat"] <= _INBOUND_LAST) & ~c["answered"]
+    parts = [legs]
+    # A missed caller calls again (a retry), to the same user or queue, while the company is open.
+    retry_delay = _lognormal_secs(rng, _RETRY_DELAY_MEDIAN, _RETRY_DELAY_SIGMA, n)
+    retry_at = call_end + np.clip(retry_delay, 30, 6 * 3600)
+    retry = missed & (rng.random(n) < _RETRY_P) & (retry_at < t_hi) & sampler.business(retry_at)
+    retry_calls = np.flatnonzero(retry)
+    got_through = np.zeros(n, dtype=bool)
+    if len(retry_calls):
+        m = len(retry_calls)
+        rc = _draw_calls(st, m, c["cat"][retry_calls])
+        for key in ("user", "queue", "ext"):
+            rc[key] = c[key][retry_calls]
+        rc["answered"] = rng.random(m) < _RETRY_ANSWER_P
+        rc["start"] = retry_at[retry_calls]
+        rc["load"] = sampler.weight(rc["start"])
+        _settle(st, rc)
+        parts.append(_expand(st, rc, n))
+        got_through[retry_calls] = rc["answered"]
+    # The company calls a missed caller back, unless the caller already got through.
     delay = np.clip(_lognormal_secs(rng, 1500.0, 1.1, n), 60, 8 * 3600)
     cb_start = call_end + delay
     pick = missed & (rng.random(n) < _CALLBACK_P) & (cb_start < t_hi)
-    pick &= sampler.business(cb_start)
+    pick &= sampler.business(cb_start) & ~(got_through & (retry_at < cb_start))
     src_calls = np.flatnonzero(pick)
     if len(src_calls):
         m = len(src_calls)
@@ -932,7 +1228,9 @@ def _simulate_history(st: _State, sampler: _TimeSampler, n: int, t_hi: int) -> C
         cb["answered"] = rng.random(m) < _CALLBACK_ANSWER_P
         cb["start"] = cb_start[src_calls]
         _settle(st, cb)
-        legs = _concat([legs, _expand(st, cb, n)])
+        parts.append(_expand(st, cb, n + len(retry_calls)))
+    if len(parts) > 1:
+        legs = _concat(parts)
         first = _call_bounds(legs)
         call_end = np.maximum.reduceat(legs["start"] + legs["duration"], first)
     # A call still in progress at t_hi has no CDR yet.
@@ -940,10 +1238,22 @@ def _simulate_history(st: _State, sampler: _TimeSampler, n: int, t_hi: int) -> C
     return _take(legs, np.flatnonzero(np.repeat(call_end < t_hi, counts)))
 
 
-def _columns(st: _State, legs: Cols) -> dict[str, list[Any]]:
-    """Assign ids (by end time), call ids and live ids, and build the CDR_FIELDS columns."""
+def _columns(st: _State, legs: Cols) -> tuple[dict[str, list[Any]], CallLegs]:
+    """Assign ids (by end time), call ids and live ids, and build the CDR_FIELDS columns and
+    the facts of the legs (``CallLegs``). ``legs`` holds each call's legs together."""
     n = len(legs["call"])
-    order = np.lexsort((legs["j"], legs["call"], legs["start"] + legs["duration"]))
+    end = legs["start"] + legs["duration"]
+    if n:
+        first = _call_bounds(legs)
+        counts = np.diff(np.r_[first, n])
+        legs["call_end"] = np.repeat(np.maximum.reduceat(end, first), counts)
+        legs["call_answered"] = np.repeat(
+            np.logical_or.reduceat(legs["billsec"] > 0, first), counts
+        )
+    else:
+        legs["call_end"] = np.zeros(0, dtype=np.int64)
+        legs["call_answered"] = np.zeros(0, dtype=bool)
+    order = np.lexsort((legs["j"], legs["call"], end))
     legs = _take(legs, order)
     call, j, start = legs["call"], legs["j"], legs["start"]
 
@@ -979,7 +1289,7 @@ def _columns(st: _State, legs: Cols) -> dict[str, list[Any]]:
         "sip_endpoint_id": st.user_endpoint[agent].tolist(),
         "server_id": legs["server"].tolist(),
         "type": _TYPES[legs["type"]].tolist(),
-        "calldate": _fmt_ts(start),
+        "calldate": format_timestamps(start),
         "clid": st.clid[legs["clid"]].tolist(),
         "src": st.party_number[src].tolist(),
         "src_id": st.party_id[src].tolist(),
@@ -1005,7 +1315,25 @@ def _columns(st: _State, legs: Cols) -> dict[str, list[Any]]:
         "nb_notes": legs["notes"].tolist(),
     }
     assert list(cols) == list(CDR_FIELDS)
-    return cols
+    facts = CallLegs(
+        cdr_id=ids,
+        call_id=call_id_of[call],
+        start=start,
+        duration=legs["duration"],
+        billsec=billsec,
+        charge=charge,
+        category=legs["cat"],
+        leg=j,
+        answered=billsec > 0,
+        call_end=legs["call_end"],
+        call_answered=legs["call_answered"],
+        user=agent,
+        queue=legs["queue"],
+        src=src,
+        dst=dst,
+        type=_TYPES[legs["type"]],
+    )
+    return cols, facts
 
 
 def generate_company(spec: CompanySpec) -> Company:
@@ -1020,9 +1348,8 @@ def generate_company(spec: CompanySpec) -> Company:
         call ended before ``end`` (a call still in progress has no CDR yet).
     """
     rng = np.random.default_rng(spec.seed)
-    t_lo = math.ceil(spec.start.timestamp())
     t_hi = math.ceil(spec.end.timestamp())
-    sampler = _TimeSampler(t_lo, t_hi, ZoneInfo(spec.timezone), spec.country_code)
+    sampler = TimeSampler.for_spec(spec)
     rows = spec.rows if spec.rows is not None else round(40 * spec.users * sampler.weekday_days)
     users, u_extra = _build_users(spec, rng)
     queues, q_extra = _build_queues(spec, rng)
@@ -1038,8 +1365,26 @@ def generate_company(spec: CompanySpec) -> Company:
             if got >= rows:
                 break
             n_calls = math.ceil(n_calls * rows / max(got, 1) * 1.1) + 20
-        cdrs = _columns(st, _cut(rng, legs, rows))
-    return Company(spec=spec, users=users, queues=queues, cdrs=cdrs, _state=st)
+        cdrs, calls = _columns(st, _cut(rng, legs, rows))
+    parties = Parties(
+        number=st.party_number,
+        name=st.party_src_name,
+        mobile=st.party_mobile,
+        n_users=st.n_users,
+        n_external=st.n_external,
+        external_cdf=st.pool_cdf,
+    )
+    return Company(
+        spec=spec,
+        users=users,
+        queues=queues,
+        cdrs=cdrs,
+        agent_status=_agent_status(spec, queues),
+        calls=calls,
+        parties=parties,
+        user_dids=list(st.user_dids),
+        _state=st,
+    )
 
 
 def generate_new_cdrs(
@@ -1050,7 +1395,22 @@ def generate_new_cdrs(
     late_fraction: float = 0.2,
     max_late_seconds: int = 4 * 3600,
 ) -> dict[str, list[Any]]:
-    """Generate the CDRs of calls that end around ``now``.
+    """Generate the CDRs of calls that end around ``now`` (see :func:`generate_new_calls`)."""
+    cdrs, _ = generate_new_calls(
+        company, count, now=now, late_fraction=late_fraction, max_late_seconds=max_late_seconds
+    )
+    return cdrs
+
+
+def generate_new_calls(
+    company: Company,
+    count: int,
+    *,
+    now: datetime,
+    late_fraction: float = 0.2,
+    max_late_seconds: int = 4 * 3600,
+) -> tuple[dict[str, list[Any]], CallLegs]:
+    """Generate the CDRs of calls that end around ``now``, and the facts of their legs.
 
     Ids continue after the largest id generated so far (strictly increasing, never reused) and
     follow end time within the batch. A share ``late_fraction`` of the rows are long single-leg
@@ -1066,7 +1426,8 @@ def generate_new_cdrs(
         max_late_seconds: How long before ``now`` a late call may have started.
 
     Returns:
-        Columns keyed like ``Company.cdrs``, exactly ``count`` rows, sorted by id.
+        Columns keyed like ``Company.cdrs``, exactly ``count`` rows, sorted by id; and the
+        facts of those legs (``CallLegs``), in the same order.
 
     Raises:
         ValueError: On a negative count, a naive ``now``, a bad fraction or a company without
@@ -1122,5 +1483,7 @@ def generate_new_cdrs(
             c["start"] = end_s - duration
             parts.append(_expand(st, c, late_key0))
         if not parts:
-            return {k: [] for k in CDR_FIELDS}
+            none = _draw_calls(st, 0)
+            _settle(st, none)
+            parts.append(_expand(st, none, 0))
         return _columns(st, _concat(parts))

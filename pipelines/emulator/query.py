@@ -1,5 +1,5 @@
 """Parsing of the collection query string: ``page``, ``limit``, ``filter``, ``sort``, ``dir``,
-``group_by``.
+``group_by``, ``include`` and ``fields[NAME]``, the same for every collection.
 
 Parsing is kept apart from evaluation (``store.py``) so that every malformed request is turned
 into a :class:`QueryError` (HTTP 400 with the API's ``{message, errors}`` envelope) before any
@@ -9,15 +9,17 @@ data is touched, and never into a 500.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
-from pipelines.emulator.fields import FieldType
+from pipelines.emulator.fields import CollectionSpec, FieldType
 
-MAX_LIMIT = 5000
+# The documented maximum page size: a larger `limit` is served this many records (the page is
+# shorter than asked, as the live API's seems to be), unless the emulator is told another cap.
+PAGE_CAP = 5000
 # The real default page size is undocumented; clients must always send `limit`.
 DEFAULT_LIMIT = 20
 
@@ -42,7 +44,9 @@ OPERATORS: dict[str, str] = {
     "notlike": "notlike",
 }
 
-FILTERABLE_TYPES: frozenset[FieldType] = frozenset({"int", "str", "number", "datetime", "bool"})
+FILTERABLE_TYPES: frozenset[FieldType] = frozenset(
+    {"int", "str", "number", "datetime", "epoch", "bool"}
+)
 
 
 class QueryError(Exception):
@@ -64,15 +68,41 @@ class Condition:
 
 
 @dataclass(frozen=True)
+class KeyScope:
+    """The records a key may see: those whose ``owners`` fields name ``user_id``, whose
+    ``number_fields`` hold one of the user's ``numbers``, or whose ``shared`` field is true;
+    none at all when ``nobody``."""
+
+    owners: tuple[str, ...]
+    user_id: int
+    number_fields: tuple[str, ...] = ()
+    numbers: tuple[str, ...] = ()
+    shared: str | None = None
+    nobody: bool = False
+
+
+@dataclass(frozen=True)
 class Query:
-    """A parsed collection request."""
+    """A parsed collection request.
+
+    Attributes:
+        sort: the field to sort by; None is storage order (ascending ``id``).
+        limit: the page size served, ``limit`` as asked but at most the page cap.
+        include: the ``include=`` names, each one of the collection's declared includes.
+        sparse: ``fields[NAME]=a,b``: the keys kept in each included record of ``NAME``.
+        scope: the records the request's key may see; None for all (set by the caller, from
+            the key, not from the query string).
+    """
 
     conditions: tuple[Condition, ...] = ()
-    sort: str = "id"
+    sort: str | None = None
     descending: bool = True
     page: int = 1
     limit: int = DEFAULT_LIMIT
     group_by: str | None = None
+    include: tuple[str, ...] = ()
+    sparse: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    scope: KeyScope | None = None
 
 
 def parse_datetime(value: str) -> int:
@@ -127,10 +157,27 @@ def convert_value(field: str, ftype: FieldType, value: Any) -> Any:
             return parse_datetime(value)
         except ValueError:
             raise _invalid(field, value) from None
+    if ftype == "epoch":
+        # Unix seconds; a date in the API's text form is read as its instant too [guess].
+        if isinstance(value, bool):
+            raise _invalid(field, value)
+        if isinstance(value, str) and not value.strip().lstrip("-").isdigit():
+            try:
+                return parse_datetime(value)
+            except ValueError:
+                raise _invalid(field, value) from None
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise _invalid(field, value) from None
+        if not math.isfinite(number):
+            raise _invalid(field, value)
+        return number
     return value if isinstance(value, str) else orjson.dumps(value).decode()
 
 
-def _parse_int(name: str, raw: str | None, default: int, low: int, high: int | None) -> int:
+def _parse_int(name: str, raw: str | None, default: int) -> int:
+    """A positive integer parameter (``page``, ``limit``), or its default when absent."""
     if raw is None or raw == "":
         return default
     try:
@@ -139,24 +186,25 @@ def _parse_int(name: str, raw: str | None, default: int, low: int, high: int | N
         raise QueryError(
             "Invalid parameter", [f"'{name}' must be an integer, got {raw!r}"]
         ) from None
-    if number < low or (high is not None and number > high):
-        bound = f"between {low} and {high}" if high is not None else f"at least {low}"
-        raise QueryError("Invalid parameter", [f"'{name}' must be {bound}, got {number}"])
+    if number < 1:
+        raise QueryError("Invalid parameter", [f"'{name}' must be at least 1, got {number}"])
     return number
 
 
-def parse_query(params: dict[str, str], fields: dict[str, FieldType]) -> Query:
+def parse_query(params: dict[str, str], spec: CollectionSpec, page_cap: int = PAGE_CAP) -> Query:
     """Turn query-string parameters into a :class:`Query`.
 
     Args:
         params: the decoded query string (last value wins for repeated keys).
-        fields: the collection's field types.
+        spec: the collection's declaration (its fields and includes).
+        page_cap: the largest page served; a larger ``limit`` is cut to it, not refused.
 
     Raises:
         QueryError: anything malformed, unknown or unsupported.
     """
-    page = _parse_int("page", params.get("page"), 1, 1, None)
-    limit = _parse_int("limit", params.get("limit"), DEFAULT_LIMIT, 1, MAX_LIMIT)
+    fields = spec.fields
+    page = _parse_int("page", params.get("page"), 1)
+    limit = min(_parse_int("limit", params.get("limit"), DEFAULT_LIMIT), page_cap)
 
     conditions: list[Condition] = []
     raw_filter = params.get("filter")
@@ -170,27 +218,19 @@ def parse_query(params: dict[str, str], fields: dict[str, FieldType]) -> Query:
         if not isinstance(entries, list):
             raise QueryError("Filtration error", ["filter must be a JSON array of objects"])
         for entry in entries:
-            conditions.append(_parse_condition(entry, fields))
+            conditions.append(_parse_condition(entry, fields, spec.unfilterable))
 
-    sort = params.get("sort") or "id"
-    if sort not in fields:
-        raise QueryError("Invalid parameter", [f"Unknown sort property '{sort}'"])
-    if fields[sort] not in FILTERABLE_TYPES:
-        raise QueryError("Invalid parameter", [f"Property '{sort}' cannot be sorted"])
+    sort = _property(params, "sort", "sorted", fields)
     # Without a sort the emulator answers newest first (id DESC), like the official CLI's
     # default; an explicit sort without dir is ascending, as SQL's ORDER BY. A blank ``sort=``
     # counts as no sort.
-    direction = (params.get("dir") or ("ASC" if params.get("sort") else "DESC")).upper()
+    direction = (params.get("dir") or ("ASC" if sort else "DESC")).upper()
     if direction not in ("ASC", "DESC"):
         raise QueryError("Invalid parameter", [f"'dir' must be ASC or DESC, got {direction!r}"])
 
-    group_by = params.get("group_by") or None
-    if group_by is not None:
-        if group_by not in fields:
-            raise QueryError("Invalid parameter", [f"Unknown group_by property '{group_by}'"])
-        if fields[group_by] not in FILTERABLE_TYPES:
-            raise QueryError("Invalid parameter", [f"Property '{group_by}' cannot be grouped"])
+    group_by = _property(params, "group_by", "grouped", fields)
 
+    include, sparse = parse_includes(params, spec)
     return Query(
         conditions=tuple(conditions),
         sort=sort,
@@ -198,10 +238,58 @@ def parse_query(params: dict[str, str], fields: dict[str, FieldType]) -> Query:
         page=page,
         limit=limit,
         group_by=group_by,
+        include=include,
+        sparse=sparse,
     )
 
 
-def _parse_condition(entry: Any, fields: dict[str, FieldType]) -> Condition:
+def _property(
+    params: dict[str, str], name: str, verb: str, fields: dict[str, FieldType]
+) -> str | None:
+    """The property a ``sort`` or ``group_by`` parameter names; None when absent or blank.
+
+    Raises:
+        QueryError: an unknown property, or one that cannot be sorted or grouped (a list).
+    """
+    value = params.get(name) or None
+    if value is None:
+        return None
+    if value not in fields:
+        raise QueryError("Invalid parameter", [f"Unknown {name} property '{value}'"])
+    if fields[value] not in FILTERABLE_TYPES:
+        raise QueryError("Invalid parameter", [f"Property '{value}' cannot be {verb}"])
+    return value
+
+
+def parse_includes(
+    params: dict[str, str], spec: CollectionSpec
+) -> tuple[tuple[str, ...], dict[str, tuple[str, ...]]]:
+    """``include=a,b`` and ``fields[a]=x,y``: what to include, and which keys of each.
+
+    Keys named in ``fields[...]`` that a record does not have are left out, not refused.
+
+    Raises:
+        QueryError: an ``include`` the collection does not declare.
+    """
+    include = tuple(name for name in (params.get("include") or "").split(",") if name)
+    for name in include:
+        if name not in spec.includes:
+            known = ", ".join(sorted(spec.includes)) or "nothing"
+            raise QueryError(
+                "Invalid parameter",
+                [f"Unknown include '{name}' (this collection can include: {known})"],
+            )
+    sparse = {
+        name: tuple(key for key in (params.get(f"fields[{name}]") or "").split(",") if key)
+        for name in include
+        if params.get(f"fields[{name}]")
+    }
+    return include, sparse
+
+
+def _parse_condition(
+    entry: Any, fields: dict[str, FieldType], unfilterable: frozenset[str] = frozenset()
+) -> Condition:
     if not isinstance(entry, dict):
         raise QueryError("Filtration error", [f"filter entry must be an object, got {entry!r}"])
     missing = [key for key in ("property", "operator") if key not in entry]
@@ -214,7 +302,7 @@ def _parse_condition(entry: Any, fields: dict[str, FieldType]) -> Condition:
     if not isinstance(raw_op, str) or raw_op.lower() not in OPERATORS:
         raise QueryError("Filtration error", [f"Unknown operator {raw_op!r}"])
     ftype = fields[field]
-    if ftype not in FILTERABLE_TYPES:
+    if ftype not in FILTERABLE_TYPES or field in unfilterable:
         raise QueryError("Filtration error", [f"Property '{field}' cannot be filtered"])
     op = OPERATORS[raw_op.lower()]
     value = entry.get("value")
@@ -226,7 +314,10 @@ def _parse_condition(entry: Any, fields: dict[str, FieldType]) -> Condition:
     if op in ("like", "notlike"):
         if not isinstance(value, (str, int, float)) or isinstance(value, bool):
             raise _invalid(field, value)
-        return Condition(field, op, str(value))
+        pattern = str(value)
+        # A value without "%" matches as a substring: the official CLI sends its "partial
+        # match" number filters that way, checked against the live API.
+        return Condition(field, op, pattern if "%" in pattern else f"%{pattern}%")
     converted_value = convert_value(field, ftype, value)
     if converted_value is None and op not in ("eq", "ne"):
         raise _invalid(field, value)

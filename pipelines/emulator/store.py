@@ -22,15 +22,22 @@ import numpy.typing as npt
 import orjson
 
 from pipelines.emulator.bulk import gc_paused
-from pipelines.emulator.fields import FieldType
-from pipelines.emulator.query import FILTERABLE_TYPES, Condition, Query, parse_datetime
+from pipelines.emulator.fields import CollectionSpec, FieldType
+from pipelines.emulator.query import (
+    FILTERABLE_TYPES,
+    Condition,
+    KeyScope,
+    Query,
+    convert_value,
+    parse_datetime,
+)
 
 BoolArray = npt.NDArray[np.bool_]
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 ObjArray = npt.NDArray[np.object_]
 
-NUMERIC_TYPES: frozenset[FieldType] = frozenset({"int", "number", "bool", "datetime"})
+NUMERIC_TYPES: frozenset[FieldType] = frozenset({"int", "number", "bool", "datetime", "epoch"})
 # Compared element by element with an object column: the column's nulls.
 _NONE: ObjArray = np.array(None, dtype=object)
 
@@ -166,11 +173,12 @@ class Table:
         self._orders: dict[str, IntArray] = {}
         self._notnull: dict[str, BoolArray] = {}
         self._codes: dict[str, IntArray] = {}
+        self._owned: dict[KeyScope, BoolArray] = {}
 
     @classmethod
     def empty(cls, fields: dict[str, FieldType]) -> Table:
         """A table with no records."""
-        return cls.from_columns(fields, {name: [] for name in fields})
+        return cls.from_columns(fields, {name: [] for name in fields}, keys=[])
 
     @classmethod
     def from_columns(
@@ -178,6 +186,7 @@ class Table:
         fields: dict[str, FieldType],
         columns: Mapping[str, Sequence[Any]],
         by_hand: bool = False,
+        keys: Sequence[int] | None = None,
     ) -> Table:
         """Build a table from equal-length value lists, one per field (extra keys are kept in
         the encoded records but are not filterable).
@@ -188,14 +197,16 @@ class Table:
             by_hand: the values may have any JSON type (records added through the admin API):
                 index them defensively (see ``_text_column``, ``_datetime_column``). The
                 generator's columns are clean and take the fast paths.
+            keys: the storage keys of records that have no ``id`` (API keys), unique integers
+                in the order "newest last"; by default the ``id`` column.
         """
         names = list(columns)
-        length = len(columns["id"])
+        length = len(keys if keys is not None else columns["id"])
         for name in names:
             if len(columns[name]) != length:
                 raise ValueError(f"column {name!r} has {len(columns[name])} values, not {length}")
         rows = _encode_rows(names, columns, length)
-        ids = np.array(columns["id"], dtype=np.int64)
+        ids = np.array(keys if keys is not None else columns["id"], dtype=np.int64)
         order = np.argsort(ids, kind="stable")
         if len(ids) > 1 and np.any(np.diff(ids[order]) == 0):
             raise ValueError("duplicate ids")
@@ -227,9 +238,16 @@ class Table:
 
     @classmethod
     def from_records(
-        cls, fields: dict[str, FieldType], records: Iterable[dict[str, Any]], by_hand: bool = False
+        cls,
+        fields: dict[str, FieldType],
+        records: Iterable[dict[str, Any]],
+        by_hand: bool = False,
+        keys: Sequence[int] | None = None,
     ) -> Table:
         """Build a table from record dicts (keys beyond ``fields`` are kept in the JSON).
+
+        Args:
+            keys: storage keys for records without ``id`` (see :meth:`from_columns`).
 
         Raises:
             ValueError: a record is not a dict, or ids are missing, malformed or repeated.
@@ -240,13 +258,13 @@ class Table:
             if not isinstance(record, dict):
                 raise ValueError(f"a record must be a JSON object, got {record!r}")
             record_id = record.get("id")
-            if not isinstance(record_id, int) or isinstance(record_id, bool):
+            if keys is None and (not isinstance(record_id, int) or isinstance(record_id, bool)):
                 # numpy would truncate 1.5 to 1 or parse "7": the index and the record would
                 # disagree about the primary key.
                 raise ValueError(f"a record needs an integer 'id', got {record_id!r}")
             names.extend(key for key in record if key not in names)
         columns = {name: [record.get(name) for record in records] for name in names}
-        return cls.from_columns(fields, columns, by_hand=by_hand)
+        return cls.from_columns(fields, columns, by_hand=by_hand, keys=keys)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -363,17 +381,53 @@ class Table:
         if column.dtype != np.float64:
             return column.tolist()  # type: ignore[no-any-return]
         ftype = self.fields[field]
-        if ftype in ("int", "bool"):
+        if ftype in ("int", "bool", "epoch"):
             return [None if np.isnan(v) else str(int(v)) for v in column]
         return [None if np.isnan(v) else repr(float(v)) for v in column]
 
+    def visible(self, scope: KeyScope | None) -> BoolArray | None:
+        """The records a key with this scope may see (cached per snapshot); None for all.
+
+        A record is visible when one of the scope's ``owners`` fields names the user: a scalar
+        field when it equals the id in the field's type (``user_id`` 100001, ``src_id``
+        ``"100001"``), a list field (a queue's ``users``) when it holds the id. Or when one of
+        its ``number_fields`` holds one of the user's numbers, or its ``shared`` field is true.
+        List fields are not indexed, so they are read from the records: keep them to small
+        tables.
+        """
+        if scope is None:
+            return None
+        with self._cache_lock:
+            cached = self._owned.get(scope)
+        if cached is not None:
+            return cached
+        owned = np.zeros(len(self), dtype=np.bool_)
+        if not scope.nobody:
+            for name in scope.owners:
+                ftype = self.fields[name]
+                if ftype in FILTERABLE_TYPES:
+                    value = convert_value(name, ftype, scope.user_id)
+                    owned |= self.mask(Condition(name, "eq", value))
+                    continue
+                for position in range(len(self)):
+                    members = self.record(position).get(name)
+                    owned[position] |= isinstance(members, list) and scope.user_id in members
+            for name in scope.number_fields:
+                owned |= self.mask(Condition(name, "in", scope.numbers))
+            if scope.shared is not None:
+                owned |= self.mask(Condition(scope.shared, "eq", 1.0))
+        with self._cache_lock:
+            self._owned[scope] = owned
+        return owned
+
     def select(self, query: Query) -> tuple[IntArray, int]:
-        """Positions of the requested page, and the number of records matching overall."""
-        mask: BoolArray | None = None
+        """Positions of the requested page, and the number of records matching overall (of
+        those the query's scope may see)."""
+        mask = self.visible(query.scope)
         for condition in query.conditions:
             matched = self.mask(condition)
             mask = matched if mask is None else mask & matched
-        ordered = self.order(query.sort)
+        ordered = self.order(query.sort or "id")
         if mask is not None:
             ordered = ordered[mask[ordered]]
         if query.descending:
@@ -403,6 +457,15 @@ class Table:
     def record(self, position: int) -> dict[str, Any]:
         """The decoded record at a storage position."""
         return orjson.loads(self.rows[position])  # type: ignore[no-any-return]
+
+    def without(self, positions: Sequence[int]) -> Table:
+        """A snapshot without the records at these storage positions (index and rows alike)."""
+        keep = np.ones(len(self), dtype=np.bool_)
+        keep[np.asarray(positions, dtype=np.int64)] = False
+        rows = [row for row, kept in zip(self.rows, keep.tolist(), strict=True) if kept]
+        columns = {name: column[keep] for name, column in self.columns.items()}
+        raw = {name: column[keep] for name, column in self.raw.items()}
+        return Table(self.fields, self.ids[keep], columns, raw, rows)
 
     def with_rows_replaced(self, replacements: dict[int, bytes]) -> Table:
         """A snapshot whose encoded records at some positions are replaced (the index values stay,
@@ -436,11 +499,15 @@ def _compare(column: npt.NDArray[Any], op: str, value: Any) -> BoolArray:
 class Collection:
     """A named, mutable collection: the current :class:`Table` plus live-change state."""
 
-    def __init__(self, name: str, fields: dict[str, FieldType], table: Table) -> None:
+    def __init__(self, name: str, spec: CollectionSpec, table: Table) -> None:
         self.name = name
-        self.fields = fields
+        self.spec = spec
+        self.fields = spec.fields
         self.table = table
         self.extra_fields: dict[str, Any] = {}
+        # Attributes of the link between a record and a record it includes, by their two ids:
+        # a queue agent's ``status`` ((queue id, user id) -> {"status": True}).
+        self.link_attributes: dict[tuple[int, int], dict[str, Any]] = {}
         # Keys beyond ``fields`` that some stored records carry (records added or patched by
         # hand): an extra field of the same name would make such a record repeat a key.
         self.record_keys: set[str] = set()
@@ -457,6 +524,59 @@ class Collection:
         """Add records (ids must be new)."""
         with self._lock:
             self.table = self.table.concat(table)
+
+    # -- stored-data changes (admin routes /cdrs/update and /cdrs/delete) ---------------------
+
+    def update_records(self, updates: dict[int, dict[str, Any]]) -> list[int]:
+        """Change stored values of records: served, filtered, sorted and counted with the new
+        values (a corrected record, as the live API would store it). Ids cannot change.
+
+        Returns:
+            The ids that were not found.
+
+        Raises:
+            ValueError: a change of ``id``, or a value the table cannot index.
+        """
+        if any("id" in changes for changes in updates.values()):
+            raise ValueError("the id of a stored record cannot change (delete it and add another)")
+        with self._lock:
+            table = self.table
+            positions: list[int] = []
+            records: list[dict[str, Any]] = []
+            missing: list[int] = []
+            for record_id, changes in updates.items():
+                position = table.position_of(record_id)
+                if position is None:
+                    missing.append(record_id)
+                    continue
+                positions.append(position)
+                records.append(table.record(position) | changes)
+            if records:
+                changed = Table.from_records(self.fields, records, by_hand=True)
+                self.table = table.without(positions).concat(changed)
+        return missing
+
+    def delete_records(self, ids: Iterable[int]) -> list[int]:
+        """Remove records: the API no longer returns them, anywhere.
+
+        Returns:
+            The ids that were not found.
+        """
+        with self._lock:
+            table = self.table
+            positions: list[int] = []
+            missing: list[int] = []
+            for record_id in dict.fromkeys(ids):
+                position = table.position_of(record_id)
+                if position is None:
+                    missing.append(record_id)
+                else:
+                    positions.append(position)
+            if positions:
+                self.table = table.without(positions)
+        return missing
+
+    # -- end of stored-data changes ------------------------------------------------------------
 
     def replace_records(self, updates: dict[int, dict[str, Any]]) -> list[int]:
         """Overwrite fields of stored records as served (the index keeps the old values).

@@ -51,6 +51,7 @@ from pipelines.models.runner import (
 )
 from pipelines.models.settings import ModelSettings, load_settings
 from pipelines.models.state import definition_hash, write_state
+from pipelines.voipstudio.accounts import unconfigured_tables
 
 log = logging.getLogger("voipstudio.models")
 
@@ -254,8 +255,12 @@ def build_models(
             result.memory_limit = str(rows[0][0]) if rows else None
         sources = sorted({s for model in project.models for s in model.sources})
         missing = {s for s in sources if not relation_exists(client, dialect, dataset, s)}
-        result.skipped = skipped_models(project, missing)
-        to_build = [m for m in project.models if m.name not in result.skipped]
+        skipped = skipped_models(project, missing)
+        # The raw tables of collections the configuration does not load (opt-in ones, e.g.
+        # voicemessages): their models are not built, and not reported as skipped.
+        result.not_loaded = skipped_models(project, missing & unconfigured_tables())
+        result.skipped = {n: why for n, why in skipped.items() if n not in result.not_loaded}
+        to_build = [m for m in project.models if m.name not in skipped]
         kinds = existing_kinds(client, dialect, dataset)
         columns = _dataset_columns(client, dialect, dataset)
         # Compile everything before touching the database: a model that cannot be expressed

@@ -57,10 +57,20 @@ class KeyModels(BuilderBase):
         assert spec is not None
         name = model.name
         sources = sorted(model.sources)
-        compare_all = any(
-            LOAD_ID not in self.columns.get(source, []) or source not in spec.sources
-            for source in sources
-        )
+        unmarked = [
+            s for s in sources if s in spec.sources and LOAD_ID not in self.columns.get(s, [])
+        ]
+        if unmarked:
+            # A dataset loaded before the sync stamped load ids on CDRs: the next sync adds the
+            # column (new and merged rows get it), and the builds after it are incremental.
+            log.info(
+                "model %s: %s has no %s column (loaded by an earlier version): comparing every "
+                "row; the next `voipstudio sync` adds it",
+                name,
+                ", ".join(unmarked),
+                LOAD_ID,
+            )
+        compare_all = bool(unmarked) or any(s not in spec.sources for s in sources)
         change = self.compare_by_key(model, compare_all)
         if not compare_all and self.lost_rows(model, change):
             log.warning(

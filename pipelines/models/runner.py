@@ -50,7 +50,16 @@ from pipelines.voipstudio.errors import VoipstudioError
 
 log = logging.getLogger("voipstudio.models")
 
-SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
+
+def _sql_dir() -> Path:
+    """The models' folder: ``pipelines/sql`` in an installed wheel (a build rule copies the
+    repository's ``sql/`` there), else the checkout's top-level ``sql/``."""
+    package = Path(__file__).resolve().parents[1]
+    installed = package / "sql"
+    return installed if installed.is_dir() else package.parent / "sql"
+
+
+SQL_DIR = _sql_dir()
 FOLDER_KINDS: dict[str, Literal["view", "table"]] = {"staging": "view", "marts": "table"}
 TESTS_FOLDER = "tests"
 # Dialects with CREATE OR REPLACE TABLE/VIEW; elsewhere a model is dropped and created.
@@ -156,6 +165,8 @@ class BuildResult:
     skipped: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
     memory_limit: str | None = None
+    # Models of collections the configuration does not load (never reported as skipped).
+    not_loaded: dict[str, str] = field(default_factory=dict)
 
     def count(self, mode: str) -> int:
         """How many models were built in ``mode``."""

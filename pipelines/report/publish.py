@@ -37,25 +37,22 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import dlt
 import duckdb
+from dlt.common.configuration import configspec
+from dlt.common.configuration.specs import BaseConfiguration
 
 from pipelines.models import STATE_TABLES, load_project
 from pipelines.report.data import literal, quote
+from pipelines.voipstudio.configuration import describe, resolve, warn_unknown_keys
 from pipelines.voipstudio.errors import ConfigError, VoipstudioError
 
 SECTION = "publish"
-DEFAULT_DIRECTORY = "data/published"
-# The snapshot's file format: readable by DuckDB 1.0 and every later version (BI drivers often
-# embed a DuckDB older than this project's).
-DEFAULT_STORAGE_VERSION = "v1.0.0"
+SECTIONS = (SECTION,)
 PARQUET_FOLDER = "parquet"
 MANIFEST = "manifest.json"
 # dlt's and the models' own bookkeeping: not for BI tools (``_dlt_loads`` stays: it says when
 # data arrived).
 SKIPPED_TABLES = frozenset({"_dlt_pipeline_state", "_dlt_version"}) | STATE_TABLES
-_TRUE = {"true", "1", "yes", "on"}
-_FALSE = {"false", "0", "no", "off", ""}
 
 
 class PublishError(VoipstudioError):
@@ -64,8 +61,8 @@ class PublishError(VoipstudioError):
     exit_code = 1
 
 
-@dataclass(frozen=True)
-class PublishSettings:
+@configspec
+class PublishSettings(BaseConfiguration):
     """Section ``[publish]`` of ``.dlt/config.toml`` (or ``PUBLISH__<KEY>`` variables).
 
     Attributes:
@@ -73,13 +70,20 @@ class PublishSettings:
         directory: where the copy goes.
         parquet: also write the models as Parquet files.
         storage_version: DuckDB storage format of the snapshot (``v1.0.0``, ``v1.2.0``, ...,
-            ``latest``): the oldest DuckDB among the BI tools must be able to read it.
+            ``latest``): the oldest DuckDB among the BI tools must be able to read it. The
+            default reads in every DuckDB from 1.0 on (BI drivers often embed a DuckDB older
+            than this project's).
     """
 
     after_sync: bool = False
-    directory: Path = Path(DEFAULT_DIRECTORY)
+    directory: str = "data/published"
     parquet: bool = True
-    storage_version: str = DEFAULT_STORAGE_VERSION
+    storage_version: str = "v1.0.0"
+
+    @property
+    def path(self) -> Path:
+        """``directory`` as a path."""
+        return Path(self.directory)
 
 
 @dataclass
@@ -109,42 +113,26 @@ class PublishResult:
         )
 
 
-def _flag(key: str, value: Any, default: bool) -> bool:
-    if value is None:
-        return default
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in _TRUE:
-        return True
-    if text in _FALSE:
-        return False
-    raise ConfigError(
-        f"[{SECTION}] {key} (PUBLISH__{key.upper()}) must be true or false, not {value!r}"
-    )
-
-
-def load_publish_settings(directory: str | None = None) -> PublishSettings:
+def load_publish_settings(directory: str | Path | None = None) -> PublishSettings:
     """Read ``[publish]`` (config.toml, environment variables); ``directory`` overrides.
 
     Raises:
         ConfigError: a setting is invalid.
     """
-    defaults = PublishSettings()
-    configured = directory or dlt.config.get(f"{SECTION}.directory")
-    configured_version: object = dlt.config.get(f"{SECTION}.storage_version")
-    version = str(configured_version or defaults.storage_version)
-    if not re.fullmatch(r"v\d+\.\d+\.\d+|latest", version.strip()):
-        raise ConfigError(
-            f"[{SECTION}] storage_version (PUBLISH__STORAGE_VERSION) = {version!r}: use a DuckDB "
-            "version like v1.0.0, or latest"
-        )
-    return PublishSettings(
-        after_sync=_flag("after_sync", dlt.config.get(f"{SECTION}.after_sync"), False),
-        directory=Path(str(configured)) if configured else defaults.directory,
-        parquet=_flag("parquet", dlt.config.get(f"{SECTION}.parquet"), defaults.parquet),
-        storage_version=version.strip(),
+    warn_unknown_keys(SECTIONS, PublishSettings.get_resolvable_fields())
+    found = resolve(
+        PublishSettings(),
+        SECTIONS,
+        explicit={"directory": None if directory is None else str(directory)},
     )
+    version = found.storage_version.strip()
+    if not re.fullmatch(r"v\d+\.\d+\.\d+|latest", version):
+        raise ConfigError(
+            f"{describe(SECTIONS, 'storage_version')} = {version!r}: use a DuckDB version like "
+            "v1.0.0, or latest"
+        )
+    found.storage_version = version
+    return found
 
 
 def _remove(path: Path) -> None:
@@ -191,7 +179,7 @@ def publish(database: Path, dataset: str, settings: PublishSettings) -> PublishR
     started = time.perf_counter()
     if not database.is_file():
         raise ConfigError(f"no database at {database}: run `voipstudio sync` first")
-    directory = settings.directory
+    directory = settings.path
     directory.mkdir(parents=True, exist_ok=True)
     snapshot = directory / database.name
     if snapshot.resolve() == database.resolve():

@@ -1,16 +1,24 @@
 """Errors of the source, each carrying the process exit code the CLI ends with.
 
 Their messages are written for the person running the sync: what went wrong and how to fix it,
-in one line, and never with a credential in it.
+in one line, and never with a credential in it: every message is redacted when the error is
+built (an API that echoes the token in its error message, a transport error quoting a header).
 """
 
 from __future__ import annotations
+
+from typing import Any
+
+from pipelines.voipstudio.redaction import redact
 
 
 class VoipstudioError(Exception):
     """Base class; ``exit_code`` is what ``voipstudio`` exits with."""
 
     exit_code = 1
+
+    def __init__(self, message: Any = "", *args: Any) -> None:
+        super().__init__(redact(str(message)), *args)
 
 
 class ConfigError(VoipstudioError):
@@ -23,6 +31,14 @@ class AuthError(VoipstudioError):
     """The API refused the credentials (or asked for a second factor)."""
 
     exit_code = 3
+
+
+class TwoFactorRequiredError(AuthError):
+    """The login needs a second factor; ``nonce`` completes it with ``POST /login2fa``."""
+
+    def __init__(self, message: str, nonce: str | None = None) -> None:
+        super().__init__(message)
+        self.nonce = nonce
 
 
 class ApiUnavailableError(VoipstudioError):
@@ -41,6 +57,19 @@ class DataCheckError(VoipstudioError):
     """Pages of a window never added up to the total the API reported."""
 
     exit_code = 5
+
+
+class ReconcileRefusedError(VoipstudioError):
+    """``voipstudio reconcile`` would have marked too many CDRs deleted (the mass-marking guard);
+    nothing of the account was changed."""
+
+    exit_code = 9
+
+
+class LoadFailedError(VoipstudioError):
+    """The destination did not take a load; the message says what became of its package."""
+
+    exit_code = 1
 
 
 class LockedError(VoipstudioError):

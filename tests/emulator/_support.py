@@ -21,16 +21,29 @@ def filter_param(*conditions: tuple[str, str, Any]) -> str:
     )
 
 
-def assert_error(response: httpx.Response, status: int) -> dict[str, Any]:
-    """The response has ``status`` and the API's error envelope ``{message, errors}``."""
+def assert_error(response: httpx.Response, status: int, entries: str = "object") -> dict[str, Any]:
+    """The response has ``status`` and the API's error envelope ``{message, errors}``, its
+    entries ``{"message": text}`` objects (the default) or plain strings (``entries="string"``).
+    """
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/json")
     body = response.json()
     assert set(body) == {"message", "errors"}, body
     assert isinstance(body["message"], str) and body["message"]
     assert isinstance(body["errors"], list) and body["errors"]
-    assert all(isinstance(error, str) for error in body["errors"])
+    if entries == "string":
+        assert all(isinstance(error, str) and error for error in body["errors"]), body
+    else:
+        assert all(
+            isinstance(error, dict) and set(error) == {"message"} and error["message"]
+            for error in body["errors"]
+        ), body
     return body  # type: ignore[no-any-return]
+
+
+def error_texts(body: dict[str, Any]) -> list[str]:
+    """The texts of an error body's entries, whatever their shape."""
+    return [e["message"] if isinstance(e, dict) else e for e in body["errors"]]
 
 
 def admin_url(server: EmulatorServer, path: str) -> str:

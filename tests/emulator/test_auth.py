@@ -169,7 +169,10 @@ def test_x_auth_token_and_http_basic_both_authenticate(emulator: EmulatorServer)
     ],
     ids=["missing", "empty", "unknown", "malformed-basic", "bearer"],
 )
-@pytest.mark.parametrize("path", ["/cdrs", "/cdrs/100000001", "/users", "/queues", "/me"])
+@pytest.mark.parametrize(
+    "path",
+    ["/cdrs", "/cdrs/100000001", "/users", "/queues", "/me", "/ping", "/apitokens", "/nothing"],
+)
 def test_requests_without_valid_credentials_are_401(
     emulator: EmulatorServer, headers: dict[str, str], path: str
 ) -> None:
@@ -243,7 +246,7 @@ def test_api_token_lifecycle(
         json={"name": "Example API App", "expiry": 604800},
         headers={"User-Agent": "emulator-tests/1.0"},
     )
-    assert created.status_code == 200, created.text
+    assert created.status_code == 201, created.text
     body = created.json()
     assert set(body) == {"data", "links"}
     data = body["data"]
@@ -274,7 +277,8 @@ def test_api_token_lifecycle(
     assert_error(duplicate, 400)
 
     deleted = client.delete(f"/apitokens/{token}")
-    assert deleted.status_code == 200
+    assert deleted.status_code == 204
+    assert deleted.content == b""
     assert_error(with_key.get("/cdrs", params={"limit": 1}), 401)
     assert token not in {key["token"] for key in client.get("/apitokens").json()["data"]}
     assert_error(client.delete(f"/apitokens/{token}"), 404)

@@ -69,7 +69,8 @@ def test_help() -> None:
     result = run_script("--help")
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("usage: voipstudio-emulator")
-    for flag in ("--port", "--rows", "--start", "--end", "--config", "--now", "--no-admin"):
+    flags = ("--port", "--rows", "--start", "--end", "--config", "--now", "--no-admin")
+    for flag in (*flags, "--page-cap", "--error-entries", "--user-api-key"):
         assert flag in result.stdout
 
 
@@ -117,6 +118,8 @@ def test_serves_cdrs_with_flags_over_a_config_file(
     [
         (["--start", "2026-01-05", "--end", "2026-01-01"], "must be before"),
         (["--rows", "many"], "invalid int value"),
+        (["--page-cap", "0"], "page_cap must be an integer >= 1"),
+        (["--error-entries", "xml"], "invalid choice"),
     ],
 )
 def test_bad_arguments_exit_2(args: list[str], message: str) -> None:
@@ -131,6 +134,14 @@ def test_bad_config_file_exits_2(tmp_path: Path) -> None:
     result = run_script("--config", str(config))
     assert result.returncode == 2
     assert "colour" in result.stderr
+
+
+def test_a_user_key_for_no_such_user_exits_2(tmp_path: Path) -> None:
+    config = tmp_path / "emulator.json"
+    config.write_text(json.dumps({"rows": 100, "users": 5, "user_api_key_user_id": 42}))
+    result = run_script("--config", str(config), "--port", str(free_port()), timeout=120)
+    assert result.returncode == 2
+    assert "user_api_key_user_id 42 is not a user id" in result.stderr
 
 
 def test_busy_port_exits_2() -> None:

@@ -7,7 +7,8 @@ DuckDB over the full dataset (the admin dump), translated to SQL here:
   mean IS NULL / IS NOT NULL (the emulator's documented choice);
 - a filter value is compared with the field's type (``"100001"`` equals an int field's 100001, an
   int value of a text field is compared as its text; a bare date is midnight);
-- LIKE matches the value's text (``%`` any run, ``_`` one character, case-sensitive, no escape);
+- LIKE matches the value's text (``%`` any run, ``_`` one character, case-sensitive, no escape),
+  and a pattern without ``%`` matches as a substring (as if wrapped in ``%...%``);
 - ORDER BY the sort field, ASC with NULLs first and DESC with NULLs last (as MySQL), ties by id
   in the same direction; no sort means id DESC;
 - ``group_by`` keeps the first row of each group in that order (NULLs form one group).
@@ -111,7 +112,8 @@ class Reference:
                 # LIKE matches the value's text as served (calldate's text column).
                 text = f'CAST("{field}" AS VARCHAR)'
                 clauses.append(f"{text} {'LIKE' if op == 'like' else 'NOT LIKE'} ?")
-                params.append(str(value))
+                pattern = str(value)
+                params.append(pattern if "%" in pattern else f"%{pattern}%")
             elif op == "in":
                 items = [self._value(field, item) for item in value if item is not None]
                 if not items:
@@ -342,6 +344,8 @@ def test_random_queries_match_an_independent_sql_evaluation(
     @example(query=_query(conditions=[("parent_live_id", "notlike", "1%")]))
     @example(query=_query(conditions=[("dst_name", "like", "%A%")]))
     @example(query=_query(conditions=[("type", "like", "__")]))
+    @example(query=_query(conditions=[("src", "like", "55")]))
+    @example(query=_query(conditions=[("duration", "notlike", "3")]))
     @example(query=_query(conditions=[("src_id", "eq", None), ("dst_id", "ne", None)]))
     def check(query: dict[str, Any]) -> None:
         response = client.get("/cdrs", params=_params(query))

@@ -11,24 +11,27 @@ synthetic company whose week spans the Europe/Madrid spring DST change:
 4. CDRs corrected in place: talk time, disposition, a leg moved to another call, a calldate
    moved two days back (its old day must be rebuilt too);
 5. a backfill (``--start``) re-reading a range with a corrected CDR older than the lag;
-6. CDRs marked deleted by a merge that sets ``deleted_at`` (as ``voipstudio reconcile`` does;
-   the column does not exist before this step);
-7. a user renamed (a dimension the per-user mart carries);
-8. a day later: the data horizon moves past open 24 h callback windows;
-9. an account's CDRs deleted by hand (rows that vanish without a load).
+6. ``voipstudio reconcile`` (the real one) after the API corrected CDRs older than the lag
+   (``/_emulator/cdrs/update``: talk time, a calldate moved a day) and deleted others, recent
+   and old (``/_emulator/cdrs/delete``): rows merged again and rows marked ``deleted_at``;
+7. a deleted CDR served again: the sync's lag window merges it back (the mark undone);
+8. a user renamed (a dimension the per-user mart carries);
+9. a day later: the data horizon moves past open 24 h callback windows;
+10. an account's CDRs deleted by hand (rows that vanish without a load).
+
+The voicemail messages are loaded too (``resources`` names ``voicemessages``): new calls bring
+theirs, and their staging model is compared like every other.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-import dlt
-import pyarrow as pa
 from models_harness import ModelsHarness
 
-from pipelines.sync import stamp_load_ids
+from pipelines.reconcile import ReconcileOptions, run_reconcile
 
 # A step changes the data and returns the options of the sync that follows (None: no sync).
 Step = Callable[[ModelsHarness], dict[str, Any] | None]
@@ -142,43 +145,55 @@ def backfill(harness: ModelsHarness) -> dict[str, Any] | None:
     return {"start": _text(start)}
 
 
-def _stored_rows(harness: ModelsHarness, where: str) -> pa.Table:
-    """Rows of the loaded cdrs table, as dlt would load them again."""
+def reconciled(harness: ModelsHarness) -> dict[str, Any] | None:
+    """No sync: the API corrects and deletes CDRs, and ``voipstudio reconcile`` finds them."""
+    records = _records(harness)
+    newest = _newest(harness)
+    old = [
+        r
+        for r in records
+        if datetime.fromisoformat(r["calldate"]) < newest - timedelta(days=2) and r["call_id"]
+    ]
+    rerated = next(r for r in reversed(old) if r["billsec"])
+    moved = next(r for r in reversed(old) if r is not rerated and r["type"] == "I")
+    moved_to = datetime.fromisoformat(moved["calldate"]) - timedelta(days=1, minutes=3)
+    response = harness.admin.post(
+        "/cdrs/update",
+        json={
+            "updates": [
+                {
+                    "id": rerated["id"],
+                    "set": {
+                        "billsec": rerated["billsec"] + 40,
+                        "duration": rerated["duration"] + 40,
+                        "charge": 0.5,
+                    },
+                },
+                {"id": moved["id"], "set": {"calldate": _text(moved_to)}},
+            ]
+        },
+    )
+    assert response.status_code == 200 and response.json()["updated"] == 2, response.text
+    ids = [r["id"] for r in records]
+    gone = [ids[100], ids[230], ids[-12], ids[-3]]
+    response = harness.admin.post("/cdrs/delete", json={"ids": gone})
+    assert response.status_code == 200 and response.json()["deleted"] == len(gone), response.text
+    harness.deleted = [r for r in records if r["id"] in gone]
+    summary = run_reconcile(harness.pipeline(), ReconcileOptions(since="2026-03-24"))
+    assert summary.exit_code == 0, summary.lines()
     with harness.pipeline().sql_client() as client:
         name = client.make_qualified_table_name("cdrs")
-        with client.execute_query(f"select * from {name} where {where}") as cursor:
-            columns = [d[0] for d in cursor.description]
-            rows = cursor.fetchall()
-    keep = [c for c in columns if not c.startswith("_dlt")]
-    table = pa.Table.from_pylist([dict(zip(columns, row, strict=True)) for row in rows])
-    return table.select(keep)
-
-
-def mark_deleted(harness: ModelsHarness, where: str) -> int:
-    """Merge the rows ``where`` selects with ``deleted_at`` set, as reconcile does."""
-    table = _stored_rows(harness, where)
-    stamp = datetime(2026, 4, 1, 6, 0, tzinfo=UTC)
-    table = table.append_column(
-        "deleted_at", pa.array([stamp] * table.num_rows, pa.timestamp("us", tz="UTC"))
-    )
-    for name in table.column_names:
-        if pa.types.is_null(table.schema.field(name).type):
-            table = table.drop_columns([name])
-    resource = dlt.resource(
-        table, name="cdrs", write_disposition="merge", primary_key=("account", "id")
-    )
-    with stamp_load_ids():
-        harness.pipeline().run(resource)
-    return int(table.num_rows)
-
-
-def deleted(harness: ModelsHarness) -> dict[str, Any] | None:
-    """No sync: the emulator still serves these CDRs, and the next syncs' lag window brings the
-    recent ones back (a mark undone is one more change to follow)."""
-    records = _records(harness)
-    victims = [r["id"] for r in records][-40::9] + [r["id"] for r in records][100:103]
-    assert mark_deleted(harness, f"id in ({', '.join(map(str, victims))})") == len(victims)
+        marked = client.execute_sql(f"select count(*) from {name} where deleted_at is not null")
+    assert marked[0][0] == len(gone)
     return None
+
+
+def served_again(harness: ModelsHarness) -> dict[str, Any] | None:
+    """The newest deleted CDR given back to the API: the next sync merges it, unmarked."""
+    again = dict(harness.deleted[-1])
+    response = harness.admin.post("/cdrs", json={"records": [again]})
+    assert response.status_code == 200, response.text
+    return {}
 
 
 def renamed(harness: ModelsHarness) -> dict[str, Any] | None:
@@ -222,7 +237,8 @@ STEPS: list[tuple[str, Step]] = [
     ("new and late CDRs", new_and_late),
     ("CDRs corrected", corrected),
     ("backfill re-read", backfill),
-    ("CDRs marked deleted", deleted),
+    ("reconcile: corrected and deleted", reconciled),
+    ("a deleted CDR served again", served_again),
     ("user renamed", renamed),
     ("a day later", next_day),
     ("rows deleted by hand", vanished),

@@ -103,6 +103,10 @@ class ModelsHarness(PipelineHarness):
                 **extra_env,
             },
         )
+        self.deleted = []
+
+    # CDRs a scenario deleted from the API (to give them back later).
+    deleted: list[dict[str, Any]]
 
     def add_cdrs(self, records: list[dict[str, Any]]) -> None:
         """Hand-made CDRs, through the emulator's admin API."""

@@ -39,22 +39,22 @@ def test_every_metric_reads_a_mart_with_a_date_and_names_only_known_metrics() ->
 
 def test_key_tests_follow_every_models_key_line() -> None:
     project = load_project()
-    names = [test.name for test in project.tests]
-    assert UNIQUE in names and NOT_NULL in names
-    unique = next(test for test in project.tests if test.name == UNIQUE)
+    names = {test.name for test in project.tests}
     keyed = {model.name for model in project.models if model.header.key}
     assert keyed == {model.name for model in project.models}  # every model declares its key
-    assert unique.models == keyed
+    for model in keyed:
+        assert {UNIQUE + model, NOT_NULL + model} <= names
+        unique = next(test for test in project.tests if test.name == UNIQUE + model)
+        assert unique.models == {model}
 
 
 def test_key_tests_catch_duplicates_and_nulls() -> None:
     tests = key_tests({"fct_things": ("account", "thing_id"), "keyless": ()})
+    assert set(tests) == {UNIQUE + "fct_things", NOT_NULL + "fct_things"}
     db = duckdb.connect()
     db.execute(
         "create table fct_things as select * from (values ('a', 1), ('a', 1), ('a', 2), "
         "('b', null)) as t (account, thing_id)"
     )
-    assert db.execute(tests[UNIQUE]).fetchall() == [("fct_things", "a 1", 2)]
-    assert db.execute(tests[NOT_NULL]).fetchall() == [("fct_things", "account, thing_id", 1)]
-    assert "keyless" not in tests[UNIQUE]
-    assert key_tests({"keyless": ()}) == {}
+    assert db.execute(tests[UNIQUE + "fct_things"]).fetchall() == [("a 1", 2)]
+    assert db.execute(tests[NOT_NULL + "fct_things"]).fetchall() == [("b", None)]

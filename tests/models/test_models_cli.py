@@ -14,7 +14,7 @@ from pipeline_harness import edited_sql
 
 from pipelines.cli import main
 from pipelines.emulator.server import EmulatorServer
-from pipelines.models import SQL_DIR
+from pipelines.models import SQL_DIR, BuildResult
 
 
 def voipstudio(harness: ModelsHarness, *args: str) -> subprocess.CompletedProcess[str]:
@@ -53,7 +53,7 @@ def test_models_command_sync_hook_and_data_tests(
         tested = voipstudio(harness, "models", "--test")
         assert tested.returncode == 0, tested.stderr
         assert "models built" in tested.stdout and "1 view, 14 tables" in tested.stdout
-        assert "data tests: 14 passed, 0 failed, 0 skipped" in tested.stdout
+        assert "data tests: 42 passed, 0 failed, 2 skipped" in tested.stdout
         assert harness.relations()["fct_calls"] == "BASE TABLE"
         assert harness.relations()["stg_voipstudio__cdrs"] == "BASE TABLE"
 
@@ -73,8 +73,8 @@ def test_models_command_sync_hook_and_data_tests(
     example = f"e.g. {{'account': 'default', 'cdr_id': {newest['id']}"
     assert f"FAIL billsec_within_duration: 1 rows, {example}" in failed.stderr
     [line] = error_lines(failed.stderr)
-    assert "1 of 14 data tests failed: billsec_within_duration (1 rows)" in line
-    assert "data tests: 13 passed, 1 failed, 0 skipped" in failed.stdout
+    assert "1 of 44 data tests failed: billsec_within_duration (1 rows)" in line
+    assert "data tests: 41 passed, 1 failed, 2 skipped" in failed.stdout
 
 
 def test_a_model_failing_after_a_sync_exits_6_and_the_raw_data_stays(
@@ -104,3 +104,33 @@ def test_a_model_failing_after_a_sync_exits_6_and_the_raw_data_stays(
         assert "models built" in capsys.readouterr().out
         legs = harness.query(f"select sum(leg_count) as n from {DATASET}.fct_calls")
         assert legs == [{"n": 120}]
+
+
+def test_the_models_after_a_sync_run_under_the_loads_memory_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``voipstudio sync`` builds the models under DuckDB's limit of the load (256 MB), and
+    ``voipstudio models --full`` too; a ``global_config`` of the user's wins."""
+    import pipelines.cli as cli
+
+    seen: list[BuildResult] = []
+    print_models = cli._print_models
+
+    def keep(result: BuildResult) -> None:
+        seen.append(result)
+        print_models(result)
+
+    monkeypatch.setattr(cli, "_print_models", keep)
+    with EmulatorServer(small_company(rows=120)) as server:
+        harness = ModelsHarness(server, tmp_path, monkeypatch)
+        assert main(["sync"]) == 0
+        assert main(["models", "--full"]) == 0
+        assert harness.relations()["fct_calls"] == "BASE TABLE"
+        assert [r.count("full") for r in seen] == [len(seen[0].built)] * 2
+        # DuckDB shows its limit in binary units: 256 MB is 244.1 MiB.
+        assert [r.memory_limit for r in seen] == ["244.1 MiB"] * 2
+        monkeypatch.setenv(
+            "DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG", '{"memory_limit": "1GB"}'
+        )
+        assert main(["models"]) == 0
+    assert seen[-1].memory_limit == "953.6 MiB"

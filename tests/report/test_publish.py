@@ -198,9 +198,9 @@ def test_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PUBLISH__DIRECTORY", "/srv/bi/calls")
     monkeypatch.setenv("PUBLISH__STORAGE_VERSION", "latest")
     assert load_publish_settings() == PublishSettings(
-        after_sync=True, directory=Path("/srv/bi/calls"), parquet=False, storage_version="latest"
+        after_sync=True, directory="/srv/bi/calls", parquet=False, storage_version="latest"
     )
-    assert load_publish_settings("elsewhere").directory == Path("elsewhere")
+    assert load_publish_settings("elsewhere").path == Path("elsewhere")
     monkeypatch.setenv("PUBLISH__AFTER_SYNC", "sometimes")
     with pytest.raises(ConfigError, match=r"\[publish\] after_sync \(PUBLISH__AFTER_SYNC\)"):
         load_publish_settings()

@@ -75,8 +75,19 @@ class Harness(PipelineHarness):
         """Every CDR the emulator holds now, as served."""
         return self.admin.get("/cdrs").json()["data"]  # type: ignore[no-any-return]
 
-    def loaded(self, table: str = "cdrs") -> list[dict[str, Any]]:
-        """The rows of a destination table ordered by its key (account, id); [] if it is missing."""
+    def loaded(self, table: str = "cdrs", *, load_ids: bool = False) -> list[dict[str, Any]]:
+        """The rows of a destination table ordered by its key (account, id); [] if it is missing.
+
+        Without ``_dlt_load_id`` unless ``load_ids``: the sync stamps it on every row it writes,
+        so a row read again carries a new one with the same content.
+        """
+        if load_ids:
+            return self._loaded(table)
+        return [
+            {k: v for k, v in row.items() if k != "_dlt_load_id"} for row in self._loaded(table)
+        ]
+
+    def _loaded(self, table: str) -> list[dict[str, Any]]:
         if self.postgres_dsn is not None:
             return self._loaded_postgres(table)
         if not self.db_path.exists():

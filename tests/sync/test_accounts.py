@@ -21,8 +21,9 @@ from sync_harness import Harness, assert_cdrs_equal, small_config
 from pipelines.cli import main
 from pipelines.emulator.config import DEFAULT_API_KEY
 from pipelines.emulator.server import EmulatorServer
-from pipelines.sync import read_cursor, resource_states
+from pipelines.sync import read_cursor
 from pipelines.voipstudio.errors import AccountsFailedError, ConfigError
+from pipelines.voipstudio.state import resource_states
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -1,15 +1,31 @@
-"""The HTTP client's retry policy and settings parsing (no network needed for these)."""
+"""The HTTP client's retry policy, error reading, redirect rule and redaction, and settings
+parsing (no network needed for these)."""
 
 from __future__ import annotations
 
+import json
 import random
 from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import quote
 
+import httpx
 import pytest
 
-from pipelines.voipstudio import parse_duration, parse_start
-from pipelines.voipstudio.client import Credentials, RetryPolicy, parse_retry_after
+from pipelines.voipstudio import parse_duration, parse_start, redaction
+from pipelines.voipstudio.accounts import build_account
+from pipelines.voipstudio.client import (
+    _THROTTLE,
+    Credentials,
+    RetryPolicy,
+    VoipstudioClient,
+    _api_message,
+    parse_retry_after,
+    redirect_allowed,
+)
+from pipelines.voipstudio.deadline import _Backend
 from pipelines.voipstudio.errors import ConfigError
+from pipelines.voipstudio.settings import AccountSettings
 
 
 def test_retry_after_zero_never_becomes_a_hot_loop() -> None:
@@ -66,3 +82,100 @@ def test_durations_and_dates() -> None:
     assert parse_start("2026-01-02T03:04:05") == datetime(2026, 1, 2, 3, 4, 5)
     with pytest.raises(ConfigError, match="start_date"):
         parse_start("02/01/2026")
+
+
+def test_retry_after_odd_values() -> None:
+    assert parse_retry_after("120, 120") == 120.0
+    assert parse_retry_after(" 7 ") == 7.0
+    assert parse_retry_after("-5") == 0.0
+    assert parse_retry_after("nan") is None
+    assert parse_retry_after("") is None
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # a date in the past
+
+
+def test_error_entries_are_read_as_strings_and_as_objects() -> None:
+    assert _api_message({"message": "Validation error", "errors": ["SF0010 bad"]}) == (
+        "Validation error (SF0010 bad)"
+    )
+    assert (
+        _api_message(
+            {"message": "Validation error", "errors": [{"message": "limit too big"}, {"code": 7}]}
+        )
+        == 'Validation error (limit too big; {"code":7})'
+    )
+    # An entry repeating the message is not said twice; a message-less envelope still speaks.
+    assert _api_message({"message": "Filtration error", "errors": ["Filtration error"]}) == (
+        "Filtration error"
+    )
+    assert _api_message({"errors": [{"message": "only this"}]}) == "only this"
+    assert _api_message({"message": None, "errors": "one string"}) == "one string"
+    assert _api_message(["not", "an", "envelope"]) == "no message"
+    assert _api_message({}) == "no message"
+
+
+def test_throttle_messages_are_recognised() -> None:
+    for message in (
+        "Maximum per minute call rate exceeded",
+        "Rate limit exceeded",
+        "Too many requests, slow down",
+        "API quota exhausted",
+        "Request throttled",
+    ):
+        assert _THROTTLE.search(message), message
+    for message in ("Validation error (limit must be at most 5000)", "Filtration error"):
+        assert not _THROTTLE.search(message), message
+
+
+def test_redirects_are_followed_on_the_same_server_only() -> None:
+    url = httpx.URL
+    base = url("https://l7api.com/v1.2/voipstudio/cdrs")
+    assert redirect_allowed(base, url("https://l7api.com/v1.1/voipstudio/cdrs"))
+    assert redirect_allowed(url("http://l7api.com/a"), url("https://l7api.com/a"))
+    assert not redirect_allowed(base, url("http://l7api.com/v1.2/voipstudio/cdrs"))  # downgrade
+    assert not redirect_allowed(base, url("https://evil.example/v1.2/voipstudio/cdrs"))
+    assert not redirect_allowed(base, url("https://l7api.com:8443/v1.2/voipstudio/cdrs"))
+    assert not redirect_allowed(base, url("https://api.l7api.com/v1.2/voipstudio/cdrs"))
+
+
+def test_every_spelling_of_a_secret_is_redacted() -> None:
+    secret = 'k3y/with "quotes"+\u00e9'
+    redaction.register(secret)
+    for spelling in (
+        secret,
+        repr(secret)[1:-1],
+        json.dumps(secret)[1:-1],
+        quote(secret, safe=""),
+        repr(secret.encode())[2:-1],
+    ):
+        assert redaction.redact(f"before {spelling} after") == "before *** after", spelling
+    redaction.register("abc")  # too short to be redacted without mangling every message
+    assert redaction.redact("abc") == "abc"
+
+
+def test_the_deadline_reaches_every_transport(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The per-request deadline hooks into httpx's internals: this fails if an upgrade moved
+    them (the client would then only log a warning)."""
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:3128")
+    with VoipstudioClient("https://l7api.com/v1.2/voipstudio", Credentials(api_key="k")) as c:
+        http = c._http
+        transports = [http._transport, *(t for t in http._mounts.values() if t is not None)]
+        assert len(transports) >= 2  # the proxy's transport too
+        assert all(isinstance(t._pool._network_backend, _Backend) for t in transports)
+
+
+def test_keys_are_stripped_and_checked_at_configuration_time() -> None:
+    values = AccountSettings(page_size=100)
+
+    def build(api_key: str, **changes: Any) -> Any:
+        settings = AccountSettings(**{**dict(values), **changes})
+        return build_account("default", settings, {"api_key": api_key}, named=False)
+
+    account = build(" abc-123\r\n")
+    assert account.credentials.api_key == "abc-123"
+    with pytest.raises(ConfigError, match=r"api_key \(SOURCES__VOIPSTUDIO__API_KEY\)") as bad:
+        build("abc 123")
+    assert "abc" not in str(bad.value) and "123" not in str(bad.value)
+    with pytest.raises(ConfigError, match="request_budget"):
+        build("k" * 8, request_budget=0)
+    with pytest.raises(ConfigError, match="request_timeout"):
+        build("k" * 8, request_timeout=-1)

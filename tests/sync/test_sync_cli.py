@@ -77,6 +77,11 @@ def test_bad_configuration_gets_one_clear_line(duckdb_harness: Harness) -> None:
     cases: dict[str, tuple[dict[str, str], str]] = {
         "date": ({"SOURCES__VOIPSTUDIO__START_DATE": "yesterday"}, "start_date"),
         "lag": ({"SOURCES__VOIPSTUDIO__LAG": "six hours"}, "lag"),
+        # Shorter than the hour a DST zone repeats: that hour's CDRs would be missed.
+        "dst lag": (
+            {"SOURCES__VOIPSTUDIO__LAG": "30m", "SOURCES__VOIPSTUDIO__TIMEZONE": "Europe/Madrid"},
+            "at least 60m",
+        ),
         "zone": ({"SOURCES__VOIPSTUDIO__TIMEZONE": "Mars/Olympus"}, "timezone"),
         "page": ({"SOURCES__VOIPSTUDIO__PAGE_SIZE": "9000"}, "page_size"),
         "key": ({"SOURCES__VOIPSTUDIO__API_KEY": ""}, "credentials"),

@@ -155,9 +155,13 @@ def test_new_field_appearing_is_kept(harness: Harness) -> None:
     harness.configure(extra_fields={"recording_url": "https://rec.example/1.wav"})
     harness.sync()
     rows = harness.loaded()
-    assert "recording_url" in rows[0]
-    # Rows read again in the lag window carry the new field; older rows keep NULL.
-    assert any(row["recording_url"] == "https://rec.example/1.wav" for row in rows)
+    assert "recording_url" not in rows[0], "an undeclared field became a column"
+    # Rows read again in the lag window carry the new field in extra_fields; older rows NULL.
+    carrying = [row for row in rows if row["extra_fields"] is not None]
+    assert carrying and len(carrying) < len(rows)
+    assert {row["extra_fields"] for row in carrying} == {
+        '{"recording_url":"https://rec.example/1.wav"}'
+    }
 
 
 def test_malformed_records_land_in_rejects(harness: Harness) -> None:
@@ -260,7 +264,12 @@ def test_backfill_of_an_explicit_range_leaves_the_cursor(harness: Harness) -> No
     cursor = harness.sync().cursor
     summary = harness.sync(start="2026-02-25", end="2026-02-26")
     assert summary.cursor == cursor
-    expected = [r for r in harness.emulator_cdrs() if "2026-02-25" < r["calldate"] <= "2026-02-26"]
+    # [start, end): from 2026-02-25 00:00:00 included to 2026-02-26 00:00:00 excluded.
+    expected = [
+        r
+        for r in harness.emulator_cdrs()
+        if "2026-02-25 00:00:00" <= r["calldate"] < "2026-02-26 00:00:00"
+    ]
     assert summary.rows_loaded["cdrs"] == len(expected)
 
 

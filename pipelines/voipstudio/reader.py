@@ -1,0 +1,277 @@
+"""Reading the collections of one account in one run into what dlt loads.
+
+:class:`AccountReader` holds what an account's resources share in a run (its client settings,
+its failure budget, the run's :class:`~pipelines.voipstudio.plan.RunPlan`) and reads:
+
+- a **dated collection** (:meth:`AccountReader.read_dated`): its range from the plan and the
+  resource's state, read window by window by the shared reader (``windows.WindowScanner``),
+  each record once per load, the records of an hour a DST change repeats held until the range
+  is read (``wallclock``), rejects into ``<table>_rejects``, and the cursor moved past each
+  window only once every row of it was handed to dlt;
+- a **dimension** (:meth:`AccountReader.read_dimension`): read whole, handed on once it added up.
+
+Named accounts keep their failures to themselves: the error is logged and kept in the
+resource's state (``error``), the resource ends, and the other accounts load; the run is then
+failed by ``run_sync``, naming the account. The single account's errors end the run.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import dlt
+import pyarrow as pa
+
+from pipelines.voipstudio import settings
+from pipelines.voipstudio.accounts import Account
+from pipelines.voipstudio.client import FailureBudget, VoipstudioClient
+from pipelines.voipstudio.collection import DatedCollection, Dimension
+from pipelines.voipstudio.errors import VoipstudioError
+from pipelines.voipstudio.memory import IdSet, release_free_memory
+from pipelines.voipstudio.plan import RunPlan
+from pipelines.voipstudio.progress import (
+    report_finished,
+    report_page,
+    report_planned,
+    report_planning,
+)
+from pipelines.voipstudio.records import api_time
+from pipelines.voipstudio.redaction import redact
+from pipelines.voipstudio.state import ResourceState
+from pipelines.voipstudio.wallclock import FoldResolver, widen_start
+from pipelines.voipstudio.windows import Page, WindowScanner, describe_range, read_collection
+
+log = logging.getLogger(__name__)
+
+ACCOUNT_COLUMN = settings.ACCOUNT_COLUMN
+
+
+def add_account_column(table: pa.Table, account: str) -> pa.Table:
+    """``table`` with the account's name as its first column, as every row carries it."""
+    field = pa.field(ACCOUNT_COLUMN, pa.string(), nullable=False)
+    return table.add_column(0, field, pa.array([account] * table.num_rows, pa.string()))
+
+
+class AccountReader:
+    """What the resources of one account share in one run (see the module docstring).
+
+    Args:
+        account: the account.
+        plan: what the run reads.
+        named: the account is one of several named ones (its failures are kept in its
+            resources' state instead of ending the run).
+    """
+
+    def __init__(self, account: Account, plan: RunPlan, *, named: bool) -> None:
+        self.account = account
+        self.plan = plan
+        self.named = named
+        self.failures = _failure_budget(plan.key, account.name, account.failure_budget)
+        # An account's failure is logged once, by the first of its resources to fail: the
+        # others usually fail the same way (one refused key fails all), and the run's end
+        # names it.
+        self._failure_logged = threading.Event()
+
+    def client(self) -> VoipstudioClient:
+        """A client of the account sharing the run's failure budget."""
+        return self.account.client(self.failures)
+
+    def guarded(
+        self, read: Callable[[ResourceState], Iterator[Any]], state: ResourceState
+    ) -> Iterator[Any]:
+        """``read(state)``; a named account's failure is kept in ``state`` and logged once."""
+        state.start_run()
+        if not self.named:
+            yield from read(state)
+            return
+        name = self.account.name
+        try:
+            yield from read(state)
+        except VoipstudioError as error:
+            if not self._failure_logged.is_set():
+                self._failure_logged.set()
+                log.error("account '%s' failed: %s", name, error)
+            state.fail(str(error), error.exit_code)
+        except Exception as error:  # a bug or a dlt error: still only this account's
+            if not self._failure_logged.is_set():
+                self._failure_logged.set()
+                log.exception("account '%s' failed", name)
+            state.fail(redact(f"{type(error).__name__}: {error}"), 1)
+
+    # -- dated collections -----------------------------------------------------------------------
+
+    def read_dated(
+        self, collection: DatedCollection, resource: str, state: ResourceState
+    ) -> Iterator[Any]:
+        """The records of ``collection`` in the run's range, as Arrow tables with ``account``,
+        and its rejects; moves the cursor in ``state`` (see the module docstring)."""
+        account, plan = self.account, self.plan
+        name = account.name
+        start, end = plan.bounds(collection, account, state)
+        report_planning(resource)
+        if start >= end:
+            report_planned(resource, 0)
+            report_finished(resource)
+            log.info(
+                "account '%s': %s: nothing to read, the range %s is empty",
+                name,
+                collection.path,
+                describe_range(start, end),
+            )
+            if plan.update_cursor:
+                state.mark_synced()
+            return
+        clock = collection.cursor.clock(account.timezone)
+        widened = widen_start(start, clock)
+        if widened < start:
+            log.info(
+                "account '%s': %s: the range starts inside a repeated hour of %s; reading from "
+                "%s so that its two passes can be told apart",
+                name,
+                collection.path,
+                clock,
+                api_time(widened),
+            )
+            start = widened
+        key = collection.primary_key
+        rejects = dlt.mark.make_hints(**collection.rejects_hints())
+        with self.client() as client:
+            scanner = WindowScanner(
+                client,
+                collection,
+                page_size=account.page_size,
+                max_concurrency=account.max_concurrency,
+                timezone=account.timezone,
+                on_page=lambda _, rows: report_page(resource, rows),
+                on_plan=lambda total: report_planned(resource, total),
+            )
+            last_end: int | None = None
+            loaded_ids = IdSet()
+            batch = Batch(settings.YIELD_ROWS)
+            # Records of a repeated hour (a DST change) wait until the range has been read.
+            folds = FoldResolver(
+                clock, name, records=collection.records, key=key, cursor=collection.cursor.path
+            )
+
+            def can_stop(wall: int) -> bool:
+                # A part never ends inside a repeated hour: the next would start before it.
+                return widen_start(wall, clock) == wall
+
+            for event in scanner.scan(start, end, max_rows=plan.max_rows, can_stop=can_stop):
+                if isinstance(event, Page):
+                    parsed = event.parsed
+                    table = folds.take(parsed.table, parsed.fold_rows, parsed.ambiguous)
+                    table = unique_rows(table, loaded_ids, key)
+                    if table.num_rows:
+                        yield from batch.add(add_account_column(table, name))
+                    if parsed.rejects:
+                        log.warning(
+                            "account '%s': %d %s could not be parsed; see table %s",
+                            name,
+                            len(parsed.rejects),
+                            collection.records,
+                            collection.rejects_table,
+                        )
+                        now = datetime.now(UTC)
+                        rows = [{ACCOUNT_COLUMN: name, **r.as_row(now)} for r in parsed.rejects]
+                        yield dlt.mark.with_hints(rows, rejects, create_table_variant=True)
+                else:
+                    # Every row of the window is handed to dlt before the cursor passes it.
+                    yield from batch.flush()
+                    last_end = event.window.end
+                    if plan.update_cursor:
+                        state.advance(api_time(event.window.end))
+            # The held rows are handed on before the resource ends: dlt commits them in the
+            # same load as the cursor that passed their windows.
+            held = folds.release()
+            if held is not None:
+                table = unique_rows(held, loaded_ids, key)
+                if table.num_rows:
+                    yield from batch.add(add_account_column(table, name))
+            yield from batch.flush()
+        report_finished(resource)
+        # The scan's buffers are free now; give them back before dlt loads (see the function).
+        release_free_memory()
+        # Windows cover the range in order: the last one ends at `end` unless max_rows cut it.
+        if last_end is None or last_end >= end:
+            if plan.update_cursor:
+                state.advance(api_time(end))
+                # When the account was last brought up to date (`voipstudio status`).
+                state.mark_synced()
+        else:
+            state.set_more()
+
+    # -- dimensions --------------------------------------------------------------------------
+
+    def read_dimension(
+        self, collection: Dimension, resource: str
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Every record of ``collection``, with ``account``; pages are handed to dlt only once
+        the whole collection added up."""
+        name = self.account.name
+        report_planning(resource)
+        with self.client() as client:
+            pages = read_collection(
+                client,
+                collection.path,
+                page_size=collection.page_size(self.account.page_size),
+                label=f"account '{name}': {collection.path}",
+            )
+        report_planned(resource, sum(len(records) for records in pages))
+        for records in pages:
+            report_page(resource, len(records))
+            yield [{ACCOUNT_COLUMN: name, **record} for record in records]
+        report_finished(resource)
+
+
+@functools.lru_cache(maxsize=256)
+def _failure_budget(run: str, account: str, seconds: float) -> FailureBudget:
+    """The failure budget of one account in one run, shared by its resources and by the parts
+    of a run committed in parts."""
+    return FailureBudget(seconds)
+
+
+class Batch:
+    """Pages gathered into fewer, larger tables before they are handed to dlt.
+
+    dlt's extract step has a fixed cost per item (schema checks, configuration lookups, a
+    buffer flush) that, per 5000-row page, is a large share of a full sync's main-thread time.
+    Only tables of one schema are joined (a table of another schema starts a new batch), and
+    joining is zero-copy, so dlt receives exactly the same rows and columns.
+    """
+
+    def __init__(self, max_rows: int) -> None:
+        self.max_rows = max_rows
+        self.tables: list[pa.Table] = []
+        self.rows = 0
+
+    def add(self, table: pa.Table) -> Iterator[pa.Table]:
+        """Gather ``table``; yields a batch when it is full or the schema changes."""
+        if self.tables and not table.schema.equals(self.tables[0].schema):
+            yield from self.flush()
+        self.tables.append(table)
+        self.rows += table.num_rows
+        if self.rows >= self.max_rows:
+            yield from self.flush()
+
+    def flush(self) -> Iterator[pa.Table]:
+        """Yield what was gathered, if anything."""
+        if self.tables:
+            tables, self.tables, self.rows = self.tables, [], 0
+            yield tables[0] if len(tables) == 1 else pa.concat_tables(tables)
+
+
+def unique_rows(table: pa.Table, seen: IdSet, key: str = "id") -> pa.Table:
+    """Drop rows whose id was already handed on in this load (a window read again, a page of an
+    abandoned read arriving late), and record the ids kept.
+
+    A load must not hold one id twice: the merge is told the data is de-duplicated. Ids are
+    never null (the primary key's column is not nullable): a record without one is a reject.
+    """
+    keep_mask = seen.add_page(table.column(key).to_numpy())
+    return table if keep_mask is None else table.filter(pa.array(keep_mask))
