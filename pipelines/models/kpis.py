@@ -99,7 +99,9 @@ def headline_kpis(pipeline: dlt.Pipeline, accounts: Sequence[str] | None = None)
         f"abandon rate {_pct(value('abandon_rate'))}"
     )
     if partial:
-        days = f"{first_partial}" if partial == 1 else f"{first_partial} .. {last_partial}"
+        days = {1: f"{first_partial}", 2: f"{first_partial} and {last_partial}"}.get(
+            partial, f"{first_partial} .. {last_partial}"
+        )
         lines.append(
             f"not complete yet: {partial:,} day(s) ({days}: the first day loaded, or inside the "
             "sync's lag window); the figures include them"

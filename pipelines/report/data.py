@@ -737,7 +737,9 @@ def load_report(
     if "agg_calls_daily" in marts.relations and "is_complete" in marts.columns("agg_calls_daily"):
         first, last, partial = marts.rows(_query("incomplete"), _between(period))[0]
         if partial:
-            days = f"{first}" if first == last else f"{partial} days from {first} to {last}"
+            days = {1: f"{first}", 2: f"{first} and {last}"}.get(
+                partial, f"{partial} days from {first} to {last}"
+            )
             data.notes.append(
                 f"Not complete yet: {days} (the first day loaded, or still inside the sync's lag "
                 "window where late CDRs may arrive); those figures may still change."
