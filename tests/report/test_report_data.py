@@ -313,3 +313,33 @@ def test_the_busy_hour_is_the_marts_time_consistent_busy_hour(company: Company) 
     summary = charts.busy_hour_summary(data)
     assert summary.startswith("Time-consistent busy hour: ")
     assert f"{data.busy_hours[0].start_local}\N{EN DASH}" in summary
+
+
+def test_the_emulators_cases_reach_the_definitions(company: Company) -> None:
+    """The emulator's forwarded calls, rejections and ring-all queues show in the marts with the
+    issue 17 definitions: a forwarded call's conversation once, its outbound leg's charge apart;
+    rejections effective for NER; colleagues' answers not a user's RONA."""
+    forwarded, talk, leg_talk, charged = company.query(
+        "select count(*), sum(talk_seconds), sum(leg_talk_seconds), "
+        "count(case when forward_cost > 0 then 1 end) "
+        "from voipstudio.fct_calls where forward_leg_count > 0"
+    )[0]
+    assert forwarded > 0 and charged > 0
+    assert leg_talk > talk  # both legs carry the conversation; the call counts it once
+    effective, rejected, attempts = company.query(
+        "select sum(effective_calls), sum(rejected_calls), sum(attempts) "
+        "from voipstudio.agg_calls_daily where direction = 'outbound'"
+    )[0]
+    assert rejected > 0 and effective <= attempts
+    rona, elsewhere, missed = company.query(
+        "select sum(rona_calls), sum(answered_elsewhere_calls), sum(missed_calls) "
+        "from voipstudio.agg_user_daily"
+    )[0]
+    assert rona > 0 and elsewhere > 0 and rona + elsewhere == missed
+    types = dict(
+        company.query(
+            "select callback_type, count(*) from voipstudio.fct_missed_call_callbacks "
+            "where callback_type is not null group by 1"
+        )
+    )
+    assert set(types) == {"callback", "retry"}
