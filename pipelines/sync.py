@@ -343,7 +343,7 @@ def loaded_by_account(
                         "to load it again (it re-reads from start_date)"
                     )
                 if LOAD_ID_COLUMN not in columns:
-                    add_load_id_column(client, table, name)
+                    add_load_id_column(client, table)
             for collection in collections:
                 if not isinstance(collection, DatedCollection) or collection.name not in present:
                     continue
@@ -650,9 +650,9 @@ LOAD_ID_SETTING = "normalize.parquet_normalizer.add_dlt_load_id"
 LOAD_ID_COLUMN = "_dlt_load_id"
 
 
-def add_load_id_column(client: Any, table: str, qualified: str) -> None:
+def add_load_id_column(client: Any, table: str) -> None:
     """Give a table loaded before the sync stamped load ids (its Arrow rows had none) a
-    nullable ``_dlt_load_id`` column.
+    nullable ``_dlt_load_id`` column, and its copy in dlt's staging dataset (merges) too.
 
     dlt would otherwise add the column ``NOT NULL`` to a table that has rows, and the load
     would fail. Its older rows keep NULL there (the models built them already); every row
@@ -668,7 +668,18 @@ def add_load_id_column(client: Any, table: str, qualified: str) -> None:
     text = client.capabilities.get_type_mapper().to_destination_type(
         {"name": LOAD_ID_COLUMN, "data_type": "text", "nullable": True}, {"name": table}
     )
-    client.execute_sql(f"ALTER TABLE {qualified} ADD COLUMN {column} {text}")
+    client.execute_sql(
+        f"ALTER TABLE {client.make_qualified_table_name(table)} ADD COLUMN {column} {text}"
+    )
+    with client.with_staging_dataset():
+        staging = client.make_qualified_table_name(table)
+        try:
+            with client.execute_query(f"SELECT * FROM {staging} WHERE 1 = 0") as cursor:  # noqa: S608
+                names = [str(c[0]) for c in cursor.description or ()]
+        except DatabaseUndefinedRelation:
+            return
+        if LOAD_ID_COLUMN not in names:
+            client.execute_sql(f"ALTER TABLE {staging} ADD COLUMN {column} {text}")
 
 
 @contextmanager

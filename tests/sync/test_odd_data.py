@@ -26,7 +26,7 @@ from sync_harness import DATASET, Harness, assert_cdrs_equal, small_config
 
 from pipelines.console import describe, root_cause
 from pipelines.emulator.server import EmulatorServer
-from pipelines.sync import read_cursor
+from pipelines.sync import read_cursor, stamp_load_ids
 from pipelines.voipstudio import voipstudio_source
 from pipelines.voipstudio.errors import LoadFailedError
 
@@ -224,13 +224,15 @@ def test_a_dataset_with_per_field_columns_keeps_loading(duckdb_harness: Harness)
         for k, v in old.items()
         if not k.startswith("_dlt") and k not in ("calldate_raw", "extra_fields")
     }
-    # As an earlier version loaded it: an Arrow table with a column for the field.
-    pipeline.run(
-        pa.Table.from_pylist([{**legacy, "recording_url": "old.wav"}]),
-        table_name="cdrs",
-        write_disposition={"disposition": "merge", "strategy": "delete-insert"},
-        primary_key=("account", "id"),
-    )
+    # As an earlier version loaded it: an Arrow table with a column for the field (stamped
+    # with its load id, as every load into the table must be now).
+    with stamp_load_ids():
+        pipeline.run(
+            pa.Table.from_pylist([{**legacy, "recording_url": "old.wav"}]),
+            table_name="cdrs",
+            write_disposition={"disposition": "merge", "strategy": "delete-insert"},
+            primary_key=("account", "id"),
+        )
     assert harness.loaded()[0]["recording_url"] == "old.wav"
     harness.configure(extra_fields={"recording_url": "new.wav"})
     harness.sync()
