@@ -118,6 +118,12 @@ def test_the_wheel_carries_the_models_and_not_the_benchmark(wheel: Path) -> None
     names = zipfile.ZipFile(wheel).namelist()
     for sql in (REPO / "sql").rglob("*.sql"):
         assert f"pipelines/sql/{sql.relative_to(REPO / 'sql')}" in names, sql
+    # the report's and the headline's queries, next to their modules
+    for sql in [
+        *(REPO / "pipelines").rglob("report/sql/*.sql"),
+        *(REPO / "pipelines").rglob("models/queries/*.sql"),
+    ]:
+        assert str(sql.relative_to(REPO)) in names, sql
     assert not [name for name in names if "benchmark" in name]
     assert not [name for name in names if name.startswith(("tests/", "sql/", "docs/"))]
     metadata = zipfile.ZipFile(wheel).read(

@@ -1,101 +1,31 @@
 """Headline KPIs read back from the built models (what ``voipstudio demo`` prints).
 
-Every ratio is re-aggregated from its numerator and denominator columns, the way a BI tool
-should do it: summing daily ratios would be wrong. The marts hold one row per account; the KPIs
-are over every account unless some are chosen, summed the same way (counts, talk and cost add
-up across accounts; the busy hour is the hour with the most talk of the accounts together).
+Every figure is a metric of the registry (``pipelines.models.metrics``): its numerator and
+denominator summed over the rows, the way a BI tool should do it (summing daily ratios would be
+wrong). The marts hold one row per account; the KPIs are over every account unless some are
+chosen, summed the same way. The busy hour is agg_busy_hour_monthly's (the time-consistent busy
+hour of each account's latest month with complete business days), never computed here. The
+queries that are not metrics are in ``queries/headline_*.sql``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import dlt
 import sqlglot
 
 from pipelines.models.declarations import SOURCE_DIALECT
+from pipelines.models.metrics import MetricValue, read_metrics
 from pipelines.models.runner import point_at_dataset
 
-_INBOUND = """
-select
-    min(call_date), max(call_date), sum(attempts), sum(answered_calls), sum(talk_seconds),
-    sum(answered_wait_seconds), sum(answered_within_sl_calls), sum(offered_calls_excl_short),
-    sum(abandoned_calls_excl_short), max(service_level_seconds)
-from voipstudio.agg_calls_daily
-where direction = 'inbound' and {accounts}
-"""
-_OUTBOUND = """
-select sum(attempts), sum(answered_calls), sum(talk_seconds), sum(cost)
-from voipstudio.agg_calls_daily
-where direction = 'outbound' and {accounts}
-"""
-_CALLBACKS = """
-select
-    count(called_back_within_1h),
-    count(case when called_back_within_1h then 1 end),
-    count(case when is_too_recent then 1 end)
-from voipstudio.fct_missed_call_callbacks
-where {accounts}
-"""
-# The busy hour of the chosen accounts together: their hours summed, then each day's hour with
-# the most talk (the earliest on a tie), as agg_traffic_hourly picks it for one account. The
-# accounts' own is_busy_hour flags would count one busy hour per account and day.
-_BUSY_HOUR = """
-with hours as (
-    select
-        hour_start_epoch,
-        call_date,
-        hour_of_day,
-        sum(talk_seconds) as talk_seconds,
-        sum(call_attempts) as call_attempts
-    from voipstudio.agg_traffic_hourly
-    where {accounts}
-    group by hour_start_epoch, call_date, hour_of_day
-),
+_QUERIES = Path(__file__).parent / "queries"
 
-ranked as (
-    select
-        hours.*,
-        row_number() over (
-            partition by call_date order by talk_seconds desc, hour_start_epoch
-        ) as traffic_rank
-    from hours
-),
 
-busy as (
-    select * from ranked where traffic_rank = 1 and talk_seconds > 0
-)
-
-select hour_of_day, days, busy_days, erlangs, bhca
-from (
-    select
-        hour_of_day,
-        count(*) as days,
-        (select count(*) from busy) as busy_days,
-        (select avg(cast(talk_seconds as double) / 3600) from busy) as erlangs,
-        (select avg(call_attempts) from busy) as bhca
-    from busy
-    group by hour_of_day
-) as by_hour
-order by days desc, hour_of_day
-limit 1
-"""
-_DESTINATION = """
-select destination, cost, talk_minutes, asr
-from (
-    select destination, sum(cost) as cost, sum(talk_minutes) as talk_minutes,
-        cast(sum(answered_calls) as double) / nullif(sum(attempts), 0) as asr
-    from voipstudio.agg_destination_monthly
-    where direction = 'outbound' and {accounts}
-    group by destination
-) as by_destination
-order by cost desc, destination
-limit 1
-"""
-_ACCOUNTS = """
-select distinct account from voipstudio.agg_calls_daily where {accounts} order by account
-"""
+def _query(name: str) -> str:
+    return (_QUERIES / f"headline_{name}.sql").read_text(encoding="utf-8")
 
 
 def _account_condition(accounts: Sequence[str] | None) -> str:
@@ -108,8 +38,8 @@ def _account_condition(accounts: Sequence[str] | None) -> str:
     return f"account in ({names})"
 
 
-def _pct(numerator: Any, denominator: Any) -> str:
-    return f"{100.0 * numerator / denominator:.1f}%" if denominator else "n/a"
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{100.0 * value:.1f}%"
 
 
 def _mmss(seconds: float | None) -> str:
@@ -132,7 +62,7 @@ def headline_kpis(pipeline: dlt.Pipeline, accounts: Sequence[str] | None = None)
         dataset = str(client.dataset_name)
 
         def fetch_all(sql: str) -> list[Any]:
-            parsed = sqlglot.parse_one(sql.format(accounts=condition), read=SOURCE_DIALECT)
+            parsed = sqlglot.parse_one(sql, read=SOURCE_DIALECT)
             query = point_at_dataset(parsed, dataset)
             return list(client.execute_sql(query.sql(dialect=dialect)) or [])
 
@@ -140,44 +70,70 @@ def headline_kpis(pipeline: dlt.Pipeline, accounts: Sequence[str] | None = None)
             rows = fetch_all(sql)
             return list(rows[0]) if rows else []
 
-        inbound = fetch(_INBOUND)
-        outbound = fetch(_OUTBOUND)
-        callbacks = fetch(_CALLBACKS)
-        busy = fetch(_BUSY_HOUR)
-        destination = fetch(_DESTINATION)
-        names = [row[0] for row in fetch_all(_ACCOUNTS)]
-    if not inbound or inbound[0] is None:
+        values = read_metrics(fetch, lambda mart: (f"voipstudio.{mart}", condition))
+        extent = fetch(_query("extent").format(accounts=condition))
+        busy = fetch_all(_query("busy_hour").format(accounts=condition))
+        destination = fetch(_query("top_destination").format(accounts=condition))
+        names = [row[0] for row in fetch_all(_query("accounts").format(accounts=condition))]
+    if not extent or extent[0] is None:
         return []
-    first, last, calls, answered, talk, wait, within_sl, offered, abandoned, sl_seconds = inbound
+
+    def value(name: str) -> float | None:
+        return values.get(name, MetricValue(0, 0)).value
+
+    def count(name: str, part: str = "numerator") -> float:
+        return float(getattr(values.get(name, MetricValue(0, 0)), part) or 0)
+
+    first, last, partial, first_partial, last_partial, sl_seconds = extent
     lines: list[str] = []
     if len(names) > 1:
         # One account needs no saying (the usual case); several are summed, and cost assumes
         # they are billed in one currency.
         lines.append(f"accounts {', '.join(names)}: figures summed across them")
     lines.append(
-        f"inbound  {first} .. {last}: {calls:,} calls, {_pct(answered, calls)} answered, "
-        f"ACD {_mmss(talk / answered if answered else None)}, "
-        f"ASA {_mmss(wait / answered if answered else None)}, "
-        f"service level {_pct(within_sl, offered)} within {sl_seconds} s, "
-        f"abandon rate {_pct(abandoned, offered)}"
+        f"inbound  {first} .. {last}: {count('inbound_calls'):,.0f} calls, "
+        f"{_pct(value('answer_rate'))} answered, "
+        f"ACD {_mmss(_ratio(count('inbound_talk_seconds'), count('answer_rate')))}, "
+        f"ASA {_mmss(value('asa'))}, "
+        f"service level {_pct(value('service_level'))} within {sl_seconds} s, "
+        f"abandon rate {_pct(value('abandon_rate'))}"
     )
-    if outbound and outbound[0]:
-        out_calls, out_answered, out_talk, out_cost = outbound
-        lines.append(
-            f"outbound: {out_calls:,} calls, ASR {_pct(out_answered, out_calls)}, "
-            f"{out_talk / 60:,.0f} minutes, cost {out_cost:,.2f}"
+    if partial:
+        days = {1: f"{first_partial}", 2: f"{first_partial} and {last_partial}"}.get(
+            partial, f"{first_partial} .. {last_partial}"
         )
-    if callbacks:
-        judged, within, recent = callbacks
         lines.append(
-            f"missed calls called back within 1 h: {_pct(within, judged)} of {judged:,} "
-            f"judged ({recent:,} too recent to judge)"
+            f"not complete yet: {partial:,} day(s) ({days}: the first day loaded, or inside the "
+            "sync's lag window); the figures include them"
         )
-    if busy:
-        hour, days, busy_days, erlangs, bhca = busy
+    if count("outbound_calls"):
         lines.append(
-            f"busy hour: most often {hour:02d}:00-{hour + 1:02d}:00 ({days} of {busy_days} days); "
-            f"on average {erlangs:.1f} Erlangs carried and {bhca:.0f} call attempts (BHCA)"
+            f"outbound: {count('outbound_calls'):,.0f} calls, ASR {_pct(value('asr'))}, "
+            f"NER {_pct(value('ner'))} (ITU-T E.425; {count('rejected'):,.0f} rejected), "
+            f"{count('outbound_minutes'):,.0f} minutes, cost {count('cost'):,.2f}"
+        )
+    if "callback_rate_1h" in values:
+        lines.append(
+            f"missed calls called back within 1 h: {_pct(value('callback_rate_1h'))} of "
+            f"{count('callback_rate_1h', 'denominator'):,.0f} whose hour has passed; within "
+            f"24 h: {_pct(value('callback_rate'))} ({_pct(value('company_callback_rate'))} by "
+            f"us, the rest the customer getting through; {count('callbacks_open'):,.0f} still "
+            "open)"
+        )
+    if "repeat_rate" in values and count("repeat_rate", "denominator"):
+        lines.append(
+            f"repeat contacts within 7 days: {_pct(value('repeat_rate'))} of "
+            f"{count('repeat_rate', 'denominator'):,.0f} inbound contacts; first-contact "
+            f"resolution {_pct(value('fcr_rate'))}"
+        )
+    for account, month, days, start, tcbh, adph, bhca in busy:
+        hour, minute = (int(part) for part in str(start).split(":"))
+        end = f"{(hour + 1) % 24:02d}:{minute:02d}"
+        who = f"{account} " if len(names) > 1 else ""
+        lines.append(
+            f"{who}busy hour (time-consistent, {month:%Y-%m}, {days} complete business days): "
+            f"{start}-{end}, {tcbh:.1f} Erlangs carried, {bhca:.0f} call attempts (BHCA); "
+            f"average daily peak hour {adph:.1f} Erlangs"
         )
     if destination:
         name, cost, minutes, asr = destination
@@ -186,3 +142,7 @@ def headline_kpis(pipeline: dlt.Pipeline, accounts: Sequence[str] | None = None)
             f"ASR {100.0 * (asr or 0):.1f}%"
         )
     return lines
+
+
+def _ratio(numerator: float, denominator: float) -> float | None:
+    return numerator / denominator if denominator else None

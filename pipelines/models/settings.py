@@ -12,11 +12,14 @@ import re
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import dlt
 from dlt.common.configuration import configspec
 from dlt.common.configuration.specs import BaseConfiguration
 
+from pipelines.voipstudio.accounts import parse_duration
 from pipelines.voipstudio.configuration import describe, resolve, warn_unknown_keys
 from pipelines.voipstudio.errors import ConfigError
+from pipelines.voipstudio.settings import AccountSettings
 
 SECTION = "models"
 SECTIONS = (SECTION,)
@@ -114,7 +117,21 @@ class ModelSettings(BaseConfiguration):
             "repeat_call_days": str(self.repeat_call_days),
             "default_country_code": _quote(self.default_country_code),
             "trunk_prefix": _quote(self.trunk_prefix),
+            "lag_seconds": str(sync_lag_seconds()),
         }
+
+
+def sync_lag_seconds() -> int:
+    """The sync's lag (``[sources.voipstudio] lag``, not a ``[models]`` key), in seconds: a day
+    or hour that ends less than this before an account's newest loaded call is not complete
+    yet (late CDRs may still arrive for it; ``{{ lag_seconds }}`` in the models).
+
+    Raises:
+        ConfigError: the lag is not a duration.
+    """
+    value: Any = dlt.config.get("sources.voipstudio.lag")
+    text = AccountSettings.__dataclass_fields__["lag"].default if value is None else value
+    return int(parse_duration(text, "[sources.voipstudio] lag").total_seconds())
 
 
 def _where(key: str) -> str:

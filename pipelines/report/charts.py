@@ -8,7 +8,6 @@ Okabe-Ito, which stays distinguishable with the common colour-vision deficiencie
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -199,21 +198,23 @@ def hour_weekday_heatmap(data: ReportData) -> Chart:
 
 
 def busy_hour_summary(data: ReportData) -> str:
-    """One sentence on the busy hours of the period ('' when there are none)."""
-    busy = [hour for hour in data.traffic if hour.is_busy_hour]
-    if not busy:
+    """One sentence on the busy hours of the months of the period ('' when there are none):
+    agg_busy_hour_monthly's time-consistent busy hour (TCBH) and average daily peak hour
+    (ADPH), over each month's complete business days."""
+    parts = []
+    for busy in data.busy_hours:
+        hour, minute = (int(part) for part in busy.start_local.split(":"))
+        who = f"{busy.account}, " if data.accounts.several else ""
+        days = "day" if busy.days_counted == 1 else "days"
+        parts.append(
+            f"{who}{busy.month:%B %Y}: {busy.start_local}\N{EN DASH}"
+            f"{(hour + 1) % 24:02d}:{minute:02d}, {busy.tcbh_erlangs:.1f} Erlangs carried and "
+            f"{busy.tcbh_call_attempts:.0f} call attempts (BHCA); average daily peak hour "
+            f"{busy.adph_erlangs:.1f} Erlangs ({busy.days_counted} complete business {days})"
+        )
+    if not parts:
         return ""
-    counts = Counter(hour.hour_of_day for hour in busy)
-    top = max(counts.values())
-    hour = min(h for h, n in counts.items() if n == top)  # the earliest on a tie
-    erlangs = sum(h.erlangs for h in busy) / len(busy)
-    bhca = sum(h.call_attempts for h in busy) / len(busy)
-    days = "day" if len(busy) == 1 else "days"
-    return (
-        f"Busy hour most often {hour:02d}:00\N{EN DASH}{(hour + 1) % 24:02d}:00 "
-        f"({top} of {len(busy)} {days}); in a day's busy hour {erlangs:.1f} Erlangs carried "
-        f"and {bhca:.0f} call attempts (BHCA) on average."
-    )
+    return "Time-consistent busy hour: " + "; ".join(parts) + "."
 
 
 def _hour_points(hours: list[TrafficHour]) -> dict[str, Any]:
@@ -229,8 +230,8 @@ def erlangs(data: ReportData) -> Chart:
     """Carried traffic per hour, each day's busy hour marked."""
     title = "Carried traffic per hour"
     subtitle = (
-        "Erlangs = seconds of conversation in the hour / 3600 (average calls in conversation). "
-        "Diamonds mark each day's busy hour."
+        "Erlangs = seconds the legs held a channel (ringing and talk) in the hour / 3600 "
+        "(ITU-T E.600). Diamonds mark each day's peak hour."
     )
     if "traffic" in data.missing or not any(hour.erlangs for hour in data.traffic):
         return Chart(

@@ -32,6 +32,7 @@ from typing import Any, Literal
 import duckdb
 
 from pipelines.models import ModelError, ModelSettings, load_project
+from pipelines.models.metrics import MART_DATE_COLUMNS, MetricValue, detail, read_metrics, tiles
 from pipelines.models.runner import build_statements, skipped_models
 from pipelines.voipstudio.errors import ConfigError, LockedError
 
@@ -181,54 +182,21 @@ class Kpi:
 
 @dataclass(frozen=True)
 class Totals:
-    """Sums over a period, the numerators and denominators of every KPI."""
+    """Every metric of the registry (``pipelines.models.metrics``) over a period: its summed
+    numerator and denominator."""
 
-    calls: int = 0
-    inbound_calls: int = 0
-    outbound_calls: int = 0
-    internal_calls: int = 0
-    answered_calls: int = 0
-    talk_seconds: int = 0
-    outbound_answered_calls: int = 0
-    outbound_talk_seconds: int = 0
-    offered_calls_excl_short: int = 0
-    answered_within_sl_calls: int = 0
-    abandoned_calls_excl_short: int = 0
-    cost: float = 0.0
-    missed_with_number: int = 0
-    callbacks_judged: int = 0
-    called_back_in_window: int = 0
-    callbacks_too_recent: int = 0
-
-    @staticmethod
-    def ratio(numerator: float, denominator: float) -> float | None:
-        """numerator / denominator, None over 0 (as the marts do)."""
-        return numerator / denominator if denominator else None
+    values: dict[str, MetricValue] = field(default_factory=dict)
 
     @property
-    def asr(self) -> float | None:
-        """Answer-seizure ratio of outbound calls."""
-        return self.ratio(self.outbound_answered_calls, self.outbound_calls)
+    def calls(self) -> int:
+        """Calls in the period, any direction."""
+        found = self.values.get("calls")
+        return 0 if found is None else int(found.numerator)
 
-    @property
-    def acd_seconds(self) -> float | None:
-        """Average talk of an answered call, any direction."""
-        return self.ratio(self.talk_seconds, self.answered_calls)
-
-    @property
-    def service_level(self) -> float | None:
-        """Answered within the threshold / offered, short abandons left out of both."""
-        return self.ratio(self.answered_within_sl_calls, self.offered_calls_excl_short)
-
-    @property
-    def abandon_rate(self) -> float | None:
-        """Abandoned / offered, short abandons left out of both."""
-        return self.ratio(self.abandoned_calls_excl_short, self.offered_calls_excl_short)
-
-    @property
-    def callback_rate(self) -> float | None:
-        """Missed calls called back within the window / those whose window has passed."""
-        return self.ratio(self.called_back_in_window, self.callbacks_judged)
+    def value(self, name: str) -> float | None:
+        """A metric's value (None when undefined or not read)."""
+        found = self.values.get(name)
+        return None if found is None else found.value
 
 
 @dataclass(frozen=True)
@@ -276,6 +244,19 @@ class TrafficHour:
 
 
 @dataclass(frozen=True)
+class BusyHour:
+    """One account's time-consistent busy hour of a month (``agg_busy_hour_monthly``)."""
+
+    account: str
+    month: date
+    days_counted: int
+    start_local: str
+    tcbh_erlangs: float
+    adph_erlangs: float
+    tcbh_call_attempts: float
+
+
+@dataclass(frozen=True)
 class Destination:
     """Outbound calls to one destination over the period."""
 
@@ -315,7 +296,7 @@ class UserRow:
     @property
     def avg_ring_seconds(self) -> float | None:
         """Average ring before the user answered an inbound call."""
-        return Totals.ratio(self.answered_ring_seconds, self.inbound_answered_legs)
+        return MetricValue(self.answered_ring_seconds, self.inbound_answered_legs).value
 
 
 @dataclass(frozen=True)
@@ -363,6 +344,7 @@ class ReportData:
     daily: list[DailyOutcome] = field(default_factory=list)
     heatmap: list[HeatCell] = field(default_factory=list)
     traffic: list[TrafficHour] = field(default_factory=list)
+    busy_hours: list[BusyHour] = field(default_factory=list)
     destinations: list[Destination] = field(default_factory=list)
     users: list[UserRow] = field(default_factory=list)
     open_missed: list[OpenMissed] = field(default_factory=list)
@@ -596,217 +578,13 @@ def resolve_accounts(marts: Marts, requested: Sequence[str] | None, source: str)
     return Accounts(tuple(sorted(wanted)), available)
 
 
-_TOTALS_SQL = """
-select
-    coalesce(sum(attempts), 0),
-    coalesce(sum(case when direction = 'inbound' then attempts end), 0),
-    coalesce(sum(case when direction = 'outbound' then attempts end), 0),
-    coalesce(sum(case when direction = 'internal' then attempts end), 0),
-    coalesce(sum(answered_calls), 0),
-    coalesce(sum(talk_seconds), 0),
-    coalesce(sum(case when direction = 'outbound' then answered_calls end), 0),
-    coalesce(sum(case when direction = 'outbound' then talk_seconds end), 0),
-    coalesce(sum(case when direction = 'inbound' then offered_calls_excl_short end), 0),
-    coalesce(sum(case when direction = 'inbound' then answered_within_sl_calls end), 0),
-    coalesce(sum(case when direction = 'inbound' then abandoned_calls_excl_short end), 0),
-    coalesce(cast(sum(cost) as double), 0)
-from {ds}.agg_calls_daily
-where account in ({accounts}) and call_date between $start and $end
-"""
+_QUERIES = Path(__file__).parent / "sql"
 
-# The same in every row (of every account): the threshold the marts were built with (known
-# without calls too).
-_THRESHOLD_SQL = "select max(service_level_seconds) from {ds}.agg_calls_daily"
 
-# The Totals fields _TOTALS_SQL returns, in its order.
-_TOTALS_COLUMNS = (
-    "calls",
-    "inbound_calls",
-    "outbound_calls",
-    "internal_calls",
-    "answered_calls",
-    "talk_seconds",
-    "outbound_answered_calls",
-    "outbound_talk_seconds",
-    "offered_calls_excl_short",
-    "answered_within_sl_calls",
-    "abandoned_calls_excl_short",
-    "cost",
-)
-
-_CALLBACKS_SQL = """
-select
-    count(*),
-    count(called_back_within_{window}h),
-    count(case when called_back_within_{window}h then 1 end),
-    count(case when is_too_recent then 1 end)
-from {ds}.fct_missed_call_callbacks
-where account in ({accounts}) and missed_date between $start and $end
-""".replace("{window}", str(CALLBACK_WINDOW_HOURS))
-
-_DAILY_SQL = """
-select call_date, outcome, count(*)
-from {ds}.fct_calls
-where account in ({accounts}) and call_date between $start and $end
-group by call_date, outcome
-order by call_date, outcome
-"""
-
-# Hours of the day are averaged over the hours agg_traffic_hourly holds (every hour from an
-# account's first call to its last), so a period that starts before the data does not dilute
-# them; an hour held by several accounts counts once.
-_HEATMAP_SQL = """
-select isodow(call_date), hour_of_day, sum(call_attempts), count(distinct hour_start_utc)
-from {ds}.agg_traffic_hourly
-where account in ({accounts}) and call_date between $start and $end
-group by isodow(call_date), hour_of_day
-order by 1, 2
-"""
-
-# The accounts' hours summed. The busy hour is ranked again over the summed talk (for one
-# account: the mart's own ranking, the same definition). max(peak_concurrent_calls) is the peak
-# of one account; several accounts' is counted again by _PEAKS_SQL.
-_TRAFFIC_SQL = """
-with hours as (
-    select
-        hour_start_utc,
-        min(hour_start_local) as hour_start_local,
-        min(call_date) as call_date,
-        min(hour_of_day) as hour_of_day,
-        min(hour_start_epoch) as hour_start_epoch,
-        sum(talk_seconds) as talk_seconds,
-        sum(call_attempts) as call_attempts,
-        max(peak_concurrent_calls) as peak_concurrent_calls
-    from {ds}.agg_traffic_hourly
-    where account in ({accounts}) and call_date between $start and $end
-    group by hour_start_utc
-)
-select
-    hour_start_local, call_date, hour_of_day, cast(talk_seconds as double) / 3600,
-    call_attempts, peak_concurrent_calls,
-    talk_seconds > 0 and row_number() over (
-        partition by call_date order by talk_seconds desc, hour_start_epoch
-    ) = 1,
-    hour_start_epoch
-from hours
-order by hour_start_utc
-"""
-
-# The most calls of the accounts in progress at one instant of each hour, as agg_traffic_hourly
-# counts them for one account: a call is in progress from start_epoch to end_epoch (half-open:
-# ends sort before starts at the same second); an hour's peak is the most in progress right
-# after a call starts in it, or at its start. Only calls overlapping the period's hours matter:
-# the others add as many ends as starts before them, or come after them.
-_PEAKS_SQL = """
-with hours as (
-    select distinct hour_start_epoch
-    from {ds}.agg_traffic_hourly
-    where account in ({accounts}) and call_date between $start and $end
-),
-bounds as (
-    select min(hour_start_epoch) as first_epoch, max(hour_start_epoch) + 3600 as last_epoch
-    from hours
-),
-calls as (
-    select calls.start_epoch, calls.end_epoch
-    from {ds}.fct_calls as calls
-    cross join bounds
-    where calls.account in ({accounts})
-        and calls.end_epoch > calls.start_epoch
-        and calls.end_epoch > bounds.first_epoch
-        and calls.start_epoch < bounds.last_epoch
-),
-events as (
-    select start_epoch as event_epoch, 1 as delta from calls
-    union all
-    select end_epoch as event_epoch, -1 as delta from calls
-),
-running as (
-    select
-        event_epoch,
-        delta,
-        sum(delta) over (
-            order by event_epoch, delta rows between unbounded preceding and current row
-        ) as in_progress
-    from events
-),
-at_starts as (
-    select
-        bounds.first_epoch
-            + 3600 * cast(floor((running.event_epoch - bounds.first_epoch) / 3600) as bigint)
-            as hour_start_epoch,
-        max(running.in_progress) as peak
-    from running
-    cross join bounds
-    where running.delta = 1
-    group by 1
-),
-carried_in as (
-    select hours.hour_start_epoch, count(*) as in_progress
-    from hours
-    inner join calls
-        on calls.start_epoch < hours.hour_start_epoch and calls.end_epoch > hours.hour_start_epoch
-    group by hours.hour_start_epoch
-)
-select
-    hours.hour_start_epoch,
-    greatest(coalesce(at_starts.peak, 0), coalesce(carried_in.in_progress, 0))
-from hours
-left join at_starts on at_starts.hour_start_epoch = hours.hour_start_epoch
-left join carried_in on carried_in.hour_start_epoch = hours.hour_start_epoch
-"""
-
-_DESTINATIONS_SQL = """
-select
-    coalesce(destination, 'unknown') as destination,
-    count(*),
-    count(case when is_answered then 1 end),
-    coalesce(sum(talk_seconds), 0),
-    coalesce(cast(sum(cost) as double), 0) as cost
-from {ds}.fct_calls
-where account in ({accounts}) and direction = 'outbound' and call_date between $start and $end
-group by coalesce(destination, 'unknown')
-order by cost desc, destination
-limit $limit
-"""
-
-# A user is an (account, user_id): user ids repeat across accounts.
-_USERS_SQL = """
-select
-    account, user_id, max(user_name), max(extension),
-    sum(handled_calls), sum(inbound_handled_calls), sum(outbound_calls),
-    sum(outbound_answered_calls), sum(internal_calls), sum(missed_calls),
-    sum(missed_unanswered_calls), sum(talk_seconds), sum(answered_ring_seconds),
-    sum(inbound_answered_legs), sum(callbacks_made)
-from {ds}.agg_user_daily
-where account in ({accounts}) and call_date between $start and $end
-group by account, user_id
-order by sum(handled_calls) desc, sum(talk_seconds) desc, account, user_id
-"""
-
-# No callback: no contact between the account and the number within 24 hours of the missed call
-# (up to the account's newest call loaded, dim_accounts.data_horizon_epoch). One row per account
-# and number, the most recent miss first.
-_OPEN_MISSED_SQL = """
-select
-    missed.account,
-    missed.external_number,
-    count(*) as missed_calls,
-    min(missed.missed_at_local),
-    max(missed.missed_at_local) as last_missed_at,
-    greatest(max(accounts.data_horizon_epoch) - max(epoch(missed.missed_ended_at_utc)), 0),
-    bool_or(missed.is_business_hours)
-from {ds}.fct_missed_call_callbacks as missed
-inner join {ds}.dim_accounts as accounts on accounts.account = missed.account
-where missed.account in ({accounts}) and missed.callback_call_key is null
-    and missed.missed_date between $start and $end
-group by missed.account, missed.external_number
-order by last_missed_at desc, missed.account, missed.external_number
-"""
-
-_EXTENT_SQL = (
-    "select min(call_date), max(started_at_local) from {ds}.fct_calls where account in ({accounts})"
-)
+def _query(name: str) -> str:
+    """The report's query ``sql/<name>.sql`` (``{ds}``: the dataset, ``{accounts}``: the
+    accounts, ``$name``: parameters; see :meth:`Marts.rows`)."""
+    return (_QUERIES / f"{name}.sql").read_text(encoding="utf-8")
 
 
 def _between(period: Period) -> dict[str, Any]:
@@ -814,112 +592,55 @@ def _between(period: Period) -> dict[str, Any]:
 
 
 def read_totals(marts: Marts, period: Period) -> Totals:
-    """The KPI sums over ``period``."""
-    values: dict[str, Any] = {}
-    if "agg_calls_daily" in marts.relations:
-        sums = marts.rows(_TOTALS_SQL, _between(period))[0]
-        values.update(zip(_TOTALS_COLUMNS, sums, strict=True))
-        values["cost"] = float(values["cost"])
-    if "fct_missed_call_callbacks" in marts.relations:
-        missed, judged, within, recent = marts.rows(_CALLBACKS_SQL, _between(period))[0]
-        values.update(
-            missed_with_number=missed,
-            callbacks_judged=judged,
-            called_back_in_window=within,
-            callbacks_too_recent=recent,
-        )
-    return Totals(**values)
+    """Every registered metric over ``period``."""
+
+    def source(mart: str) -> tuple[str, str] | None:
+        if mart not in marts.relations:
+            return None
+        day = MART_DATE_COLUMNS[mart]
+        return f"{{ds}}.{mart}", f"account in ({{accounts}}) and {day} between $start and $end"
+
+    return Totals(read_metrics(lambda sql: marts.rows(sql, _between(period))[0], source))
 
 
 def _service_level_seconds(marts: Marts) -> int | None:
     """The service-level threshold the marts were built with (None before they are)."""
     if "agg_calls_daily" not in marts.relations:
         return None
-    sl_seconds = marts.rows(_THRESHOLD_SQL)[0][0]
+    sl_seconds = marts.rows(_query("threshold"))[0][0]
     return None if sl_seconds is None else int(sl_seconds)
 
 
 def _kpis(now: Totals, before: Totals | None, sl_seconds: int | None) -> list[Kpi]:
-    def prev(value: str) -> float | None:
-        return None if before is None else getattr(before, value)
-
-    outbound_minutes = now.outbound_talk_seconds / 60
-    cost_per_minute = f"{now.cost / outbound_minutes:,.4f}" if outbound_minutes else "n/a"
-    sl = f"{sl_seconds} s" if sl_seconds is not None else "the threshold"
+    """The tiles: the registry's tile metrics, with their values in both periods."""
+    minutes = now.value("outbound_minutes")
+    cost = now.value("cost")
+    settings = {
+        "sl": f"{sl_seconds} s" if sl_seconds is not None else "the threshold",
+        "cost_per_minute": f"{cost / minutes:,.4f}" if minutes and cost is not None else "n/a",
+    }
+    better: dict[bool | None, Better] = {True: "higher", False: "lower", None: "neither"}
+    kinds: dict[str, KpiKind] = {
+        "count": "count", "minutes": "count", "ratio": "ratio", "seconds": "seconds",
+        "money": "money",
+    }  # fmt: skip
     return [
         Kpi(
-            "calls",
-            "Calls",
-            "count",
-            "neither",
-            now.calls,
-            prev("calls"),
-            f"{now.inbound_calls:,} inbound · {now.outbound_calls:,} outbound · "
-            f"{now.internal_calls:,} internal",
-        ),
-        Kpi(
-            "asr",
-            "ASR (outbound)",
-            "ratio",
-            "higher",
-            now.asr,
-            prev("asr"),
-            f"{now.outbound_answered_calls:,} of {now.outbound_calls:,} outbound calls answered",
-        ),
-        Kpi(
-            "acd",
-            "ACD",
-            "seconds",
-            "neither",
-            now.acd_seconds,
-            prev("acd_seconds"),
-            f"{now.talk_seconds / 60:,.0f} min of talk over {now.answered_calls:,} answered calls",
-        ),
-        Kpi(
-            "service_level",
-            "Service level",
-            "ratio",
-            "higher",
-            now.service_level,
-            prev("service_level"),
-            f"{now.answered_within_sl_calls:,} of {now.offered_calls_excl_short:,} offered "
-            f"inbound calls answered within {sl}",
-        ),
-        Kpi(
-            "abandon_rate",
-            "Abandonment",
-            "ratio",
-            "lower",
-            now.abandon_rate,
-            prev("abandon_rate"),
-            f"{now.abandoned_calls_excl_short:,} of {now.offered_calls_excl_short:,} offered "
-            "inbound calls (short abandons left out)",
-        ),
-        Kpi(
-            "callback_rate",
-            "Callback rate",
-            "ratio",
-            "higher",
-            now.callback_rate,
-            prev("callback_rate"),
-            f"{now.called_back_in_window:,} of {now.callbacks_judged:,} missed calls called "
-            f"back within {CALLBACK_WINDOW_HOURS} h"
-            + (f" ({now.callbacks_too_recent:,} too recent)" if now.callbacks_too_recent else ""),
-        ),
-        Kpi(
-            "cost",
-            "Cost",
-            "money",
-            "lower",
-            now.cost,
-            prev("cost"),
-            f"{outbound_minutes:,.0f} outbound minutes · {cost_per_minute} per minute",
-        ),
+            metric.name,
+            metric.label,
+            kinds[metric.kind],
+            better[metric.higher_is_better],
+            now.value(metric.name),
+            None if before is None else before.value(metric.name),
+            detail(metric, now.values, **settings),
+        )
+        for metric in tiles()
+        if metric.name in now.values
     ]
 
 
 def _users(marts: Marts, period: Period) -> list[UserRow]:
-    rows = marts.rows(_USERS_SQL, _between(period))
+    rows = marts.rows(_query("users"), _between(period))
     return [
         UserRow(
             account=str(row[0]),
@@ -945,11 +666,11 @@ def _users(marts: Marts, period: Period) -> list[UserRow]:
 def combined_peaks(marts: Marts, period: Period) -> dict[int, int]:
     """The peak of concurrent calls of :attr:`Marts.accounts` together in each hour of
     ``period``, by the hour's start (Unix seconds), counted from their calls."""
-    return {int(hour): int(peak) for hour, peak in marts.rows(_PEAKS_SQL, _between(period))}
+    return {int(hour): int(peak) for hour, peak in marts.rows(_query("peaks"), _between(period))}
 
 
 def _traffic(marts: Marts, period: Period) -> list[TrafficHour]:
-    rows = marts.rows(_TRAFFIC_SQL, _between(period))
+    rows = marts.rows(_query("traffic"), _between(period))
     # One account's peaks are the mart's; several accounts' peaks are not the sum of theirs.
     peaks = combined_peaks(marts, period) if len(marts.accounts) > 1 else {}
     return [
@@ -1000,7 +721,7 @@ def load_report(
             f"them in memory for {timezone}."
         )
     if "fct_calls" in marts.relations:
-        first_day, newest = marts.rows(_EXTENT_SQL)[0]
+        first_day, newest = marts.rows(_query("extent"))[0]
         data.first_day, data.newest_call = first_day, newest
     data.totals = read_totals(marts, period)
     data.service_level_seconds = _service_level_seconds(marts)
@@ -1013,28 +734,43 @@ def load_report(
                 f"({previous.start} to {previous.end}) is only partly covered."
             )
     data.kpis = _kpis(data.totals, data.previous_totals, data.service_level_seconds)
+    if "agg_calls_daily" in marts.relations and "is_complete" in marts.columns("agg_calls_daily"):
+        first, last, partial = marts.rows(_query("incomplete"), _between(period))[0]
+        if partial:
+            days = {1: f"{first}", 2: f"{first} and {last}"}.get(
+                partial, f"{partial} days from {first} to {last}"
+            )
+            data.notes.append(
+                f"Not complete yet: {days} (the first day loaded, or still inside the sync's lag "
+                "window where late CDRs may arrive); those figures may still change."
+            )
     if "daily" not in data.missing:
         data.daily = [
             DailyOutcome(day, str(outcome), int(calls))
-            for day, outcome, calls in marts.rows(_DAILY_SQL, _between(period))
+            for day, outcome, calls in marts.rows(_query("daily"), _between(period))
         ]
     if "heatmap" not in data.missing:
         data.heatmap = [
             HeatCell(int(weekday), int(hour), int(calls), int(hours))
-            for weekday, hour, calls, hours in marts.rows(_HEATMAP_SQL, _between(period))
+            for weekday, hour, calls, hours in marts.rows(_query("heatmap"), _between(period))
         ]
         data.traffic = _traffic(marts, period)
+    if "agg_busy_hour_monthly" in marts.relations:
+        data.busy_hours = [
+            BusyHour(str(row[0]), row[1], int(row[2]), str(row[3]), *map(float, row[4:]))
+            for row in marts.rows(_query("busy_hours"), _between(period))
+        ]
     if "destinations" not in data.missing:
         data.destinations = [
             Destination(str(name), int(attempts), int(answered), int(talk), float(cost))
             for name, attempts, answered, talk, cost in marts.rows(
-                _DESTINATIONS_SQL, {**_between(period), "limit": TOP_DESTINATIONS}
+                _query("destinations"), {**_between(period), "limit": TOP_DESTINATIONS}
             )
         ]
     if "users" not in data.missing:
         data.users = _users(marts, period)
     if "open_missed" not in data.missing:
-        rows = marts.rows(_OPEN_MISSED_SQL, _between(period))
+        rows = marts.rows(_query("open_missed"), _between(period))
         data.open_missed_numbers = len(rows)
         data.open_missed_calls = sum(int(row[2]) for row in rows)
         data.open_missed = [

@@ -7,8 +7,14 @@
 -- destination (e.g. 'Spain Mobile (Local)'), for other directions whatever the API puts there.
 -- Calls count in the month of their start (fct_calls.call_date).
 --
+-- Cost stays with the leg that was charged, under its own direction and destination: the
+-- outbound legs that forwarded an inbound call to a mobile (fct_calls.forward_*) are one
+-- outbound attempt to their own destination (forward_destination), with their talk and cost;
+-- the inbound call keeps its own legs' (usually no charge).
+--
 --   month_start       first day of the month
---   attempts          calls; answered_calls: calls with is_answered
+--   attempts          calls, plus one outbound attempt per forwarded call; answered_calls:
+--                     those answered (is_answered; is_forward_answered)
 --   asr               answered_calls / attempts
 --   talk_seconds      sum of talk_seconds; talk_minutes = talk_seconds / 60
 --   acd_seconds       talk_seconds / answered_calls
@@ -17,6 +23,29 @@
 --   cost_per_minute   cost / talk_minutes
 with calls as (
     select * from fct_calls
+),
+
+parts as (
+    select
+        account,
+        call_date,
+        direction,
+        destination,
+        is_answered,
+        own_talk_seconds as talk_seconds,
+        cost
+    from calls
+    union all
+    select
+        account,
+        call_date,
+        'outbound' as direction,
+        forward_destination as destination,
+        is_forward_answered as is_answered,
+        forward_talk_seconds as talk_seconds,
+        forward_cost as cost
+    from calls
+    where forward_leg_count > 0
 ),
 
 monthly as (
@@ -29,7 +58,7 @@ monthly as (
         count(case when is_answered then 1 end) as answered_calls,
         cast(sum(talk_seconds) as bigint) as talk_seconds,
         cast(sum(cost) as decimal(18, 6)) as cost
-    from calls
+    from parts
     group by
         account,
         cast(date_trunc('month', call_date) as date),

@@ -19,13 +19,20 @@
 --                              theirs) and that the user did not answer, whether or not a
 --                              colleague did
 --   missed_unanswered_calls    of missed_calls, those nobody answered (fct_calls.is_missed)
+--   rona_calls                 of missed_calls, ring-no-answer (RONA): a leg of the user's rang and
+--                              was not answered, and was not cut because a colleague answered
+--                              (its hang-up cause is not Q.850 26); the user's own misses
+--   answered_elsewhere_calls   of missed_calls, those where every leg that rang the user ended
+--                              with cause 26 (non-selected user clearing: a colleague answered
+--                              while it rang, as in a ring-all queue). Not the user's miss.
+--                              missed_calls = rona_calls + answered_elsewhere_calls
 --   talk_seconds               billsec of the user's legs
 --   answered_ring_seconds      ring_seconds of the user's answered inbound legs
 --   inbound_answered_legs      the user's answered inbound legs
 --   avg_ring_seconds           average ring time before the user answered
 --                              = answered_ring_seconds / inbound_answered_legs
 --   callbacks_made             outbound calls of the user's that were the callback of at least
---                              one missed call (fct_missed_call_callbacks, callback_type outbound)
+--                              one missed call (fct_missed_call_callbacks, callback_type 'callback')
 with legs as (
     select * from stg_voipstudio__cdrs
     where user_id is not null
@@ -42,7 +49,7 @@ users as (
 callback_calls as (
     select distinct account, callback_call_key
     from fct_missed_call_callbacks
-    where callback_type = 'outbound'
+    where callback_type = 'callback'
 ),
 
 user_calls as (
@@ -56,6 +63,16 @@ user_calls as (
         calls.is_answered as is_call_answered,
         max(case when legs.is_answered then 1 else 0 end) as user_answered,
         max(case when legs.direction in ('inbound', 'missed') then 1 else 0 end) as user_rang,
+        max(
+            case
+                when
+                    legs.direction in ('inbound', 'missed')
+                    and not legs.is_answered
+                    and coalesce(trim(cast(legs.hangup_cause as varchar)), '') <> '26'
+                    then 1
+                else 0
+            end
+        ) as user_rang_unanswered,
         max(case when legs.direction = 'outbound' then 1 else 0 end) as user_placed_outbound,
         max(case when legs.direction = 'internal' then 1 else 0 end) as user_internal,
         sum(legs.talk_seconds) as talk_seconds,
@@ -101,6 +118,18 @@ daily as (
                     and not is_call_answered then 1
             end
         ) as missed_unanswered_calls,
+        count(
+            case
+                when call_direction = 'inbound' and user_rang = 1 and user_answered = 0
+                    and user_rang_unanswered = 1 then 1
+            end
+        ) as rona_calls,
+        count(
+            case
+                when call_direction = 'inbound' and user_rang = 1 and user_answered = 0
+                    and user_rang_unanswered = 0 then 1
+            end
+        ) as answered_elsewhere_calls,
         cast(sum(talk_seconds) as bigint) as talk_seconds,
         cast(sum(answered_ring_seconds) as bigint) as answered_ring_seconds,
         cast(sum(inbound_answered_legs) as bigint) as inbound_answered_legs,
@@ -131,6 +160,8 @@ final as (
         daily.internal_calls,
         daily.missed_calls,
         daily.missed_unanswered_calls,
+        daily.rona_calls,
+        daily.answered_elsewhere_calls,
         daily.talk_seconds,
         daily.answered_ring_seconds,
         daily.inbound_answered_legs,

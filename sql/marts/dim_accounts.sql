@@ -13,6 +13,12 @@
 --   data_horizon_utc       the same as a UTC timestamp
 --   last_activity_epoch    the last second in which one of its calls was in progress (the start
 --                          of a call without duration)
+--   first_call_date        the reporting time zone's date of first_call_epoch: the first day
+--                          loaded, partial (the data may start after its midnight)
+--   complete_before_epoch  data_horizon_epoch - the sync's lag ({{ lag_seconds }} s): periods
+--                          that end by then are complete (no late CDR is expected for them);
+--                          complete_before_date: its date in the reporting time zone (the days
+--                          before it are complete)
 with calls as (
     select account, start_epoch, end_epoch, started_at_local from fct_calls
 ),
@@ -42,7 +48,14 @@ final as (
         cast(first_hour_epoch as bigint) as first_hour_epoch,
         data_horizon_epoch,
         to_timestamp(data_horizon_epoch) at time zone 'UTC' as data_horizon_utc,
-        last_activity_epoch
+        last_activity_epoch,
+        cast(to_timestamp(first_call_epoch) at time zone {{ reporting_timezone }} as date)
+            as first_call_date,
+        data_horizon_epoch - {{ lag_seconds }} as complete_before_epoch,
+        cast(
+            to_timestamp(data_horizon_epoch - {{ lag_seconds }}) at time zone {{ reporting_timezone }}
+            as date
+        ) as complete_before_date
     from per_account
 )
 

@@ -20,11 +20,29 @@
 --   answered_epoch     earliest answer of any leg (leg start + its ring_seconds)
 --   wait_seconds       answered: answered_epoch - start_epoch (time to answer, queue time
 --                      included); not answered: duration_seconds (time until the caller gave up)
---   talk_seconds       sum of billsec over all legs (a transferred call's legs add up)
---   cost               sum of charge over all legs (0 when null), DECIMAL(18, 6): exact
---                      and the same on every rebuild, unlike summed floating point
+--   talk_seconds       seconds in which at least one leg was talking: the union of the legs'
+--                      talk intervals [start + ring_seconds, + billsec). A transferred call's
+--                      two conversations add up; a call forwarded to a mobile, whose inbound and
+--                      outbound legs carry the same conversation at once, counts it once.
+--   leg_talk_seconds   sum of billsec over all legs (channel time in conversation: the legs
+--                      of a forwarded call each hold a channel)
+--   forward legs       the outbound legs of an inbound call (the PBX dialling a user's mobile
+--                      for a call forwarded to it). They are charged as outbound calls of
+--                      their own destination: their cost stays with them, not with the call's.
+--   cost               sum of charge over the legs that are not forward legs (0 when null),
+--                      DECIMAL(18, 6): exact and the same on every rebuild, unlike summed
+--                      floating point
+--   forward_leg_count, forward_cost, forward_talk_seconds (union of their talk),
+--   forward_destination (first non-null), is_forward_answered
+--                      the call's forward legs; agg_destination_monthly books them as outbound
+--                      attempts to forward_destination
+--   own_talk_seconds   the union of the talk of the other legs (talk_seconds when there is no
+--                      forward leg)
 --   outcome            'answered'; else 'no_answer' if a leg ended NO ANSWER; else 'busy' if a
 --                      leg ended BUSY; else 'failed' if a leg ended FAILED; else 'other'
+--   is_rejected        not answered, no leg ended NO ANSWER or BUSY, and a leg's hang-up cause
+--                      (t_cause) is Q.850 21 "call rejected": a terminal rejection (the called
+--                      party's phone or network declined it)
 --   is_missed          inbound and not answered, whatever the reason
 --   is_abandoned       missed and outcome not busy/failed: it was offered (rang) and the caller
 --                      hung up (or the ring timed out) before anyone answered
@@ -35,15 +53,17 @@
 --                      inbound, answered and wait_seconds <= service_level_seconds
 --                      (here {{ service_level_seconds }})
 --   is_network_effective
---                      outcome answered, no_answer or busy (the network delivered the call;
---                      ITU-T E.425 NER numerator)
+--                      outcome answered, no_answer or busy, or is_rejected: the network
+--                      delivered the call and the user's side decided (ITU-T E.425: answer,
+--                      user busy, ring no answer, terminal rejection; the NER numerator)
 --   answering_user_id  inbound: the user of the first answered leg; internal: the called user
 --                      (dst_id) of the first answered leg; outbound: null
 --   calling_user_id    outbound and internal: the user who placed the call (first leg's src_id,
 --                      else its user_id); inbound: null
 --   external_number    the outside party's normalized number (first leg that has one)
---   destination        the first non-null destination of the legs (the rated destination of an
---                      outbound call; for inbound calls whatever the API puts there)
+--   destination        the first non-null destination of the legs other than forward legs (the
+--                      rated destination of an outbound call; for inbound calls whatever the
+--                      API puts there, e.g. the queue's name)
 --   is_transferred     more than one user answered a leg of the call
 --   is_business_hours  started on a business day ({{ business_days }}, ISO 1 = Monday) between
 --                      business_hours_start and business_hours_end, reporting time zone
@@ -51,9 +71,54 @@ with legs as (
     select * from stg_voipstudio__cdrs
 ),
 
-ranked as (
+parts as (
+    -- forward legs: outbound legs of a call that has an outside caller on another leg
     select
         legs.*,
+        direction = 'outbound'
+        and max(case when direction in ('inbound', 'missed') then 1 else 0 end) over (
+            partition by account, call_key
+        ) = 1 as is_forward_leg,
+        start_epoch + ring_seconds as talk_start_epoch,
+        start_epoch + ring_seconds + talk_seconds as talk_end_epoch
+    from legs
+),
+
+talk_union as (
+    -- each talking leg adds only the seconds after the latest talk end of the legs before it
+    -- (by talk start) of the same part: summed, the length of the union of the intervals
+    select
+        parts.*,
+        max(case when talk_seconds > 0 then talk_end_epoch end) over (
+            partition by account, call_key
+            order by talk_start_epoch nulls first, cdr_id nulls first
+            rows between unbounded preceding and 1 preceding
+        ) as call_talk_reached,
+        max(case when talk_seconds > 0 then talk_end_epoch end) over (
+            partition by account, call_key, is_forward_leg
+            order by talk_start_epoch nulls first, cdr_id nulls first
+            rows between unbounded preceding and 1 preceding
+        ) as part_talk_reached
+    from parts
+),
+
+ranked as (
+    select
+        talk_union.*,
+        case
+            when talk_seconds = 0 then 0
+            when call_talk_reached is null or call_talk_reached <= talk_start_epoch
+                then talk_seconds
+            when call_talk_reached >= talk_end_epoch then 0
+            else talk_end_epoch - call_talk_reached
+        end as new_talk_seconds,
+        case
+            when talk_seconds = 0 then 0
+            when part_talk_reached is null or part_talk_reached <= talk_start_epoch
+                then talk_seconds
+            when part_talk_reached >= talk_end_epoch then 0
+            else talk_end_epoch - part_talk_reached
+        end as new_part_talk_seconds,
         row_number() over (
             partition by account, call_key order by start_epoch, cdr_id
         ) as leg_number,
@@ -67,9 +132,21 @@ ranked as (
         ) as number_rank,
         row_number() over (
             partition by account, call_key
-            order by case when destination is null then 1 else 0 end, start_epoch, cdr_id
-        ) as destination_rank
-    from legs
+            order by
+                case when is_forward_leg then 1 else 0 end,
+                case when destination is null then 1 else 0 end,
+                start_epoch,
+                cdr_id
+        ) as destination_rank,
+        row_number() over (
+            partition by account, call_key
+            order by
+                case when is_forward_leg then 0 else 1 end,
+                case when destination is null then 1 else 0 end,
+                start_epoch,
+                cdr_id
+        ) as forward_destination_rank
+    from talk_union
 ),
 
 rolled_up as (
@@ -81,8 +158,29 @@ rolled_up as (
         count(*) as leg_count,
         min(start_epoch) as start_epoch,
         max(end_epoch) as end_epoch,
-        cast(sum(talk_seconds) as bigint) as talk_seconds,
-        cast(sum(cast(coalesce(charge, 0) as decimal(18, 6))) as decimal(18, 6)) as cost,
+        cast(sum(new_talk_seconds) as bigint) as talk_seconds,
+        cast(sum(talk_seconds) as bigint) as leg_talk_seconds,
+        cast(
+            sum(case when not is_forward_leg then cast(coalesce(charge, 0) as decimal(18, 6)) end)
+            as decimal(18, 6)
+        ) as own_cost,
+        count(case when is_forward_leg then 1 end) as forward_leg_count,
+        cast(
+            sum(case when is_forward_leg then cast(coalesce(charge, 0) as decimal(18, 6)) end)
+            as decimal(18, 6)
+        ) as forward_cost,
+        cast(sum(case when is_forward_leg then new_part_talk_seconds else 0 end) as bigint)
+            as forward_talk_seconds,
+        cast(sum(case when not is_forward_leg then new_part_talk_seconds else 0 end) as bigint)
+            as own_talk_seconds,
+        max(case when is_forward_leg and is_answered then 1 else 0 end) as has_answered_forward,
+        max(case when forward_destination_rank = 1 and is_forward_leg then destination end)
+            as forward_destination,
+        max(
+            case
+                when trim(cast(hangup_cause as varchar)) = '21' then 1 else 0
+            end
+        ) as has_rejected_leg,
         count(case when is_answered then 1 end) as answered_leg_count,
         count(distinct case when is_answered then user_id end) as answering_user_count,
         max(case when direction in ('inbound', 'missed') then 1 else 0 end) as has_inbound_leg,
@@ -103,7 +201,8 @@ rolled_up as (
         max(case when answer_rank = 1 and is_answered then dst_user_id end)
             as first_answer_dst_user_id,
         max(case when number_rank = 1 then external_number end) as external_number,
-        max(case when destination_rank = 1 then destination end) as destination
+        max(case when destination_rank = 1 and not is_forward_leg then destination end)
+            as destination
     from ranked
     group by account, call_key
 ),
@@ -134,7 +233,16 @@ calls as (
             else end_epoch - start_epoch
         end as wait_seconds,
         talk_seconds,
-        cost,
+        leg_talk_seconds,
+        coalesce(own_cost, cast(0 as decimal(18, 6))) as cost,
+        forward_leg_count,
+        coalesce(forward_cost, cast(0 as decimal(18, 6))) as forward_cost,
+        own_talk_seconds,
+        forward_talk_seconds,
+        forward_destination,
+        has_answered_forward = 1 as is_forward_answered,
+        answered_leg_count = 0 and has_no_answer_leg = 0 and has_busy_leg = 0
+        and has_rejected_leg = 1 as is_rejected,
         case
             when answered_leg_count > 0 then 'answered'
             when has_no_answer_leg = 1 then 'no_answer'
@@ -161,7 +269,7 @@ flagged as (
         direction = 'inbound' and not is_answered as is_missed,
         direction = 'inbound' and not is_answered and outcome not in ('busy', 'failed')
             as is_abandoned,
-        outcome in ('answered', 'no_answer', 'busy') as is_network_effective,
+        outcome in ('answered', 'no_answer', 'busy') or is_rejected as is_network_effective,
         case
             when is_answered and direction = 'inbound' then first_answer_user_id
             when is_answered and direction = 'internal' then first_answer_dst_user_id
@@ -196,8 +304,15 @@ final as (
         duration_seconds,
         wait_seconds,
         talk_seconds,
+        leg_talk_seconds,
         cost,
         leg_count,
+        own_talk_seconds,
+        forward_leg_count,
+        forward_cost,
+        forward_talk_seconds,
+        forward_destination,
+        is_forward_answered,
         outcome,
         is_answered,
         is_missed,
@@ -206,6 +321,7 @@ final as (
         direction = 'inbound' and (is_answered or is_abandoned) as is_offered,
         direction = 'inbound' and is_answered and wait_seconds <= {{ service_level_seconds }}
             as is_answered_within_sl,
+        is_rejected,
         is_network_effective,
         is_transferred,
         is_business_hours,

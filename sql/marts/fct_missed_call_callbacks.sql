@@ -26,10 +26,19 @@
 --                              call loaded; contacts are only known up to there, and one
 --                              account's rows never depend on another's data); null while the
 --                              window is still open (it may yet be called back in time)
+--   callback_window_closed_1h / _4h / _24h
+--                              the window has fully passed by the account's data horizon
+--                              (data_horizon_epoch - missed end >= 1 / 4 / 24 hours), whatever
+--                              happened in it. The denominator of every callback rate: the rate
+--                              within 1 h = count(called_back_within_1h and
+--                              callback_window_closed_1h) / count(callback_window_closed_1h).
+--                              Counting only the rows already judged true or false would count
+--                              early callbacks of open windows and not their misses (biased up).
 --   is_too_recent              called_back_within_24h is null: the 24 h window is still open and
 --                              no callback happened yet, so the row cannot be judged
---   callback_type              'outbound' (our call) or 'inbound_answered' (they called again and
---                              got through)
+--   callback_type              'callback' (the company called the number: our outbound call) or
+--                              'retry' (the customer called again and got through: their answered
+--                              inbound call); null without a callback
 --   callback_user_id           who made the contact: the calling user of our outbound call, or
 --                              the answering user of their inbound call
 with calls as (
@@ -122,7 +131,7 @@ matched as (
         contacts.call_date as callback_date,
         contacts.started_at_utc as callback_at_utc,
         contacts.start_epoch - next_contact.missed_end_epoch as time_to_callback_seconds,
-        case when contacts.direction = 'outbound' then 'outbound' else 'inbound_answered' end
+        case when contacts.direction = 'outbound' then 'callback' else 'retry' end
             as callback_type,
         contacts.is_answered as is_callback_answered,
         contacts.user_id as callback_user_id,
@@ -172,6 +181,9 @@ final as (
             when matched.time_to_callback_seconds <= 86400 then true
             when horizon.data_horizon_epoch - missed.end_epoch >= 86400 then false
         end as called_back_within_24h,
+        horizon.data_horizon_epoch - missed.end_epoch >= 3600 as callback_window_closed_1h,
+        horizon.data_horizon_epoch - missed.end_epoch >= 14400 as callback_window_closed_4h,
+        horizon.data_horizon_epoch - missed.end_epoch >= 86400 as callback_window_closed_24h,
         not coalesce(matched.time_to_callback_seconds <= 86400, false)
         and horizon.data_horizon_epoch - missed.end_epoch < 86400 as is_too_recent
     from missed

@@ -1,5 +1,5 @@
--- grain: one row per account and outside number that called the account again within
--- repeat_call_days ({{ repeat_call_days }}) days of its previous inbound call;
+-- grain: one row per account and outside number that called the account (every number, also
+-- those that never called again: a rate over the repeaters alone reads high);
 -- key: (account, caller_number)
 -- materialized: view
 --
@@ -20,7 +20,11 @@
 --                               contact did not settle it)
 --   repeats_after_missed        repeat calls whose previous call had been missed
 --   answered_calls, missed_calls  of inbound_calls
---   shortest_gap_seconds        the shortest time between two consecutive inbound calls
+--   shortest_gap_seconds        the shortest time between two consecutive inbound calls within
+--                               repeat_call_days ({{ repeat_call_days }}); null without a repeat
+--
+-- Rates over time (per day, week or month of the first contact) are in
+-- agg_repeat_contacts_daily, with numerators and denominators that roll up.
 --   first_call_at_utc, last_call_at_utc
 with inbound as (
     select * from fct_inbound_calls
@@ -37,7 +41,7 @@ per_caller as (
             as repeats_after_missed,
         count(case when is_answered then 1 end) as answered_calls,
         count(case when is_missed then 1 end) as missed_calls,
-        -- only numbers with a repeat are kept: their shortest gap is a repeat's
+        -- gap_seconds is only set on repeats
         min(gap_seconds) as shortest_gap_seconds,
         min(started_at_utc) as first_call_at_utc,
         max(started_at_utc) as last_call_at_utc
@@ -61,7 +65,6 @@ final as (
         last_call_at_utc,
         {{ repeat_call_days }} as repeat_call_days
     from per_caller
-    where repeat_calls > 0
 )
 
 select * from final

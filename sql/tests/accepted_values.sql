@@ -16,7 +16,7 @@ group by outcome
 union all
 select 'fct_missed_call_callbacks.callback_type', callback_type, count(*)
 from fct_missed_call_callbacks
-where callback_type not in ('outbound', 'inbound_answered')
+where callback_type not in ('callback', 'retry')
 group by callback_type
 union all
 select 'agg_traffic_hourly.hour_of_day', cast(hour_of_day as varchar), count(*)

@@ -41,3 +41,7 @@ where
     )
     or (called_back_within_1h = false and time_to_callback_seconds <= 3600)
     or (is_too_recent <> (called_back_within_24h is null))
+    or (callback_window_closed_24h and not callback_window_closed_4h)
+    or (callback_window_closed_4h and not callback_window_closed_1h)
+    or (callback_window_closed_1h and called_back_within_1h is null)
+    or (not callback_window_closed_1h and called_back_within_1h = false)

@@ -1,13 +1,15 @@
 -- test: agg_destination_monthly adds up to fct_calls per account and month (attempts, answered,
--- talk, cost)
+-- talk, cost; a forwarded call's outbound legs are an attempt of their own)
 with from_calls as (
     select
         account,
         cast(date_trunc('month', call_date) as date) as month_start,
-        count(*) as attempts,
-        count(case when is_answered then 1 end) as answered_calls,
-        sum(talk_seconds) as talk_seconds,
-        sum(cost) as cost
+        count(*) + count(case when forward_leg_count > 0 then 1 end) as attempts,
+        count(case when is_answered then 1 end)
+        + count(case when forward_leg_count > 0 and is_forward_answered then 1 end)
+            as answered_calls,
+        sum(own_talk_seconds + forward_talk_seconds) as talk_seconds,
+        sum(cost + forward_cost) as cost
     from fct_calls
     group by account, cast(date_trunc('month', call_date) as date)
 ),

@@ -86,10 +86,13 @@ def expected_rows(
 def test_everything_builds_and_every_data_test_passes(built: Built) -> None:
     assert not built.build.skipped
     # Every model but the voicemail one (voicemessages is loaded only when named).
-    assert len(built.build.built) == len(load_project().models) - 1 == 13
+    assert len(built.build.built) == len(load_project().models) - 1 == 15
     assert set(built.build.not_loaded) == {"stg_voipstudio__voicemessages"}
     assert {m.mode for m in built.build.built} == {"full"}  # the first build
     assert {t.name: t.failures for t in built.tests} == {t.name: 0 for t in built.tests}
+    # the key tests of the voicemail model, which is not built, are left out
+    assert "unique_key__fct_calls" in {t.name for t in built.tests}
+    assert not {t.name for t in built.tests} & {"unique_key__stg_voipstudio__voicemessages"}
     assert len(built.tests) >= 12
     assert len(built.harness.table("cdrs")) == len(RECORDS)
     # One account configured the simple way: every row of every model is account 'default'.
@@ -361,38 +364,68 @@ def test_agg_traffic_hourly_splits_talk_by_hour_across_midnight_and_dst(built: B
 
     by_hour = {row["hour_start_utc"]: row for row in rows}
     expected = {
-        # hour start UTC: (local hour, attempts, talk seconds, peak concurrent, busy hour)
-        "2024-03-28 23:00:00": (0, 1, 0, 1, False),  # 1011 at 00:30 local
-        "2024-03-29 08:00:00": (9, 1, 0, 1, False),  # 1008, busy
-        # 1001 talks 09:00:12-09:05:12; 1002 rings 09:02:00-09:02:25 during 1001: 2 at once
-        "2024-03-29 09:00:00": (10, 2, 300, 2, False),
-        "2024-03-29 12:00:00": (13, 1, 240, 1, False),  # 40 s + 200 s of the transfer
-        "2024-03-29 17:00:00": (18, 1, 120, 1, False),  # 1005
-        # 1010 talks 22:50:10-23:10:10 UTC: 590 s in the 23:00 local hour, 610 s in the next
-        "2024-03-29 22:00:00": (23, 1, 590, 1, True),
-        "2024-03-29 23:00:00": (0, 0, 610, 1, True),  # busy hour of the 30th, no attempt
+        # hour start UTC: (local hour, attempts, talk seconds, holding seconds (every leg from
+        # its start to its end), peak concurrent calls, peak channels, busy hour)
+        "2024-03-28 23:00:00": (0, 1, 0, 5, 1, 1, False),  # 1011 at 00:30 local
+        "2024-03-29 08:00:00": (9, 1, 0, 4, 1, 1, False),  # 1008, busy
+        # 1001 talks 09:00:12-09:05:12; 1002 rings 09:02:00-09:02:25 during 1001: 2 at once.
+        # Holding: A's leg 12 s + B's 312 s + 1002's 25 s; channels: A and B ring together.
+        "2024-03-29 09:00:00": (10, 2, 300, 349, 2, 2, False),
+        # 40 s + 200 s of the transfer; its legs are up 48 + 205 s, one after the other
+        "2024-03-29 12:00:00": (13, 1, 240, 253, 1, 1, False),
+        "2024-03-29 17:00:00": (18, 1, 120, 150, 1, 1, False),  # 1005: 20 s + 130 s
+        # 1010 talks 22:50:10-23:10:10 UTC: 590 s in the 23:00 local hour, 610 s in the next;
+        # it is up from 22:50:00: 600 s held in the first hour
+        "2024-03-29 22:00:00": (23, 1, 590, 600, 1, 1, True),
+        "2024-03-29 23:00:00": (0, 0, 610, 610, 1, 1, True),  # busy hour of the 30th
         # 1012 talks 00:30:04-01:00:04 UTC: 1796 s at 01:00 CET, 4 s at 03:00 CEST, plus 90 s
-        # of 1013 (01:30:06-01:31:36 UTC) in that hour
-        "2024-03-31 00:00:00": (1, 1, 1796, 1, True),
-        "2024-03-31 01:00:00": (3, 1, 94, 1, False),
-        "2024-10-26 22:00:00": (0, 1, 100, 1, False),  # 1014, 00:30 local on the 27th
-        "2024-10-27 00:00:00": (2, 1, 600, 1, True),  # 1015 in the first 02:00 hour (CEST)
-        "2024-10-27 01:00:00": (2, 1, 0, 1, False),  # 1016 in the second 02:00 hour (CET)
-        "2024-10-27 21:00:00": (22, 1, 50, 1, False),
-        "2024-10-28 08:00:00": (9, 1, 60, 1, True),
+        # of 1013 (01:30:06-01:31:36 UTC) in that hour; held 1800 s + 4 s + 96 s
+        "2024-03-31 00:00:00": (1, 1, 1796, 1800, 1, 1, True),
+        "2024-03-31 01:00:00": (3, 1, 94, 100, 1, 1, False),
+        "2024-10-26 22:00:00": (0, 1, 100, 115, 1, 1, False),  # 1014, 00:30 local on the 27th
+        "2024-10-27 00:00:00": (2, 1, 600, 625, 1, 1, True),  # 1015, first 02:00 hour (CEST)
+        "2024-10-27 01:00:00": (2, 1, 0, 30, 1, 1, False),  # 1016, second 02:00 hour (CET)
+        "2024-10-27 21:00:00": (22, 1, 50, 55, 1, 1, False),
+        "2024-10-28 08:00:00": (9, 1, 60, 65, 1, 1, True),
     }
-    for start, (hour, attempts, talk, peak, busy) in expected.items():
+    for start, (hour, attempts, talk, holding, peak, channels, busy) in expected.items():
         row = by_hour[utc(start)]
         assert (
             row["hour_of_day"],
             row["call_attempts"],
             row["talk_seconds"],
+            row["holding_seconds"],
             row["peak_concurrent_calls"],
+            row["peak_concurrent_channels"],
             row["is_busy_hour"],
-        ) == (hour, attempts, talk, peak, busy), start
-        assert row["carried_erlangs"] == pytest.approx(talk / 3600)
+        ) == (hour, attempts, talk, holding, peak, channels, busy), start
+        assert row["carried_erlangs"] == pytest.approx(holding / 3600)
+        assert row["talk_erlangs"] == pytest.approx(talk / 3600)
+        # every leg here has an outside party but internal call 1007 (13:00 UTC)
+        assert row["external_holding_seconds"] == holding
+    # Internal call 1007 (A calls B, 65 s) holds a channel but no trunk.
+    internal = by_hour[utc("2024-03-29 13:00:00")]
+    assert (internal["holding_seconds"], internal["external_holding_seconds"]) == (65, 0)
+    # Quarters of the hour: 1010 is up 22:50:00-23:10:10 UTC: 600 s in the last quarter of its
+    # first hour, 610 s in the first quarter (00:00-00:15 local) of the next; its attempt in the
+    # 45 quarter.
+    first, second = by_hour[utc("2024-03-29 22:00:00")], by_hour[utc("2024-03-29 23:00:00")]
+    quarters = ("holding_seconds_00", "holding_seconds_15", "holding_seconds_30")
+    assert [first[q] for q in (*quarters, "holding_seconds_45")] == [0, 0, 0, 600]
+    assert [second[q] for q in (*quarters, "holding_seconds_45")] == [610, 0, 0, 0]
+    assert (first["call_attempts_45"], first["call_attempts_00"]) == (1, 0)
+    # Complete hours: from the first call's (2024-03-28 23:30 UTC) to those ending by the
+    # newest call (2024-10-28 08:00 UTC) minus the sync's lag of 6 h: the first hour is partial
+    # and the last complete one starts at 01:00 UTC on the 28th.
+    complete = [row["hour_start_utc"] for row in rows if row["is_complete"]]
+    assert complete[0] == utc("2024-03-29 00:00:00")
+    assert complete[-1] == utc("2024-10-28 01:00:00")
+    assert (
+        len(complete) == (epoch("2024-10-28 01:00:00") - epoch("2024-03-29 00:00:00")) // 3600 + 1
+    )
     # Every talked second lands in exactly one hour; one busy hour per day with talk.
     assert sum(row["talk_seconds"] for row in rows) == 4680
+    assert sum(row["holding_seconds"] for row in rows) == sum(r["duration"] for r in RECORDS)
     assert sum(row["call_attempts"] for row in rows) == len(CALLS)
     busy_days = Counter(row["call_date"] for row in rows if row["is_busy_hour"])
     assert busy_days == {
@@ -498,7 +531,7 @@ def test_missed_call_callbacks(built: Built) -> None:
                 "external_number": N2,
                 "is_business_hours": True,
                 "callback_call_key": 1003,
-                "callback_type": "outbound",
+                "callback_type": "callback",
                 "callback_user_id": A,
                 "is_callback_answered": True,
                 "time_to_callback_seconds": 5255,
@@ -514,7 +547,7 @@ def test_missed_call_callbacks(built: Built) -> None:
                 "missed_call_key": 1004,
                 "external_number": N3,
                 "callback_call_key": 1005,
-                "callback_type": "inbound_answered",
+                "callback_type": "retry",
                 "callback_user_id": C,
                 "time_to_callback_seconds": 21597,
                 "called_back_within_1h": False,
@@ -529,7 +562,7 @@ def test_missed_call_callbacks(built: Built) -> None:
                 "external_number": N1,
                 "is_business_hours": False,
                 "callback_call_key": 1017,
-                "callback_type": "outbound",
+                "callback_type": "callback",
                 "is_callback_answered": False,
                 "time_to_callback_seconds": 16170,
                 "called_back_within_1h": False,
@@ -547,6 +580,9 @@ def test_missed_call_callbacks(built: Built) -> None:
                 "called_back_within_1h": False,
                 "called_back_within_4h": False,
                 "called_back_within_24h": None,
+                "callback_window_closed_1h": True,
+                "callback_window_closed_4h": True,
+                "callback_window_closed_24h": False,
                 "is_too_recent": True,
                 "missed_ended_date": day("2024-10-27"),  # 21:00:40 CET
             },
@@ -604,7 +640,11 @@ def test_repeat_callers(built: Built) -> None:
             },
         ],
         "caller_number",
+        every=False,
     )
+    # Every number that called in has a row, also those that never called again (X2, X4).
+    assert {row["caller_number"] for row in rows} == {N1, N2, N3, N4}
+    assert {row["repeat_calls"] for row in rows if row["caller_number"] in (N2, N4)} == {0}
 
 
 def test_a_callback_is_a_contact_within_24_hours(

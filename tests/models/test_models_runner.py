@@ -110,8 +110,8 @@ def test_build_order_comes_from_the_sql_references() -> None:
         "stg_voipstudio__users",
     }
     assert {test.name for test in project.tests} >= {
-        "unique_keys",
-        "not_null_keys",
+        "unique_key__fct_calls",
+        "not_null_key__fct_calls",
         "accepted_values",
         "billsec_within_duration",
         "every_cdr_in_one_call",
@@ -239,25 +239,25 @@ def test_an_input_without_a_rule_or_the_partition_columns_is_named(
     root = edited_sql(
         tmp_path / "sql",
         {
-            "marts/agg_calls_daily.sql": (
-                "-- incremental: partition (account, call_date)",
-                "-- incremental: partition (account, call_day)",
+            "marts/fct_calls.sql": (
+                "-- incremental: partition (account, call_key)",
+                "-- incremental: partition (account, call_ref)",
             )
         },
     )
     with pytest.raises(ModelError) as raised:
         build_models(pipeline, SETTINGS, sql_dir=root)
     message = str(raised.value)
-    assert message.startswith("model agg_calls_daily failed: is partitioned by (account, call_day)")
-    assert "its input fct_calls has no column call_day" in message
-    assert "--   fct_calls: call_day = <expression>" in message
+    assert message.startswith("model fct_calls failed: is partitioned by (account, call_ref)")
+    assert "its input stg_voipstudio__cdrs has no column call_ref" in message
+    assert "--   stg_voipstudio__cdrs: call_ref = <expression>" in message
 
 
 def test_build_is_idempotent(db: tuple[Any, Path]) -> None:
     pipeline, path = db
     first = build_models(pipeline, SETTINGS)
     assert [m.name for m in first.built][:1] == ["stg_voipstudio__cdrs"]
-    assert not first.skipped and len(first.built) == 13
+    assert not first.skipped and len(first.built) == 15
     assert {m.mode for m in first.built} == {"full"}
     tables = [m.name for m in first.built if m.kind == "table"]
     before = snapshot(path, *tables)

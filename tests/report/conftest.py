@@ -154,10 +154,12 @@ def expected_tiles(
             sum(attempts),
             sum(answered_calls) filter (where direction = 'outbound')
                 / nullif(sum(attempts) filter (where direction = 'outbound'), 0),
+            sum(effective_calls) filter (where direction = 'outbound')
+                / nullif(sum(attempts) filter (where direction = 'outbound'), 0),
             sum(talk_seconds) / nullif(sum(answered_calls), 0),
             sum(answered_within_sl_calls) / nullif(sum(offered_calls_excl_short), 0),
             sum(abandoned_calls_excl_short) / nullif(sum(offered_calls_excl_short), 0),
-            sum(cost)
+            sum(cost + forward_cost)
         from voipstudio.agg_calls_daily
         where call_date between $start and $end
         """
@@ -166,15 +168,15 @@ def expected_tiles(
     )[0]
     callback = company.scalar(
         """
-        select count(*) filter (where called_back_within_24h)
-            / nullif(count(called_back_within_24h), 0)
+        select count(*) filter (where called_back_within_24h and callback_window_closed_24h)
+            / nullif(count(*) filter (where callback_window_closed_24h), 0)
         from voipstudio.fct_missed_call_callbacks
         where missed_date between $start and $end
         """
         + only,
         between(period),
     )
-    keys = ("calls", "asr", "acd", "service_level", "abandon_rate", "cost")
+    keys = ("calls", "asr", "ner", "acd", "service_level", "abandon_rate", "cost")
     values: dict[str, float | None] = {
         key: None if value is None else float(value) for key, value in zip(keys, daily, strict=True)
     }

@@ -36,7 +36,7 @@ from conftest import (
 
 from pipelines.cli import main
 from pipelines.report import Period, with_timezone
-from pipelines.report.data import Accounts, ReportData, Totals, combined_peaks, open_marts
+from pipelines.report.data import Accounts, ReportData, combined_peaks, open_marts
 from pipelines.report.publish import PublishSettings, publish
 from pipelines.report.render import render_html
 from pipelines.voipstudio.errors import ConfigError
@@ -114,15 +114,20 @@ def test_every_account_is_the_accounts_summed(two_accounts: Company) -> None:
     acme, beta = report(two_accounts, ["acme"]), report(two_accounts, ["beta"])
     assert acme.totals.calls > 0 and beta.totals.calls > 0
     # every numerator and denominator adds up; the tiles are the sums' ratios
-    for name in (field.name for field in dataclasses.fields(Totals)):
-        expected = getattr(acme.totals, name) + getattr(beta.totals, name)
-        assert getattr(everything.totals, name) == pytest.approx(expected, rel=1e-12), name
+    assert set(everything.totals.values) == set(acme.totals.values) == set(beta.totals.values)
+    for name, summed in everything.totals.values.items():
+        one, other = acme.totals.values[name], beta.totals.values[name]
+        assert summed.numerator == pytest.approx(one.numerator + other.numerator, rel=1e-12)
+        if summed.denominator is not None:
+            assert one.denominator is not None and other.denominator is not None
+            expected = one.denominator + other.denominator
+            assert summed.denominator == pytest.approx(expected, rel=1e-12), name
     got = tiles(everything)
     for key, value in expected_tiles(two_accounts, PERIOD).items():  # every row of the marts
         assert value is not None
         assert got[key].value == pytest.approx(value, rel=1e-12), key
     # never an average of the accounts' ratios
-    sl_acme, sl_beta = acme.totals.service_level, beta.totals.service_level
+    sl_acme, sl_beta = acme.totals.value("service_level"), beta.totals.value("service_level")
     assert sl_acme is not None and sl_beta is not None and sl_acme != sl_beta
     assert got["service_level"].value != pytest.approx((sl_acme + sl_beta) / 2, abs=1e-9)
     assert everything.first_day == min(acme.first_day, beta.first_day)  # type: ignore[type-var]
@@ -150,9 +155,11 @@ def test_every_account_is_the_accounts_summed(two_accounts: Company) -> None:
         assert hours[start].erlangs == pytest.approx(erlangs, abs=1e-9)
         assert hours[start].call_attempts == attempts
         assert highest <= hours[start].peak_concurrent_calls <= total
-    # one busy hour a day: the hour with the most talk of the two accounts together
+    # one busy hour a day: the hour with the most carried traffic (holding time) of the two
+    # accounts together
     talk = two_accounts.query(
-        "select call_date, hour_start_local, sum(talk_seconds) from voipstudio.agg_traffic_hourly "
+        "select call_date, hour_start_local, sum(holding_seconds) "
+        "from voipstudio.agg_traffic_hourly "
         "where call_date between $start and $end group by 1, 2",
         between(PERIOD),
     )

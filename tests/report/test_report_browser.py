@@ -153,7 +153,7 @@ def test_no_calls_shows_a_clear_empty_state(
     values = browser.js(
         "return Array.from(document.querySelectorAll('.tile-value')).map(e => e.textContent)"
     )
-    assert values == ["0", *[fmt.NOT_AVAILABLE] * 5, "0.00"]
+    assert values == ["0", *[fmt.NOT_AVAILABLE] * 6, "0.00"]
     check_screenshot(browser, "report-empty.png")
 
 
