@@ -1,4 +1,6 @@
 -- grain: one row per account and website chat; key: (account, chat_id)
+-- incremental: key (account, chat_id)
+--   voipstudio.chats: (account, id)
 --
 -- The loaded chats (/chats, loaded when the resources setting or --resources names chats),
 -- renamed; chats `voipstudio reconcile` marked deleted are left out. `state` is a number 0-4

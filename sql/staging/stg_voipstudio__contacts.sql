@@ -1,4 +1,5 @@
 -- grain: one row per account and contact; key: (account, contact_id)
+-- incremental: key (account, contact_id)
 --
 -- The contacts table as loaded (/contacts, replaced in full by every sync that loads it:
 -- loaded when the resources setting or --resources names contacts), renamed. Only the fields

@@ -1,4 +1,6 @@
 -- grain: one row per account and conversation; key: (account, conversation_id)
+-- incremental: key (account, conversation_id)
+--   voipstudio.conversations: (account, id)
 --
 -- The loaded conversations (/conversations, loaded when the resources setting or --resources
 -- names conversations), renamed; conversations `voipstudio reconcile` marked deleted are left

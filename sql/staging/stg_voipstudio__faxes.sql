@@ -1,4 +1,6 @@
 -- grain: one row per account and fax; key: (account, fax_id)
+-- incremental: key (account, fax_id)
+--   voipstudio.faxes: (account, id)
 --
 -- The loaded faxes (/faxes, loaded when the resources setting or --resources names faxes),
 -- renamed; faxes `voipstudio reconcile` marked deleted are left out. The PDF itself is not

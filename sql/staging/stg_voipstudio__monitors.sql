@@ -1,4 +1,6 @@
 -- grain: one row per account and call recording; key: (account, recording_id)
+-- incremental: key (account, recording_id)
+--   voipstudio.monitors: (account, id)
 --
 -- The loaded call recordings (/monitors, loaded when the resources setting or --resources
 -- names monitors), renamed; recordings `voipstudio reconcile` marked deleted are left out. The

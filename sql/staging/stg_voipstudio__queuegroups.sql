@@ -1,4 +1,5 @@
 -- grain: one row per account and queue group; key: (account, queuegroup_id)
+-- incremental: key (account, queuegroup_id)
 --
 -- The queuegroups table as loaded (/queuegroups, replaced in full by every sync that loads it:
 -- loaded when the resources setting or --resources names queuegroups), renamed. Which queues

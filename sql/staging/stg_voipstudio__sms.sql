@@ -1,4 +1,6 @@
 -- grain: one row per account and SMS message; key: (account, sms_id)
+-- incremental: key (account, sms_id)
+--   voipstudio.sms: (account, id)
 --
 -- The loaded SMS (/sms, loaded when the resources setting or --resources names sms), renamed;
 -- messages `voipstudio reconcile` marked deleted are left out. Numbers are digits without '+'

@@ -1,4 +1,6 @@
 -- grain: one row per account and transaction; key: (account, transaction_id)
+-- incremental: key (account, transaction_id)
+--   voipstudio.transactions: (account, id)
 --
 -- The loaded transactions (/transactions, loaded when the resources setting or --resources
 -- names transactions), renamed; transactions `voipstudio reconcile` marked deleted are left

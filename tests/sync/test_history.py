@@ -272,7 +272,7 @@ def test_a_named_account_without_a_collection_skips_it_alone(duckdb_harness: Har
     assert resource_states(harness.pipeline())[skipped].cursor is None
 
 
-def test_the_staging_views_cover_every_collection(harness: Harness) -> None:
+def test_the_staging_models_cover_every_collection_and_follow_each_sync(harness: Harness) -> None:
     env = {"SOURCES__VOIPSTUDIO__RESOURCES": "all"}
     done = harness.cli("sync", **env)
     assert done.returncode == 0, done.stderr
@@ -287,6 +287,24 @@ def test_the_staging_views_cover_every_collection(harness: Harness) -> None:
     report = json.loads(status.stdout)
     for collection in DATED:
         assert report["accounts"]["default"]["cursors"][collection.name] is not None
+    # New and late records: the staging models are key models, kept up to date row by row
+    # after each sync, and then hold what a full rebuild holds.
+    for collection in DATED:
+        harness.admin.post(
+            f"/collections/{collection.name}",
+            json={"generate": {"count": 3, "late_fraction": 0.5, "max_late_seconds": 1800}},
+        )
+    again = harness.cli("sync", **env)
+    assert again.returncode == 0, again.stderr
+    incremental = {}
+    for collection in HISTORY:
+        view = f"stg_voipstudio__{collection.name}"
+        incremental[view] = sorted(map(repr, harness.loaded(view)))
+        assert len(incremental[view]) == len(served(harness, collection.name)), view
+    full = harness.cli("models", "--full", **env)
+    assert full.returncode == 0, full.stderr
+    for view, rows in incremental.items():
+        assert sorted(map(repr, harness.loaded(view))) == rows, f"{view}: incremental != full"
 
 
 def _key_column(name: str) -> str:
