@@ -22,14 +22,6 @@ from pipelines.sync import SyncOptions, SyncSummary, make_pipeline, run_sync
 REPO = Path(__file__).resolve().parents[1]
 
 
-def not_loaded_by_default() -> set[str]:
-    """The models a default sync leaves unbuilt: the staging models of the optional history
-    collections (the ``resources`` setting loads cdrs, users and queues by default)."""
-    from pipelines.voipstudio import catalog
-
-    return {f"stg_voipstudio__{c.name}" for c in catalog.COLLECTIONS if c.optional}
-
-
 def edited_sql(root: Path, edits: Mapping[str, tuple[str, str]]) -> Path:
     """A copy of the project's ``sql/`` at ``root`` with ``{file: (old, new)}`` text replaced
     (files named relative to ``sql/``, e.g. ``marts/fct_calls.sql``)."""

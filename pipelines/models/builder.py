@@ -41,6 +41,7 @@ from pipelines.models.runner import (
     BuildResult,
     BuiltModel,
     ModelError,
+    Project,
     SqlFile,
     build_statements,
     database_message,
@@ -48,6 +49,7 @@ from pipelines.models.runner import (
     load_project,
     relation_exists,
     skipped_models,
+    without_inputs,
 )
 from pipelines.models.settings import ModelSettings, load_settings
 from pipelines.models.state import definition_hash, write_state
@@ -260,6 +262,8 @@ def build_models(
         # voicemessages): their models are not built, and not reported as skipped.
         result.not_loaded = skipped_models(project, missing & unconfigured_tables())
         result.skipped = {n: why for n, why in skipped.items() if n not in result.not_loaded}
+        # A model reading an optional input that is not built reads it as "not loaded".
+        project = Project([without_inputs(m, set(skipped)) for m in project.models], project.tests)
         to_build = [m for m in project.models if m.name not in skipped]
         kinds = existing_kinds(client, dialect, dataset)
         columns = _dataset_columns(client, dialect, dataset)

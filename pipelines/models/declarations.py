@@ -28,6 +28,14 @@ A model's leading comment block may hold, after its ``-- grain: ...; key: (...)`
 ``-- optional column: voipstudio.cdrs.deleted_at timestamp with time zone``
     A source column the model reads that older datasets may not have: it reads as NULL there.
 
+``-- optional input: stg_voipstudio__monitors (account varchar, start_epoch bigint)``
+    A model input of a collection the configuration may not load (its raw table was never
+    loaded, so the input is not built): the model is built all the same, reading the input as
+    one row of NULLs in the declared columns (a real row always has an ``account``, so
+    ``exists (select 1 from input where account is null)`` tells "not loaded" from "loaded,
+    nothing in it"). A flag from another collection is then NULL, not false, when that
+    collection is not loaded.
+
 ``-- materialized: view``
     A mart kept as a view: figures over all history per entity (a caller's calls) computed at
     query time from a table that is kept up to date incrementally, instead of a table that
@@ -57,6 +65,8 @@ _OPTIONAL = re.compile(
     r"^--\s*optional column:\s*" + RAW_SCHEMA + r"\.(" + _IDENTIFIER + r")\.(" + _IDENTIFIER + r")"
     r"\s+(\S.*?)\s*$"
 )
+_OPTIONAL_INPUT = re.compile(r"^--\s*optional input:\s*(" + _IDENTIFIER + r")\s*\((.*)\)\s*$")
+_TYPED_COLUMN = re.compile(r"^(" + _IDENTIFIER + r")\s+(\S.*?)$")
 _MATERIALIZED = re.compile(r"^--\s*materialized:\s*(view|table)\s*$")
 _COVERS_OF = re.compile(r"^(" + _IDENTIFIER + r")\s+covers (days|months) of\s*\[(.*)\)$")
 _COVERS_BETWEEN = re.compile(
@@ -137,12 +147,15 @@ class Header:
         incremental: the ``-- incremental:`` declaration, if any.
         optional: ``{raw table: {column: SQL type}}`` of the optional source columns.
         materialized: ``view`` or ``table`` when declared (``-- materialized:``).
+        optional_inputs: ``{model: ((column, SQL type), ...)}`` of the optional model inputs
+            (``-- optional input:``).
     """
 
     key: tuple[str, ...] = ()
     incremental: Incremental | None = None
     optional: dict[str, dict[str, str]] = field(default_factory=dict)
     materialized: Literal["view", "table"] | None = None
+    optional_inputs: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
 
 
 def _columns(text: str, where: str) -> tuple[str, ...]:
@@ -230,6 +243,7 @@ def parse_header(text: str, name: str) -> Header:
             key = _columns(found.group(1), f"{name}: key")
             break
     optional: dict[str, dict[str, str]] = {}
+    optional_inputs: dict[str, tuple[tuple[str, str], ...]] = {}
     incremental: Incremental | None = None
     materialized: Literal["view", "table"] | None = None
     index = 0
@@ -240,13 +254,19 @@ def parse_header(text: str, name: str) -> Header:
         if kind:
             materialized = "view" if kind.group(1) == "view" else "table"
             continue
+        optional_input = _OPTIONAL_INPUT.match(line)
+        if optional_input:
+            optional_inputs[optional_input.group(1).lower()] = _typed_columns(
+                optional_input.group(2), f"{name}: optional input {optional_input.group(1)}"
+            )
+            continue
         opt = _OPTIONAL.match(line)
         if opt:
             optional.setdefault(opt.group(1).lower(), {})[opt.group(2).lower()] = opt.group(3)
             continue
         head = _INCREMENTAL.match(line)
         if not head:
-            if re.match(r"^--\s*(incremental|optional column|materialized)\b", line):
+            if re.match(r"^--\s*(incremental|optional column|optional input|materialized)\b", line):
                 raise DeclarationError(f"{name}: cannot read the declaration {line!r}")
             continue
         if incremental is not None:
@@ -296,4 +316,17 @@ def parse_header(text: str, name: str) -> Header:
         )
     if materialized == "view" and incremental is not None:
         raise DeclarationError(f"{name}: a view is not kept incrementally (it has no rows)")
-    return Header(key, incremental, optional, materialized)
+    return Header(key, incremental, optional, materialized, optional_inputs)
+
+
+def _typed_columns(text: str, where: str) -> tuple[tuple[str, str], ...]:
+    """``account varchar, start_epoch bigint`` as ``(("account", "varchar"), ...)``."""
+    columns: list[tuple[str, str]] = []
+    for part in text.split(","):
+        match = _TYPED_COLUMN.match(part.strip())
+        if not match:
+            raise DeclarationError(f"{where}: {part.strip()!r} is not '<column> <SQL type>'")
+        columns.append((match.group(1).lower(), match.group(2)))
+    if not any(column == "account" for column, _ in columns):
+        raise DeclarationError(f"{where}: declare its account column (it says 'not loaded')")
+    return tuple(columns)

@@ -19,7 +19,7 @@ import sqlglot
 
 from pipelines.models.declarations import SOURCE_DIALECT
 from pipelines.models.metrics import MetricValue, read_metrics
-from pipelines.models.runner import point_at_dataset
+from pipelines.models.runner import point_at_dataset, relation_exists
 
 _QUERIES = Path(__file__).parent / "queries"
 
@@ -70,7 +70,13 @@ def headline_kpis(pipeline: dlt.Pipeline, accounts: Sequence[str] | None = None)
             rows = fetch_all(sql)
             return list(rows[0]) if rows else []
 
-        values = read_metrics(fetch, lambda mart: (f"voipstudio.{mart}", condition))
+        def source(mart: str) -> tuple[str, str] | None:
+            # the marts of collections the configuration does not load are not built
+            if not relation_exists(client, dialect, dataset, mart):
+                return None
+            return f"voipstudio.{mart}", condition
+
+        values = read_metrics(fetch, source)
         extent = fetch(_query("extent").format(accounts=condition))
         busy = fetch_all(_query("busy_hour").format(accounts=condition))
         destination = fetch(_query("top_destination").format(accounts=condition))

@@ -22,6 +22,8 @@ MART_DATE_COLUMNS: dict[str, str] = {
     "agg_calls_daily": "call_date",
     "fct_missed_call_callbacks": "missed_date",
     "agg_repeat_contacts_daily": "call_date",
+    "agg_voicemail_daily": "voicemail_date",
+    "agg_sms_daily": "sms_date",
 }
 
 
@@ -339,6 +341,47 @@ METRICS: tuple[Metric, ...] = (
         "minutes",
         None,
         "conversation time of outbound calls",
+    ),
+    # The history collections' marts (built only when their collections are loaded).
+    Metric(
+        "voicemail_messages",
+        "Voicemail messages",
+        "agg_voicemail_daily",
+        "sum(messages)",
+        None,
+        "count",
+        None,
+        "voicemail messages left, on the day they were left",
+    ),
+    Metric(
+        "voicemail_avg_duration",
+        "Average voicemail length",
+        "agg_voicemail_daily",
+        "sum(duration_seconds)",
+        "sum(messages)",
+        "seconds",
+        None,
+        "total length of the messages / messages",
+    ),
+    Metric(
+        "voicemail_unheard_rate",
+        "Voicemail not listened to",
+        "agg_voicemail_daily",
+        "sum(new_messages)",
+        "sum(messages)",
+        "ratio",
+        False,
+        "messages still new (not listened to) when last synced / messages",
+    ),
+    Metric(
+        "sms_failure_rate",
+        "SMS failed",
+        "agg_sms_daily",
+        _sum("failed_messages", _OUTBOUND),
+        "sum(sent_messages)",
+        "ratio",
+        False,
+        "sent SMS whose result is FAILED / sent SMS",
     ),
 )
 

@@ -268,6 +268,11 @@ def _sqlglot_version() -> str:
     return metadata.version("sqlglot")
 
 
+# The shape of the parsed files kept (bumped when SqlFile or Header gain a field: a pickle of
+# the old shape would lack it).
+_CACHE_FORMAT = 2
+
+
 class ParseCache:
     """Parsed models kept between processes, by the hash of their rendered text.
 
@@ -296,7 +301,9 @@ class ParseCache:
     @staticmethod
     def key(path: Path, kind: Kind, text: str) -> str:
         """What a parsed file is kept by: sqlglot's version, the kind, the name, the text."""
-        digest = hashlib.sha256(f"{_sqlglot_version()}\0{kind}\0{path.stem}\0{text}".encode())
+        digest = hashlib.sha256(
+            f"{_CACHE_FORMAT}\0{_sqlglot_version()}\0{kind}\0{path.stem}\0{text}".encode()
+        )
         return digest.hexdigest()
 
     def get(self, key: str, path: Path) -> SqlFile | None:
@@ -579,6 +586,32 @@ def compile_query(
     return query
 
 
+def without_inputs(model: SqlFile, absent: set[str]) -> SqlFile:
+    """``model`` reading its optional inputs in ``absent`` (not built: their collection was
+    never loaded) as one row of NULLs in their declared columns (``-- optional input:``).
+
+    The model's text records it, so that its definition hash changes when an input comes or
+    goes: the model is then rebuilt in full.
+    """
+    gone = sorted(set(model.header.optional_inputs) & absent)
+    if not gone:
+        return model
+    query = model.query.copy()
+    for table, refers_to in list(_references(query)):
+        name = table.name.lower()
+        if refers_to != "model" or name not in gone:
+            continue
+        row = exp.select(
+            *(
+                exp.cast(exp.null(), exp.DataType.build(kind, dialect=SOURCE_DIALECT)).as_(column)
+                for column, kind in model.header.optional_inputs[name]
+            )
+        )
+        table.replace(row.subquery(table.alias or name))
+    marks = "".join(f"\n-- not loaded: {name}" for name in gone)
+    return replace(model, query=query, models=model.models - set(gone), text=model.text + marks)
+
+
 def to_sql(expression: exp.Expr, dialect: str, name: str) -> str:
     """Generate SQL in ``dialect``.
 
@@ -677,7 +710,8 @@ def skipped_models(project: Project, missing_sources: set[str]) -> dict[str, str
         if missing:
             skipped[model.name] = f"raw table {', '.join(missing)} not loaded"
             continue
-        upstream = sorted(model.models & set(skipped))
+        # an optional input not built is read as "not loaded" (see without_inputs)
+        upstream = sorted((model.models - set(model.header.optional_inputs)) & set(skipped))
         if upstream:
             skipped[model.name] = skipped[upstream[0]]
     return skipped

@@ -1,6 +1,10 @@
 -- grain: one row per account and call (all CDR legs of the account sharing call_key);
 -- key: (account, call_key)
 -- incremental: partition (account, call_key)
+--   stg_voipstudio__monitors: rows where this.account = stg_voipstudio__monitors.account and stg_voipstudio__monitors.start_epoch between this.start_epoch and this.end_epoch
+--   stg_voipstudio__voicemessages: rows where this.account = stg_voipstudio__voicemessages.account and this.end_epoch between stg_voipstudio__voicemessages.start_epoch - 60 and stg_voipstudio__voicemessages.start_epoch
+-- optional input: stg_voipstudio__monitors (account varchar, start_epoch bigint, caller_raw varchar, called_raw varchar)
+-- optional input: stg_voipstudio__voicemessages (account varchar, voicemail_id bigint, start_epoch bigint, caller_raw varchar)
 --
 -- Rebuilt call by call: after a sync, the calls with a CDR loaded, changed or marked deleted
 -- since the last build (the call a CDR belonged to before, too, when its call_id changed).
@@ -65,6 +69,16 @@
 --                      rated destination of an outbound call; for inbound calls whatever the
 --                      API puts there, e.g. the queue's name)
 --   is_transferred     more than one user answered a leg of the call
+--   was_recorded       a recording (stg_voipstudio__monitors) is of one of the call's legs: same
+--                      account, same start (timestamp = the leg's calldate), same caller and
+--                      called (src and dst, compared without spaces and - ( ) . /) [guess: a
+--                      recording names no CDR; this join is the one place the mapping lives].
+--                      NULL when recordings were never loaded (monitors is not in resources)
+--   went_to_voicemail  inbound and missed, and a voicemail message (stg_voipstudio__voicemessages)
+--                      from the caller of one of its legs (src, compared the same way)
+--                      started between the call's end and 60 s after it [guess: the emulator
+--                      starts the message at the call's end]. NULL when voicemail was never
+--                      loaded (voicemessages is not in resources); false for other calls
 --   is_business_hours  started on a business day ({{ business_days }}, ISO 1 = Monday) between
 --                      business_hours_start and business_hours_end, reporting time zone
 with legs as (
@@ -288,7 +302,7 @@ flagged as (
     from calls
 ),
 
-final as (
+call_rows as (
     select
         account,
         call_key,
@@ -330,6 +344,94 @@ final as (
         external_number,
         destination
     from flagged
+),
+
+-- Flags from other collections. A collection that was never loaded reads as one row of NULLs
+-- (the "-- optional input:" lines): its flag is then NULL (unknown), not false. Numbers are
+-- compared as written, without spaces and the separators - ( ) . / (the staging models'
+-- cleaning), not normalized: a recording and its leg are written by the same PBX.
+loaded as (
+    select
+        not exists (select 1 from stg_voipstudio__monitors where account is null)
+            as recordings_loaded,
+        not exists (select 1 from stg_voipstudio__voicemessages where account is null)
+            as voicemail_loaded
+),
+
+leg_numbers as (
+    select
+        account,
+        call_key,
+        start_epoch,
+        replace(replace(replace(replace(replace(replace(
+            trim(coalesce(src_raw, '')), ' ', ''), '-', ''), '(', ''), ')', ''), '.', ''), '/', '') as src_clean,
+        replace(replace(replace(replace(replace(replace(
+            trim(coalesce(dst_raw, '')), ' ', ''), '-', ''), '(', ''), ')', ''), '.', ''), '/', '') as dst_clean
+    from legs
+),
+
+recordings as (
+    select
+        account,
+        start_epoch,
+        replace(replace(replace(replace(replace(replace(
+            trim(coalesce(caller_raw, '')), ' ', ''), '-', ''), '(', ''), ')', ''), '.', ''), '/', '') as caller_clean,
+        replace(replace(replace(replace(replace(replace(
+            trim(coalesce(called_raw, '')), ' ', ''), '-', ''), '(', ''), ')', ''), '.', ''), '/', '') as called_clean
+    from stg_voipstudio__monitors
+    where account is not null
+),
+
+recorded_calls as (
+    select distinct leg_numbers.account, leg_numbers.call_key
+    from leg_numbers
+    inner join recordings
+        on recordings.account = leg_numbers.account
+        and recordings.start_epoch = leg_numbers.start_epoch
+        and recordings.caller_clean = leg_numbers.src_clean
+        and recordings.called_clean = leg_numbers.dst_clean
+),
+
+messages as (
+    select
+        account,
+        start_epoch,
+        replace(replace(replace(replace(replace(replace(
+            trim(coalesce(caller_raw, '')), ' ', ''), '-', ''), '(', ''), ')', ''), '.', ''), '/', '') as caller_clean
+    from stg_voipstudio__voicemessages
+    where account is not null
+),
+
+voicemail_calls as (
+    select distinct call_rows.account, call_rows.call_key
+    from call_rows
+    inner join leg_numbers
+        on leg_numbers.account = call_rows.account
+        and leg_numbers.call_key = call_rows.call_key
+    inner join messages
+        on messages.account = call_rows.account
+        and messages.caller_clean = leg_numbers.src_clean
+        and messages.start_epoch between call_rows.end_epoch and call_rows.end_epoch + 60
+    where call_rows.is_missed and messages.caller_clean <> ''
+),
+
+final as (
+    select
+        call_rows.*,
+        case
+            when loaded.recordings_loaded then recorded_calls.call_key is not null
+        end as was_recorded,
+        case
+            when loaded.voicemail_loaded then voicemail_calls.call_key is not null
+        end as went_to_voicemail
+    from call_rows
+    cross join loaded
+    left join recorded_calls
+        on recorded_calls.account = call_rows.account
+        and recorded_calls.call_key = call_rows.call_key
+    left join voicemail_calls
+        on voicemail_calls.account = call_rows.account
+        and voicemail_calls.call_key = call_rows.call_key
 )
 
 select * from final

@@ -19,6 +19,30 @@ from pipelines.emulator.config import EmulatorConfig
 from pipelines.emulator.server import EmulatorServer
 
 DATASET = "voipstudio"
+# The models the default resources (cdrs, users, queues) do not build: those of the collections
+# loaded on demand, and the marts reading only them (fct_calls reads recordings and voicemail
+# as optional inputs: it is built, its flags NULL).
+NOT_LOADED_BY_DEFAULT = frozenset(
+    {
+        *(
+            f"stg_voipstudio__{name}"
+            for name in (
+                "monitors",
+                "voicemessages",
+                "sms",
+                "chats",
+                "contacts",
+                "conversations",
+                "faxes",
+                "transactions",
+                "queuegroups",
+            )
+        ),
+        "agg_voicemail_daily",
+        "agg_sms_daily",
+        "agg_charges_monthly",
+    }
+)
 REPO = Path(__file__).resolve().parents[2]
 
 

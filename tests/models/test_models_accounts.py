@@ -18,8 +18,7 @@ from typing import Any
 
 import pytest
 from handmade_cdrs import N1, N2, N3, N4, RECORDS, SECOND_ACCOUNT_RECORDS, A, B, C
-from models_harness import DATASET, ModelsHarness, day, epoch, two_accounts
-from pipeline_harness import not_loaded_by_default
+from models_harness import DATASET, NOT_LOADED_BY_DEFAULT, ModelsHarness, day, epoch, two_accounts
 
 from pipelines.models import (
     BuildResult,
@@ -90,7 +89,7 @@ def test_both_accounts_build_and_pass_every_data_test(builds: dict[str, Build]) 
         models = load_project().models
         assert len(build.result.built) + len(build.result.not_loaded) == len(models), label
         # Only the models of collections the configuration does not load are left out.
-        assert set(build.result.not_loaded) == not_loaded_by_default(), label
+        assert set(build.result.not_loaded) == NOT_LOADED_BY_DEFAULT, label
         assert {t.name: t.failures for t in build.tests} == {t.name: 0 for t in build.tests}
     both = builds["both"]
     assert "accounts_reconcile" in {t.name for t in both.tests}

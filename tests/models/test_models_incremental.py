@@ -48,8 +48,11 @@ def caplog_statements() -> Iterator[list[str]]:
 
 Rows = dict[str, list[tuple[Any, ...]]]
 TABLES = [m.name for m in load_project().models]
-# The scenarios load the voicemail messages too (opt-in), so that their model is compared.
-WITH_VOICEMAIL = {"SOURCES__VOIPSTUDIO__RESOURCES": "cdrs,users,queues,voicemessages"}
+# The scenarios load voicemail, recordings, SMS and transactions too (opt-in), so that their
+# models and the marts built on them are compared.
+WITH_VOICEMAIL = {
+    "SOURCES__VOIPSTUDIO__RESOURCES": "cdrs,users,queues,voicemessages,monitors,sms,transactions"
+}
 
 
 def _normal(value: Any) -> Any:
@@ -171,6 +174,16 @@ def test_incremental_builds_equal_full_rebuilds_on_duckdb(
     voicemail = harness.query(f"select count(*) as n from {DATASET}.stg_voipstudio__voicemessages")
     assert voicemail[0]["n"] > 0
     assert all("stg_voipstudio__voicemessages" in {m.name for m in r.built} for r in results)
+    # The history marts are compared at every step too, and fct_calls' flags are known.
+    history = {"agg_voicemail_daily", "agg_sms_daily", "agg_charges_monthly"}
+    assert all(history <= {m.name for m in r.built} for r in results)
+    flags = harness.query(
+        f"select count(case when was_recorded then 1 end) as recorded, "
+        f"count(case when went_to_voicemail then 1 end) as voicemail, "
+        f"count(case when was_recorded is null or went_to_voicemail is null then 1 end) as unknown "
+        f"from {DATASET}.fct_calls"
+    )[0]
+    assert flags["recorded"] > 0 and flags["voicemail"] > 0 and flags["unknown"] == 0
     assert [t.describe() for t in tests if not t.passed] == []
     deleted = harness.query(
         f"select count(*) as n from {DATASET}.cdrs where deleted_at is not null"
@@ -190,7 +203,7 @@ def postgres_rows(dsn: str, dataset: str) -> Rows:
         )
         built = {name for (name,) in cursor.fetchall()}
         rows: Rows = {}
-        for name in (name for name in TABLES if name in built):
+        for name in (n for n in TABLES if n in built):  # the collections loaded only
             cursor.execute(f"select * from {dataset}.{name}")
             rows[name] = _sorted(cursor.fetchall())
         return rows

@@ -101,7 +101,10 @@ def test_build_order_comes_from_the_sql_references() -> None:
     assert cdrs.header.incremental.sources == {"cdrs": ("account", "id")}
     assert cdrs.header.optional == {"cdrs": {"deleted_at": "timestamp with time zone"}}
     fct = project.model("fct_calls")
-    assert fct.kind == "table" and fct.models == {"stg_voipstudio__cdrs"} and not fct.sources
+    # its flags read the recordings and voicemail, optional inputs (collections loaded on demand)
+    flags = {"stg_voipstudio__monitors", "stg_voipstudio__voicemessages"}
+    assert fct.kind == "table" and fct.models == {"stg_voipstudio__cdrs", *flags}
+    assert not fct.sources and set(fct.header.optional_inputs) == flags
     # CTE names (legs, ranked, ...) are not mistaken for tables
     assert project.model("agg_user_daily").models == {
         "stg_voipstudio__cdrs",

@@ -8,8 +8,12 @@ from pathlib import Path
 
 import pytest
 from conftest import PERIOD, Company, error_lines
-from models_harness import ModelsHarness, small_company  # on sys.path through conftest
-from pipeline_harness import edited_sql, not_loaded_by_default
+from models_harness import (
+    NOT_LOADED_BY_DEFAULT,
+    ModelsHarness,
+    small_company,
+)  # on sys.path through conftest
+from pipeline_harness import edited_sql
 
 from pipelines.cli import main
 from pipelines.emulator.server import EmulatorServer
@@ -84,7 +88,7 @@ def test_publish_command_and_the_sync_lock(
     target = tmp_path / "bi"
     assert main(["publish", "--directory", str(target)]) == 0
     out = capsys.readouterr().out
-    models = len(load_project().models) - len(not_loaded_by_default())  # the history's: not loaded
+    models = len(load_project().models) - len(NOT_LOADED_BY_DEFAULT)  # the history's: not loaded
     assert f"{target / 'calls.duckdb'} (" in out and f"{models} Parquet files" in out
     # the published copy feeds the dashboard too
     page = tmp_path / "from-copy.html"
