@@ -33,7 +33,7 @@ import duckdb
 
 from pipelines.models import ModelError, ModelSettings, load_project
 from pipelines.models.metrics import MART_DATE_COLUMNS, MetricValue, detail, read_metrics, tiles
-from pipelines.models.runner import build_statements, skipped_models
+from pipelines.models.runner import build_statements, skipped_models, without_inputs
 from pipelines.voipstudio.errors import ConfigError, LockedError
 
 log = logging.getLogger("voipstudio.report")
@@ -488,6 +488,8 @@ def _rebuild_in_memory(
     for model in project.models:  # in dependency order
         if model.name in skipped:
             continue
+        # As the builder does: an optional input that is not built is read as "not loaded".
+        model = without_inputs(model, set(skipped))
         try:
             for statement in build_statements(model, "duckdb", dataset, source_columns=columns):
                 memory.execute(statement)
