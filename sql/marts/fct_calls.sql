@@ -1,6 +1,7 @@
 -- grain: one row per account and call (all CDR legs of the account sharing call_key);
 -- key: (account, call_key)
 -- incremental: partition (account, call_key)
+--   stg_voipstudio__queues: rows where this.queue_name = stg_voipstudio__queues.queue_name
 --
 -- Rebuilt call by call: after a sync, the calls with a CDR loaded, changed or marked deleted
 -- since the last build (the call a CDR belonged to before, too, when its call_id changed).
@@ -65,10 +66,24 @@
 --                      rated destination of an outbound call; for inbound calls whatever the
 --                      API puts there, e.g. the queue's name)
 --   is_transferred     more than one user answered a leg of the call
+--   queue_name         the first queue (or ring group) the call entered: the queue_name of its
+--                      earliest queue leg (stg_voipstudio__cdrs.queue_name, the one place a
+--                      CDR's queue is read [guess]); null for a call that went through no queue
+--   queue_id           that queue's id (stg_voipstudio__queues, matched by name within the
+--                      account; the smallest id if two queues share the name); null for direct
+--                      calls and for a queue name the loaded queues do not have
+--   queue_count        how many distinct queues the call entered (0: a direct call; 2+: it
+--                      overflowed or was transferred from one queue to another)
 --   is_business_hours  started on a business day ({{ business_days }}, ISO 1 = Monday) between
 --                      business_hours_start and business_hours_end, reporting time zone
 with legs as (
     select * from stg_voipstudio__cdrs
+),
+
+queues as (
+    select account, queue_name, min(queue_id) as queue_id
+    from stg_voipstudio__queues
+    group by account, queue_name
 ),
 
 parts as (
@@ -145,7 +160,11 @@ ranked as (
                 case when destination is null then 1 else 0 end,
                 start_epoch,
                 cdr_id
-        ) as forward_destination_rank
+        ) as forward_destination_rank,
+        row_number() over (
+            partition by account, call_key
+            order by case when queue_name is null then 1 else 0 end, start_epoch, cdr_id
+        ) as queue_rank
     from talk_union
 ),
 
@@ -202,7 +221,9 @@ rolled_up as (
             as first_answer_dst_user_id,
         max(case when number_rank = 1 then external_number end) as external_number,
         max(case when destination_rank = 1 and not is_forward_leg then destination end)
-            as destination
+            as destination,
+        max(case when queue_rank = 1 then queue_name end) as queue_name,
+        count(distinct queue_name) as queue_count
     from ranked
     group by account, call_key
 ),
@@ -256,6 +277,8 @@ calls as (
         first_leg_caller_user_id,
         external_number,
         destination,
+        queue_name,
+        queue_count,
         extract(isodow from started_at_local) as local_isodow,
         extract(hour from started_at_local) * 3600
         + extract(minute from started_at_local) * 60
@@ -286,6 +309,13 @@ flagged as (
                 or local_seconds_of_day < {{ business_hours_end_seconds }}
         end as is_business_hours
     from calls
+),
+
+queued as (
+    select flagged.*, queues.queue_id
+    from flagged
+    left join queues
+        on queues.account = flagged.account and queues.queue_name = flagged.queue_name
 ),
 
 final as (
@@ -328,8 +358,11 @@ final as (
         answering_user_id,
         calling_user_id,
         external_number,
-        destination
-    from flagged
+        destination,
+        queue_id,
+        queue_name,
+        queue_count
+    from queued
 )
 
 select * from final
