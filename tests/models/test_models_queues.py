@@ -17,13 +17,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 from handmade_cdrs import X1, X2, X3, X4, A, B, C, _leg
-from models_harness import ModelsHarness, day, empty_company, utc
+from models_harness import DATASET, ModelsHarness, day, empty_company, utc
+from test_models_incremental import assert_same, duckdb_rows, full_rebuild_of
 from test_models_kpis import assert_rows
 
 from pipelines.emulator.server import EmulatorServer
 from pipelines.models import build_models, run_data_tests
+from pipelines.models.metrics import METRICS, read_metrics
 
 SALES, SUPPORT = "Sales", "Support"
 Q = "from-queue"
@@ -267,3 +270,63 @@ def test_intervals_of_15_minutes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     # the daily figures do not depend on the interval
     daily = harness.table("agg_queue_daily", "call_date, queue_name")
     assert_rows(daily, _expected(DAILY_COLUMNS, DAILY), "call_date", "queue_name")
+
+
+def test_queue_metrics_of_the_registry(harness: ModelsHarness) -> None:
+    def fetch(sql: str) -> Any:
+        with duckdb.connect(str(harness.db_path), read_only=True) as db:
+            return db.execute(sql).fetchone()
+
+    queue = [m for m in METRICS if m.mart == "agg_queue_daily"]
+    values = read_metrics(fetch, lambda m: (f"{DATASET}.{m}", "true"), queue)
+    # offered 4 + 2 + 2 + 2; within T 1 + 1 + 1 + 2 of (4 + 1 + 2 + 2) offered less short
+    # abandons; abandoned after short ones 1 + 0 + 1 + 0; waits 77 + 15 + 8 + 10 over 6 answers
+    assert values["queue_offered_calls"].value == 10
+    assert values["queue_service_level"].value == pytest.approx(5 / 9)
+    assert values["queue_abandon_rate"].value == pytest.approx(2 / 9)
+    assert values["queue_asa"].value == pytest.approx(110 / 6)
+
+
+def test_incremental_builds_of_the_queue_views_equal_full_rebuilds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with EmulatorServer(empty_company(queues=2)) as server:
+        harness = ModelsHarness(server, tmp_path, monkeypatch)
+        harness.add_cdrs(RECORDS[:-1])
+        harness.sync()
+        build_models(harness.pipeline())
+        # A late leg: 2003's caller, abandoned in Sales, overflowed to Support and was answered
+        # there (the call now has two queues: Sales's row becomes an overflow); and the newest
+        # call, which moves the horizon and completes 2024-10-27.
+        harness.add_cdrs(
+            [
+                _leg(116, 2003, "I", "2024-03-29 09:20:45", C, caller=X3, duration=70,
+                     billsec=60, disposition="CONNECTED", destination=SUPPORT, context=Q),
+                RECORDS[-1],
+            ]
+        )  # fmt: skip
+        harness.sync(start="2024-03-29 00:00:00")  # a backfill: the leg is older than the lag
+        result = build_models(harness.pipeline())
+        modes = {m.name: m.mode for m in result.built}
+        assert modes["agg_queue_interval"] == "incremental", modes
+        assert_same(
+            "late leg", duckdb_rows(harness.db_path), full_rebuild_of(harness.db_path, tmp_path)
+        )
+        calls = {r["call_key"]: r for r in harness.table("fct_calls")}
+        assert (calls[2003]["queue_name"], calls[2003]["queue_count"]) == (SALES, 2)
+        # Support renamed: its calls keep the name their CDRs carry, which no queue has now.
+        response = harness.admin.post(
+            "/queues/patch", json={"updates": [{"id": 7002, "set": {"name": "Help desk"}}]}
+        )
+        assert response.json()["patched"] == 1
+        harness.sync()
+        build_models(harness.pipeline())
+        assert_same(
+            "queue renamed",
+            duckdb_rows(harness.db_path),
+            full_rebuild_of(harness.db_path, tmp_path),
+        )
+    calls = {r["call_key"]: r for r in harness.table("fct_calls")}
+    assert (calls[2004]["queue_name"], calls[2004]["queue_id"]) == (SUPPORT, None)
+    daily = harness.table("agg_queue_daily", "call_date, queue_name")
+    assert {r["queue_id"] for r in daily if r["queue_name"] == SUPPORT} == {None}
