@@ -1,5 +1,5 @@
 """The queue views (fct_calls' queue columns, fct_queue_calls, agg_queue_interval,
-agg_queue_daily) against values computed by hand.
+agg_queue_daily, agg_agent_daily) against values computed by hand.
 
 The CDRs below go through the real pipeline (emulator over HTTP, the real sync, the runner),
 reporting time zone Europe/Madrid, service level 20 s, short abandons up to 5 s. The emulator
@@ -52,6 +52,9 @@ RECORDS: list[dict[str, Any]] = [
     # 2008: 13:00 local; a direct call (no queue), answered.
     _leg(107, 2008, "I", "2024-03-29 12:00:00", A, caller=X4, duration=70, billsec=60,
          disposition="CONNECTED"),
+    # 2012: 15:00 local; A calls X3 back (abandoned in Sales at 10:20), 10 s ring, 30 s talk.
+    _leg(117, 2012, "O", "2024-03-29 14:00:00", A, called="+44 20 7946 0000", duration=40,
+         billsec=30, disposition="CONNECTED", destination="United Kingdom Landline"),
     # 2005: 23:55 local; Sales rings A twice (20 s rounds), then B answers after 65 s in all and
     # talks 600 s, until 00:06:05 local on the 30th: the call crosses local midnight.
     _leg(108, 2005, "M", "2024-03-29 22:55:00", A, caller=X1, duration=20, billsec=0,
@@ -115,6 +118,7 @@ def test_fct_calls_keeps_the_first_queue_and_counts_them(harness: ModelsHarness)
         {"call_key": 2009, "queue_id": 7001, "queue_name": SALES, "queue_count": 1},
         {"call_key": 2010, "queue_id": 7001, "queue_name": SALES, "queue_count": 1},
         {"call_key": 2011, "queue_id": None, "queue_name": None, "queue_count": 0},
+        {"call_key": 2012, "queue_id": None, "queue_name": None, "queue_count": 0},
     ]
     assert_rows(rows, expected, "call_key")
 
@@ -330,3 +334,43 @@ def test_incremental_builds_of_the_queue_views_equal_full_rebuilds(
     assert (calls[2004]["queue_name"], calls[2004]["queue_id"]) == (SUPPORT, None)
     daily = harness.table("agg_queue_daily", "call_date, queue_name")
     assert {r["queue_id"] for r in daily if r["queue_name"] == SUPPORT} == {None}
+
+
+AGENT_COLUMNS = [
+    "call_date", "user_id", "queue_key", "queue_id", "queue_name", "offered_calls",
+    "answered_calls", "rona_calls", "answered_talk_seconds", "avg_handle_seconds",
+    "outbound_calls", "callbacks_made", "talk_seconds", "business_seconds", "occupancy_proxy",
+]  # fmt: skip
+
+WEEKDAY = 9 * 3600  # business hours 09:00-18:00 on a weekday; 0 on weekends
+
+AGENTS = [
+    # A in Sales: rung by 2001, 2002, 2003 and 2005 (twice, one call), answered none; every
+    # leg ended with cause 16, not 26 (a colleague answering): four RONAs.
+    ("2024-03-29", A, SALES, 7001, SALES, 4, 0, 4, 0, None, 0, 0, 0, WEEKDAY, 0.0),
+    # A outside queues: 2008 answered (60 s), and 2012, the callback of 2003 (30 s talk).
+    ("2024-03-29", A, "", None, None, 1, 1, 0, 60, 60.0, 1, 1, 90, WEEKDAY, 90 / WEEKDAY),
+    # B in Sales: 2001 (300 s) and 2005 (600 s, past midnight: on the day it started).
+    ("2024-03-29", B, SALES, 7001, SALES, 2, 2, 0, 900, 450.0, 0, 0, 900, WEEKDAY,
+     900 / WEEKDAY),
+    # C in Support: 2002 after its overflow (60 s), and 2004, the short abandon, a RONA.
+    ("2024-03-29", C, SUPPORT, 7002, SUPPORT, 2, 1, 1, 60, 60.0, 0, 0, 60, WEEKDAY,
+     60 / WEEKDAY),
+    # Sundays: no business hours, no occupancy
+    ("2024-03-31", C, SUPPORT, 7002, SUPPORT, 2, 1, 1, 100, 100.0, 0, 0, 100, 0, None),
+    ("2024-10-27", A, SALES, 7001, SALES, 2, 2, 0, 100, 50.0, 0, 0, 100, 0, None),
+    # Monday: B's outbound call to X3, months after X3's calls: no callback.
+    ("2024-10-28", B, "", None, None, 0, 0, 0, 0, None, 1, 0, 60, WEEKDAY, 60 / WEEKDAY),
+]  # fmt: skip
+
+
+def test_agg_agent_daily(harness: ModelsHarness) -> None:
+    rows = harness.table("agg_agent_daily", "call_date, user_id, queue_key")
+    assert_rows(rows, _expected(AGENT_COLUMNS, AGENTS), "call_date", "user_id", "queue_key")
+    # summed over queues, a user's day is agg_user_daily's
+    users = {(r["call_date"], r["user_id"]): r for r in harness.table("agg_user_daily")}
+    for (date, user), row in users.items():
+        mine = [r for r in rows if (r["call_date"], r["user_id"]) == (date, user)]
+        assert sum(r["talk_seconds"] for r in mine) == row["talk_seconds"]
+        assert sum(r["rona_calls"] for r in mine) == row["rona_calls"]
+        assert sum(r["callbacks_made"] for r in mine) == row["callbacks_made"]
