@@ -1,7 +1,6 @@
 -- grain: one row per account and call (all CDR legs of the account sharing call_key);
 -- key: (account, call_key)
 -- incremental: partition (account, call_key)
---   stg_voipstudio__queues: rows where this.queue_name = stg_voipstudio__queues.queue_name
 --
 -- Rebuilt call by call: after a sync, the calls with a CDR loaded, changed or marked deleted
 -- since the last build (the call a CDR belonged to before, too, when its call_id changed).
@@ -69,21 +68,14 @@
 --   queue_name         the first queue (or ring group) the call entered: the queue_name of its
 --                      earliest queue leg (stg_voipstudio__cdrs.queue_name, the one place a
 --                      CDR's queue is read [guess]); null for a call that went through no queue
---   queue_id           that queue's id (stg_voipstudio__queues, matched by name within the
---                      account; the smallest id if two queues share the name); null for direct
---                      calls and for a queue name the loaded queues do not have
+--                      (its id is in fct_queue_calls: joining the queues here would make
+--                      fct_calls, and every mart after it, wait for the queues to be loaded)
 --   queue_count        how many distinct queues the call entered (0: a direct call; 2+: it
 --                      overflowed or was transferred from one queue to another)
 --   is_business_hours  started on a business day ({{ business_days }}, ISO 1 = Monday) between
 --                      business_hours_start and business_hours_end, reporting time zone
 with legs as (
     select * from stg_voipstudio__cdrs
-),
-
-queues as (
-    select account, queue_name, min(queue_id) as queue_id
-    from stg_voipstudio__queues
-    group by account, queue_name
 ),
 
 parts as (
@@ -311,13 +303,6 @@ flagged as (
     from calls
 ),
 
-queued as (
-    select flagged.*, queues.queue_id
-    from flagged
-    left join queues
-        on queues.account = flagged.account and queues.queue_name = flagged.queue_name
-),
-
 final as (
     select
         account,
@@ -359,10 +344,9 @@ final as (
         calling_user_id,
         external_number,
         destination,
-        queue_id,
         queue_name,
         queue_count
-    from queued
+    from flagged
 )
 
 select * from final

@@ -105,20 +105,20 @@ def test_the_emulator_company_has_the_two_queues(harness: ModelsHarness) -> None
 def test_fct_calls_keeps_the_first_queue_and_counts_them(harness: ModelsHarness) -> None:
     rows = harness.table("fct_calls", "call_key")
     expected = [
-        {"call_key": 2001, "queue_id": 7001, "queue_name": SALES, "queue_count": 1},
+        {"call_key": 2001, "queue_name": SALES, "queue_count": 1},
         # through Sales, then Support: keeps the first, counts both
-        {"call_key": 2002, "queue_id": 7001, "queue_name": SALES, "queue_count": 2},
-        {"call_key": 2003, "queue_id": 7001, "queue_name": SALES, "queue_count": 1},
-        {"call_key": 2004, "queue_id": 7002, "queue_name": SUPPORT, "queue_count": 1},
-        {"call_key": 2005, "queue_id": 7001, "queue_name": SALES, "queue_count": 1},
-        {"call_key": 2006, "queue_id": 7002, "queue_name": SUPPORT, "queue_count": 1},
-        {"call_key": 2007, "queue_id": 7002, "queue_name": SUPPORT, "queue_count": 1},
+        {"call_key": 2002, "queue_name": SALES, "queue_count": 2},
+        {"call_key": 2003, "queue_name": SALES, "queue_count": 1},
+        {"call_key": 2004, "queue_name": SUPPORT, "queue_count": 1},
+        {"call_key": 2005, "queue_name": SALES, "queue_count": 1},
+        {"call_key": 2006, "queue_name": SUPPORT, "queue_count": 1},
+        {"call_key": 2007, "queue_name": SUPPORT, "queue_count": 1},
         # direct calls: no queue
-        {"call_key": 2008, "queue_id": None, "queue_name": None, "queue_count": 0},
-        {"call_key": 2009, "queue_id": 7001, "queue_name": SALES, "queue_count": 1},
-        {"call_key": 2010, "queue_id": 7001, "queue_name": SALES, "queue_count": 1},
-        {"call_key": 2011, "queue_id": None, "queue_name": None, "queue_count": 0},
-        {"call_key": 2012, "queue_id": None, "queue_name": None, "queue_count": 0},
+        {"call_key": 2008, "queue_name": None, "queue_count": 0},
+        {"call_key": 2009, "queue_name": SALES, "queue_count": 1},
+        {"call_key": 2010, "queue_name": SALES, "queue_count": 1},
+        {"call_key": 2011, "queue_name": None, "queue_count": 0},
+        {"call_key": 2012, "queue_name": None, "queue_count": 0},
     ]
     assert_rows(rows, expected, "call_key")
 
@@ -330,7 +330,7 @@ def test_incremental_builds_of_the_queue_views_equal_full_rebuilds(
             duckdb_rows(harness.db_path),
             full_rebuild_of(harness.db_path, tmp_path),
         )
-    calls = {r["call_key"]: r for r in harness.table("fct_calls")}
+    calls = {r["call_key"]: r for r in harness.table("fct_queue_calls")}
     assert (calls[2004]["queue_name"], calls[2004]["queue_id"]) == (SUPPORT, None)
     daily = harness.table("agg_queue_daily", "call_date, queue_name")
     assert {r["queue_id"] for r in daily if r["queue_name"] == SUPPORT} == {None}
