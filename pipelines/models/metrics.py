@@ -24,6 +24,7 @@ MART_DATE_COLUMNS: dict[str, str] = {
     "agg_repeat_contacts_daily": "call_date",
     "agg_voicemail_daily": "voicemail_date",
     "agg_sms_daily": "sms_date",
+    "agg_queue_daily": "call_date",
 }
 
 
@@ -382,6 +383,48 @@ METRICS: tuple[Metric, ...] = (
         "ratio",
         False,
         "sent SMS whose result is FAILED / sent SMS",
+    ),
+    Metric(
+        "queue_offered_calls",
+        "Calls offered to queues",
+        "agg_queue_daily",
+        "sum(offered_calls)",
+        None,
+        "count",
+        None,
+        "calls offered to a queue: a call counts once for every queue it entered",
+    ),
+    Metric(
+        "queue_service_level",
+        "Queue service level",
+        "agg_queue_daily",
+        "sum(answered_within_sl_calls)",
+        "sum(offered_calls_excl_short)",
+        "ratio",
+        True,
+        "per queue: answered by the queue within T of entering it / (offered to it - short "
+        "abandons in it), the conventions of service_level",
+    ),
+    Metric(
+        "queue_abandon_rate",
+        "Queue abandonment",
+        "agg_queue_daily",
+        "sum(abandoned_calls_excl_short)",
+        "sum(offered_calls_excl_short)",
+        "ratio",
+        False,
+        "per queue: (abandoned in the queue - short abandons) / (offered - short abandons); a "
+        "call that overflowed to another queue is abandoned only in the last one",
+    ),
+    Metric(
+        "queue_asa",
+        "Queue average speed of answer (ASA)",
+        "agg_queue_daily",
+        "sum(answered_wait_seconds)",
+        "sum(answered_calls)",
+        "seconds",
+        False,
+        "per queue: wait from entering the queue to its answer / calls the queue answered",
     ),
 )
 

@@ -47,6 +47,8 @@ class ModelSettings(BaseConfiguration):
             empty when unknown (they are then kept as digits, not made E.164).
         trunk_prefix: national trunk prefix dropped before adding ``default_country_code``
             (``0`` in most of Europe; empty for countries without one or that keep it, e.g. IT).
+        queue_interval_minutes: length of the intervals of ``agg_queue_interval``, 15 or 30
+            minutes of the reporting zone's clock.
     """
 
     reporting_timezone: str = "UTC"
@@ -58,6 +60,7 @@ class ModelSettings(BaseConfiguration):
     repeat_call_days: int = 7
     default_country_code: str = ""
     trunk_prefix: str = "0"
+    queue_interval_minutes: int = 30
 
     def __post_init__(self) -> None:
         self._check()
@@ -95,6 +98,8 @@ class ModelSettings(BaseConfiguration):
             )
         if not re.fullmatch(r"\d{0,2}", self.trunk_prefix):
             raise ConfigError(f"{_where('trunk_prefix')} must be 0 to 2 digits (e.g. 0)")
+        if self.queue_interval_minutes not in (15, 30):
+            raise ConfigError(f"{_where('queue_interval_minutes')} must be 15 or 30")
 
     @property
     def weekdays(self) -> tuple[int, ...]:
@@ -118,6 +123,7 @@ class ModelSettings(BaseConfiguration):
             "default_country_code": _quote(self.default_country_code),
             "trunk_prefix": _quote(self.trunk_prefix),
             "lag_seconds": str(sync_lag_seconds()),
+            "queue_interval_seconds": str(self.queue_interval_minutes * 60),
         }
 
 

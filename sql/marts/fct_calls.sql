@@ -79,6 +79,13 @@
 --                      started between the call's end and 60 s after it [guess: the emulator
 --                      starts the message at the call's end]. NULL when voicemail was never
 --                      loaded (voicemessages is not in resources); false for other calls
+--   queue_name         the first queue (or ring group) the call entered: the queue_name of its
+--                      earliest queue leg (stg_voipstudio__cdrs.queue_name, the one place a
+--                      CDR's queue is read [guess]); null for a call that went through no queue
+--                      (its id is in fct_queue_calls: joining the queues here would make
+--                      fct_calls, and every mart after it, wait for the queues to be loaded)
+--   queue_count        how many distinct queues the call entered (0: a direct call; 2+: it
+--                      overflowed or was transferred from one queue to another)
 --   is_business_hours  started on a business day ({{ business_days }}, ISO 1 = Monday) between
 --                      business_hours_start and business_hours_end, reporting time zone
 with legs as (
@@ -159,7 +166,11 @@ ranked as (
                 case when destination is null then 1 else 0 end,
                 start_epoch,
                 cdr_id
-        ) as forward_destination_rank
+        ) as forward_destination_rank,
+        row_number() over (
+            partition by account, call_key
+            order by case when queue_name is null then 1 else 0 end, start_epoch, cdr_id
+        ) as queue_rank
     from talk_union
 ),
 
@@ -216,7 +227,9 @@ rolled_up as (
             as first_answer_dst_user_id,
         max(case when number_rank = 1 then external_number end) as external_number,
         max(case when destination_rank = 1 and not is_forward_leg then destination end)
-            as destination
+            as destination,
+        max(case when queue_rank = 1 then queue_name end) as queue_name,
+        count(distinct queue_name) as queue_count
     from ranked
     group by account, call_key
 ),
@@ -270,6 +283,8 @@ calls as (
         first_leg_caller_user_id,
         external_number,
         destination,
+        queue_name,
+        queue_count,
         extract(isodow from started_at_local) as local_isodow,
         extract(hour from started_at_local) * 3600
         + extract(minute from started_at_local) * 60
@@ -342,7 +357,9 @@ call_rows as (
         answering_user_id,
         calling_user_id,
         external_number,
-        destination
+        destination,
+        queue_name,
+        queue_count
     from flagged
 ),
 

@@ -35,6 +35,11 @@
 --                    null when it is not a number (anonymous, unavailable)
 --   external_number  the outside party: src_number of inbound and missed legs, dst_number of
 --                    outbound legs, null for internal and unknown legs
+--   queue_name       the queue (or ring group) whose leg this is: destination, on a leg whose
+--                    context is 'from-queue'; null otherwise. [guess] This is how the emulator
+--                    names a CDR's queue (pipelines/emulator/cdr_conventions.py); no document
+--                    says how the live API does. It is the one place the models read it:
+--                    fct_calls and the queue marts take the queue from this column only.
 with source as (
     select * from voipstudio.cdrs
     where deleted_at is null
@@ -149,7 +154,10 @@ final as (
         case
             when direction in ('inbound', 'missed') then src_number
             when direction = 'outbound' then dst_number
-        end as external_number
+        end as external_number,
+        case
+            when lower(trim(context)) = 'from-queue' then nullif(trim(destination), '')
+        end as queue_name
     from renamed
 )
 

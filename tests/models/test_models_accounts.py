@@ -105,6 +105,10 @@ def test_both_accounts_build_and_pass_every_data_test(builds: dict[str, Build]) 
         assert {row["account"] for row in accounts} == set(ACCOUNTS), model.name
 
 
+# The models with a row per queue call only (SECOND_ACCOUNT_RECORDS has no queue legs).
+QUEUE_MODELS = {"fct_queue_calls", "agg_queue_interval", "agg_queue_daily"}
+
+
 def test_each_account_holds_exactly_the_rows_of_its_build_alone(
     builds: dict[str, Build],
 ) -> None:
@@ -115,7 +119,11 @@ def test_each_account_holds_exactly_the_rows_of_its_build_alone(
         for account in ACCOUNTS:
             alone = rows_of(builds[account], model.name)
             assert rows_of(both, model.name, account) == alone, (model.name, account)
-            assert alone, (model.name, account)
+            # The second account's calls go through no queue: its queue views are empty.
+            assert alone or (account == "south" and model.name in QUEUE_MODELS), (
+                model.name,
+                account,
+            )
 
 
 def test_colliding_ids_stay_separate_calls_users_and_callbacks(builds: dict[str, Build]) -> None:

@@ -203,7 +203,8 @@ def postgres_rows(dsn: str, dataset: str) -> Rows:
         )
         built = {name for (name,) in cursor.fetchall()}
         rows: Rows = {}
-        for name in (n for n in TABLES if n in built):  # the collections loaded only
+        # As duckdb_rows: the models of collections not loaded (chats, sms, ...) are not built.
+        for name in (n for n in TABLES if n in built):
             cursor.execute(f"select * from {dataset}.{name}")
             rows[name] = _sorted(cursor.fetchall())
         return rows

@@ -40,6 +40,10 @@ def duckdb_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return harness.db_path
 
 
+# The models with a row per queue call only: SECOND_ACCOUNT_RECORDS has no queue legs.
+QUEUE_MODELS = {"fct_queue_calls", "agg_queue_interval", "agg_queue_daily"}
+
+
 def _normal(value: Any) -> Any:
     if isinstance(value, (decimal.Decimal, float)):
         return round(float(value), 6)
@@ -110,4 +114,7 @@ def test_models_on_postgres_match_duckdb(
             if on_duckdb:
                 assert columns[0] == "account", model.name
                 cursor.execute(f"select distinct account from {dataset}.{model.name}")
-                assert sorted(row[0] for row in cursor.fetchall()) == ["north", "south"]
+                # The second account's calls go through no queue: no rows of it there.
+                accounts = ["north"] if model.name in QUEUE_MODELS else ["north", "south"]
+                got = sorted(row[0] for row in cursor.fetchall())
+                assert got == accounts, model.name
