@@ -172,13 +172,8 @@ class AccountReconciler:
         report_planning(self.resource)
         try:
             with self._client() as client:
-                scanner = WindowScanner(
-                    client,
-                    CDRS,
-                    page_size=self.account.page_size,
-                    max_concurrency=self.account.max_concurrency,
-                    timezone=self.account.timezone,
-                    on_page=lambda _, rows: report_page(self.resource, rows),
+                scanner = self.account.scanner(
+                    client, CDRS, on_page=lambda _, rows: report_page(self.resource, rows)
                 )
                 to_read = self._count(scanner, days) if scope.counts_only else days
                 self._read(scanner, to_read)

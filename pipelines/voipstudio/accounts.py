@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -40,6 +40,7 @@ from pipelines.voipstudio.configuration import refuse_secrets_in_config, resolve
 from pipelines.voipstudio.errors import ConfigError
 from pipelines.voipstudio.settings import CREDENTIAL_KEYS, AccountSettings, SourceSettings
 from pipelines.voipstudio.wallclock import longest_fold
+from pipelines.voipstudio.windows import Progress, WindowScanner
 
 SECTIONS = (*settings.SECTIONS, settings.ACCOUNTS_KEY)
 _ENV_PREFIX = "__".join(SECTIONS).upper() + "__"
@@ -218,6 +219,26 @@ class Account:
             retry=self.retry,
             failure_budget=failures or FailureBudget(self.failure_budget),
             section=self.section,
+        )
+
+    def scanner(
+        self,
+        client: VoipstudioClient,
+        collection: DatedCollection,
+        *,
+        on_page: Progress | None = None,
+        on_plan: Callable[[int], None] | None = None,
+    ) -> WindowScanner:
+        """The windowed reader of ``collection`` with this account's page size, concurrency
+        and time zone (the sync, reconcile and download read through it alike)."""
+        return WindowScanner(
+            client,
+            collection,
+            page_size=self.page_size,
+            max_concurrency=self.max_concurrency,
+            timezone=self.timezone,
+            on_page=on_page,
+            on_plan=on_plan,
         )
 
 

@@ -50,7 +50,7 @@ from pipelines.voipstudio.errors import (
 from pipelines.voipstudio.plan import RunPlan
 from pipelines.voipstudio.redaction import redact
 from pipelines.voipstudio.state import ResourceState
-from pipelines.voipstudio.windows import Page, WindowScanner
+from pipelines.voipstudio.windows import Page
 
 log = logging.getLogger(__name__)
 
@@ -206,13 +206,7 @@ def _records(
     start, end = plan.bounds(collection, account, ResourceState())
     if start >= end:
         return
-    scanner = WindowScanner(
-        client,
-        collection,
-        page_size=account.page_size,
-        max_concurrency=account.max_concurrency,
-        timezone=account.timezone,
-    )
+    scanner = account.scanner(client, collection)
     seen: set[int] = set()
     for event in scanner.scan(start, end):
         if not isinstance(event, Page):

@@ -44,7 +44,7 @@ from pipelines.voipstudio.records import api_time
 from pipelines.voipstudio.redaction import redact
 from pipelines.voipstudio.state import ResourceState
 from pipelines.voipstudio.wallclock import FoldResolver, widen_start
-from pipelines.voipstudio.windows import Page, WindowScanner, describe_range, read_collection
+from pipelines.voipstudio.windows import Page, describe_range, read_collection
 
 log = logging.getLogger(__name__)
 
@@ -181,12 +181,9 @@ class AccountReader:
         key = collection.primary_key
         rejects = dlt.mark.make_hints(**collection.rejects_hints())
         with self.client() as client:
-            scanner = WindowScanner(
+            scanner = account.scanner(
                 client,
                 collection,
-                page_size=account.page_size,
-                max_concurrency=account.max_concurrency,
-                timezone=account.timezone,
                 on_page=lambda _, rows: report_page(resource, rows),
                 on_plan=lambda total: report_planned(resource, total),
             )
