@@ -65,11 +65,25 @@ def _sync(pipeline: dlt.Pipeline, display: SyncDisplay | None) -> SyncSummary:
 def run_demo(days: int = 30, users: int = 25, display: SyncDisplay | None = None) -> int:
     """Run the demo; returns the exit code.
 
+    The demo points the source at its emulator (and the models at the synthetic company's time
+    zone) through environment variables, which outrank every settings file; they are put back
+    as they were when it ends, so a caller in the same process (a test, a library user's
+    script) never syncs against a stopped emulator afterwards.
+
     Args:
         days: days of synthetic calls.
         users: users of the synthetic company.
         display: where the syncs and the models show their progress (none by default).
     """
+    saved = dict(os.environ)
+    try:
+        return _run_demo(days, users, display)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def _run_demo(days: int, users: int, display: SyncDisplay | None) -> int:
     for path in (DEMO_DB, DEMO_DB.with_suffix(".duckdb.wal"), DEMO_PIPELINES_DIR):
         if path.is_dir():
             shutil.rmtree(path)
