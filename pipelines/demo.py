@@ -24,7 +24,7 @@ from pipelines.emulator.server import EmulatorServer
 from pipelines.models import build_models, check_data_tests, load_settings, run_data_tests
 from pipelines.models.kpis import headline_kpis
 from pipelines.report import Period, write_report
-from pipelines.sync import SyncSummary, make_pipeline, run_sync
+from pipelines.sync import SyncSummary, make_pipeline, models_duckdb_settings, run_sync
 
 DEMO_DIR = Path("data")
 DEMO_DB = DEMO_DIR / "demo.duckdb"
@@ -136,11 +136,13 @@ def _run_demo(days: int, users: int, display: SyncDisplay | None) -> int:
     os.environ.setdefault("MODELS__DEFAULT_COUNTRY_CODE", "34")
     settings = load_settings()
     _say(f"6. Building the reporting models (sql/; days in {settings.reporting_timezone}) ...")
-    if display is None:
-        built = build_models(pipeline, settings)
-    else:
-        with display.models():
+    # Under the DuckDB settings `voipstudio sync` builds its models with (its memory limit).
+    with models_duckdb_settings(pipeline):
+        if display is None:
             built = build_models(pipeline, settings)
+        else:
+            with display.models():
+                built = build_models(pipeline, settings)
     _say(f"   {built.summary()}")
     tests = run_data_tests(pipeline, settings)
     _say(f"   data tests (sql/tests): {sum(t.passed for t in tests)} of {len(tests)} passed")
