@@ -544,14 +544,19 @@ def cmd_status(args: argparse.Namespace, verbosity: Verbosity) -> int:
         say(f"last success:    {status.last_success or 'never'}")
         say(f"cursor:          {cursor}")
         say(f"newest calldate: {status.newest_calldate or 'none'}")
+        if not several:
+            only = next(iter(status.accounts.values()), None)
+            last = only.reconcile.text() if only and only.reconcile else "never"
+            say(f"last reconcile:  {last}")
         for table, count in status.rows.items():
             say(f"rows {table + ':':<{width}} {count:,}")
         if several or any(a.error for a in status.accounts.values()):
             for name, account in status.accounts.items():
                 outcome = f"LAST SYNC FAILED: {account.error}" if account.error else "ok"
+                reconciled = account.reconcile.text() if account.reconcile else "never"
                 say(
                     f"account {name}: {account.cdrs:,} CDRs, cursor {account.cursor or 'none'}, "
-                    f"synced {account.synced_at or 'never'}; {outcome}"
+                    f"synced {account.synced_at or 'never'}; {outcome}; reconciled {reconciled}"
                 )
     if stale:
         never = [name for name, account in status.accounts.items() if account.synced_at is None]
