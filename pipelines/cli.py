@@ -127,13 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"comma-separated, from {','.join(catalog.NAMES)}, or {catalog.ALL} (default: the "
         f"resources setting, {SourceSettings.resources})",
     )
-    sync.add_argument(
-        "--account",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="sync only this configured account (repeatable; default every account)",
-    )
+    _add_account_option(sync, "sync only this configured account")
     sync.add_argument(
         "--commit-every-rows",
         type=int,
@@ -150,7 +144,6 @@ def build_parser() -> argparse.ArgumentParser:
         "again) instead of loading them",
     )
 
-    # --- reconcile (pipelines/reconcile) ---
     reconcile = commands.add_parser(
         "reconcile",
         parents=[loud],
@@ -171,16 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="count each day first and re-read only the days whose counts differ (cheap; "
         "blind to corrections)",
     )
-    reconcile.add_argument(
-        "--account",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="reconcile only this configured account (repeatable; default every account)",
-    )
+    _add_account_option(reconcile, "reconcile only this configured account")
     reconcile.add_argument("--dry-run", action="store_true", help="find and report, apply nothing")
     reconcile.add_argument("--json", action="store_true", help="print the summary as JSON")
-    # --- end reconcile ---
 
     models = commands.add_parser(
         "models", parents=[loud], help="build the SQL reporting models (sql/)"
@@ -216,7 +202,6 @@ def build_parser() -> argparse.ArgumentParser:
         "An account with two-factor authentication: run it on a terminal, it asks for the code."
     )
 
-    # --- dashboard and BI copy (pipelines/report) ---
     report = commands.add_parser(
         "report",
         parents=[loud],
@@ -260,25 +245,15 @@ def build_parser() -> argparse.ArgumentParser:
     publish.add_argument(
         "--directory", help="where to publish (default [publish] directory, data/published)"
     )
-    # --- end dashboard and BI copy ---
 
-    # --- check (issue 12: know the API you talk to) ---
     check = commands.add_parser(
         "check",
         parents=[loud],
         help="test the credentials, the key's scope and what the sync assumes about the API "
         "(a few small requests per account)",
     )
-    check.add_argument(
-        "--account",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="check only this configured account (repeatable; default every account)",
-    )
-    # --- end check ---
+    _add_account_option(check, "check only this configured account")
 
-    # --- download (issue 15: the files behind the records, opt-in) ---
     download = commands.add_parser(
         "download",
         parents=[loud],
@@ -294,14 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     download.add_argument("--until", help="records before this date, excluded (default now)")
     download.add_argument("--to", required=True, metavar="DIR", help="the folder to write to")
-    download.add_argument(
-        "--account",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="only this configured account (repeatable; default every account)",
-    )
-    # --- end download ---
+    _add_account_option(download, "only this configured account")
 
     demo = commands.add_parser(
         "demo", parents=[loud], help="emulator + two syncs into data/demo.duckdb"
@@ -325,6 +293,17 @@ def _cursor_text(cursor: str | None, options: SyncOptions) -> str:
     if options.start is not None or options.end is not None:
         return f"cursor left at {cursor} (a backfill)" if cursor else "no cursor yet (a backfill)"
     return f"cursor {cursor}" if cursor else "no cursor yet"
+
+
+def _add_account_option(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--account NAME``, repeatable, for a command that works account by account."""
+    parser.add_argument(
+        "--account",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help=f"{what} (repeatable; default every account)",
+    )
 
 
 def _add_loudness(parser: argparse.ArgumentParser, *, top: bool) -> None:
@@ -565,14 +544,19 @@ def cmd_status(args: argparse.Namespace, verbosity: Verbosity) -> int:
         say(f"last success:    {status.last_success or 'never'}")
         say(f"cursor:          {cursor}")
         say(f"newest calldate: {status.newest_calldate or 'none'}")
+        if not several:
+            only = next(iter(status.accounts.values()), None)
+            last = only.reconcile.text() if only and only.reconcile else "never"
+            say(f"last reconcile:  {last}")
         for table, count in status.rows.items():
             say(f"rows {table + ':':<{width}} {count:,}")
         if several or any(a.error for a in status.accounts.values()):
             for name, account in status.accounts.items():
                 outcome = f"LAST SYNC FAILED: {account.error}" if account.error else "ok"
+                reconciled = account.reconcile.text() if account.reconcile else "never"
                 say(
                     f"account {name}: {account.cdrs:,} CDRs, cursor {account.cursor or 'none'}, "
-                    f"synced {account.synced_at or 'never'}; {outcome}"
+                    f"synced {account.synced_at or 'never'}; {outcome}; reconciled {reconciled}"
                 )
     if stale:
         never = [name for name, account in status.accounts.items() if account.synced_at is None]

@@ -24,7 +24,7 @@ from pipelines.emulator.server import EmulatorServer
 from pipelines.models import build_models, check_data_tests, load_settings, run_data_tests
 from pipelines.models.kpis import headline_kpis
 from pipelines.report import Period, write_report
-from pipelines.sync import SyncSummary, make_pipeline, run_sync
+from pipelines.sync import SyncSummary, make_pipeline, models_duckdb_settings, run_sync
 
 DEMO_DIR = Path("data")
 DEMO_DB = DEMO_DIR / "demo.duckdb"
@@ -65,11 +65,25 @@ def _sync(pipeline: dlt.Pipeline, display: SyncDisplay | None) -> SyncSummary:
 def run_demo(days: int = 30, users: int = 25, display: SyncDisplay | None = None) -> int:
     """Run the demo; returns the exit code.
 
+    The demo points the source at its emulator (and the models at the synthetic company's time
+    zone) through environment variables, which outrank every settings file; they are put back
+    as they were when it ends, so a caller in the same process (a test, a library user's
+    script) never syncs against a stopped emulator afterwards.
+
     Args:
         days: days of synthetic calls.
         users: users of the synthetic company.
         display: where the syncs and the models show their progress (none by default).
     """
+    saved = dict(os.environ)
+    try:
+        return _run_demo(days, users, display)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def _run_demo(days: int, users: int, display: SyncDisplay | None) -> int:
     for path in (DEMO_DB, DEMO_DB.with_suffix(".duckdb.wal"), DEMO_PIPELINES_DIR):
         if path.is_dir():
             shutil.rmtree(path)
@@ -122,11 +136,13 @@ def run_demo(days: int = 30, users: int = 25, display: SyncDisplay | None = None
     os.environ.setdefault("MODELS__DEFAULT_COUNTRY_CODE", "34")
     settings = load_settings()
     _say(f"6. Building the reporting models (sql/; days in {settings.reporting_timezone}) ...")
-    if display is None:
-        built = build_models(pipeline, settings)
-    else:
-        with display.models():
+    # Under the DuckDB settings `voipstudio sync` builds its models with (its memory limit).
+    with models_duckdb_settings(pipeline):
+        if display is None:
             built = build_models(pipeline, settings)
+        else:
+            with display.models():
+                built = build_models(pipeline, settings)
     _say(f"   {built.summary()}")
     tests = run_data_tests(pipeline, settings)
     _say(f"   data tests (sql/tests): {sum(t.passed for t in tests)} of {len(tests)} passed")

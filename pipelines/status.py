@@ -9,6 +9,8 @@ from typing import Any
 
 import dlt
 
+from pipelines.reconcile.run import RUNS_TABLE
+from pipelines.reconcile.summary import OK
 from pipelines.sync import count_rows, loaded_by_account, oldest_cursor
 from pipelines.voipstudio import catalog
 from pipelines.voipstudio.accounts import account_names, configured_resources
@@ -35,6 +37,10 @@ class AccountStatus:
         cdrs: its CDRs in the destination.
         newest_calldate: its newest ``calldate`` in the destination.
         cursors: the cursor of each dated collection it loads.
+        reconcile: its last ``voipstudio reconcile`` (dry runs excepted): when (``at``), how
+            it ended (``status``: ok, incomplete, refused, failed) and why (``error``); None
+            if it never ran.
+        reconciled_ok_at: when a reconcile of it last ended ``ok``.
     """
 
     cursor: str | None = None
@@ -43,6 +49,8 @@ class AccountStatus:
     cdrs: int = 0
     newest_calldate: datetime | None = None
     cursors: dict[str, str | None] = field(default_factory=dict)
+    reconcile: LastReconcile | None = None
+    reconciled_ok_at: datetime | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-friendly form."""
@@ -53,7 +61,27 @@ class AccountStatus:
             "cdrs": self.cdrs,
             "newest_calldate": _iso(self.newest_calldate),
             "cursors": self.cursors,
+            "reconcile": self.reconcile.as_dict() if self.reconcile else None,
+            "reconciled_ok_at": _iso(self.reconciled_ok_at),
         }
+
+
+@dataclass(frozen=True)
+class LastReconcile:
+    """An account's last reconcile, from ``reconcile_runs``."""
+
+    at: datetime | None
+    status: str
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-friendly form."""
+        return {"at": _iso(self.at), "status": self.status, "error": self.error}
+
+    def text(self) -> str:
+        """For people: when and how it ended."""
+        why = f": {self.error}" if self.error else ""
+        return f"{self.at or 'unknown'} {self.status}{why}"
 
 
 @dataclass
@@ -102,6 +130,34 @@ def _query_one(pipeline: dlt.Pipeline, sql: str) -> Any:
     return rows[0][0] if rows else None
 
 
+def _reconciles(pipeline: dlt.Pipeline) -> tuple[dict[str, LastReconcile], dict[str, datetime]]:
+    """Per account, its last reconcile and when one last ended ok ({} before any)."""
+    last: dict[str, LastReconcile] = {}
+    ok: dict[str, datetime] = {}
+    try:
+        with pipeline.sql_client() as client:
+            runs = client.make_qualified_table_name(RUNS_TABLE)
+            # The newest run of each account (portable SQL: PostgreSQL has no arg_max).
+            rows = client.execute_sql(
+                f"SELECT account, reconciled_at, status, error FROM {runs} r "  # noqa: S608
+                f"WHERE reconciled_at = (SELECT max(reconciled_at) FROM {runs} s "
+                "WHERE s.account = r.account)"
+            )
+            for account, at, status, error in rows or ():
+                last[str(account)] = LastReconcile(_utc(at), str(status), error)
+            rows = client.execute_sql(
+                f"SELECT account, max(reconciled_at) FROM {runs} "  # noqa: S608
+                f"WHERE status = '{OK}' GROUP BY account"
+            )
+            for account, at in rows or ():
+                when = _utc(at)
+                if when is not None:
+                    ok[str(account)] = when
+    except Exception:  # no reconcile yet: no table
+        return {}, {}
+    return last, ok
+
+
 def read_status(pipeline: dlt.Pipeline) -> Status:
     """Read the status from the destination (and the pipeline state it holds)."""
     # A destination that does not exist yet simply has no status.
@@ -114,6 +170,7 @@ def read_status(pipeline: dlt.Pipeline) -> Status:
     dated = [c for c in collections if isinstance(c, DatedCollection)]
     states = resource_states(pipeline)
     loaded = loaded_by_account(pipeline).get(CDRS.name, {})
+    reconciles, reconciled_ok = _reconciles(pipeline)
     accounts: dict[str, AccountStatus] = {}
     for name in names:
 
@@ -135,6 +192,8 @@ def read_status(pipeline: dlt.Pipeline) -> Status:
             cdrs=loaded[name].rows if name in loaded else 0,
             newest_calldate=loaded[name].newest if name in loaded else None,
             cursors={c.name: state_of(c).cursor for c in dated},
+            reconcile=reconciles.get(name),
+            reconciled_ok_at=reconciled_ok.get(name),
         )
     newest = [v.newest for v in loaded.values() if v.newest is not None]
     return Status(

@@ -19,16 +19,40 @@ from dlt.extract.resource import DltResource
 from pipelines.reconcile.account import AccountReconciler, Changes, Scope
 from pipelines.reconcile.settings import check_days, load_reconcile_settings
 from pipelines.reconcile.stored import LOAD_ID_COLUMN, TABLE, json_text, open_stored
-from pipelines.reconcile.summary import FAILED, REFUSED, SKIPPED, AccountResult, ReconcileSummary
+from pipelines.reconcile.summary import (
+    COUNTERS,
+    FAILED,
+    REFUSED,
+    SKIPPED,
+    AccountResult,
+    ReconcileSummary,
+)
 from pipelines.sync import read_cursor, sync_lock
 from pipelines.voipstudio import configured_accounts, settings
 from pipelines.voipstudio.accounts import configured_account_names, parse_start
 from pipelines.voipstudio.catalog import CDRS
 from pipelines.voipstudio.errors import ConfigError
+from pipelines.voipstudio.redaction import redact
 
 log = logging.getLogger(__name__)
 
 RESOURCE = "reconcile"
+# One row per account and reconcile run (dry runs excepted): what `voipstudio status` shows as
+# the last reconcile, and a history a monitor or a BI tool can query.
+RUNS_TABLE = "reconcile_runs"
+# Declared: a column that is null in every row of the first run (error, first_checked) would
+# otherwise not exist until a run fills it, and queries of it would fail.
+RUNS_COLUMNS: dict[str, Any] = {
+    "account": {"data_type": "text", "nullable": False},
+    "reconciled_at": {"data_type": "timestamp", "nullable": False},
+    "status": {"data_type": "text", "nullable": False},
+    "applied": {"data_type": "bool", "nullable": False},
+    "first_checked": {"data_type": "text"},
+    "last_checked": {"data_type": "text"},
+    "days": {"data_type": "bigint", "nullable": False},
+    **{name: {"data_type": "bigint", "nullable": False} for name in COUNTERS},
+    "error": {"data_type": "text"},
+}
 # dlt adds `_dlt_load_id` to Arrow tables only when told; a table that has the column must get
 # it from every load (see `_stamping`).
 LOAD_ID_SETTING = "normalize.parquet_normalizer.add_dlt_load_id"
@@ -112,12 +136,35 @@ def run_reconcile(
                     changes.append(change)
         if not options.dry_run:
             loading = [change for change in changes if change.rows or change.rejects]
-            if loading:
-                summary.load_id = _apply(pipeline, loading, named=named, stamp=stamp)
             for change in changes:
                 summary.accounts[change.account].applied = True
+            runs = [
+                run_record(name, result, marked_at)
+                for name, result in summary.accounts.items()
+                if result.status != SKIPPED
+            ]
+            if loading or runs:
+                load_id = _apply(pipeline, loading, runs, named=named, stamp=stamp)
+                summary.load_id = load_id if loading else None
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def run_record(account: str, result: AccountResult, at: datetime) -> dict[str, Any]:
+    """The row of ``reconcile_runs`` for one account's reconcile: when, how it ended, what it
+    checked (API wall time) and found."""
+    return {
+        "account": account,
+        "reconciled_at": at,
+        "status": result.status,
+        "applied": result.applied,
+        "first_checked": result.first,
+        "last_checked": result.last,
+        "days": len(result.days),
+        **result.totals(),
+        # Stored in the destination: masked as the logs are.
+        "error": redact(result.error) if result.error else None,
+    }
 
 
 def _finish_pending_loads(pipeline: dlt.Pipeline) -> None:
@@ -140,8 +187,15 @@ def _stamping(stamp: bool) -> Iterator[None]:
         yield
 
 
-def _apply(pipeline: dlt.Pipeline, changes: list[Changes], *, named: bool, stamp: bool) -> str:
-    """Load every account's changes in one load; returns its id.
+def _apply(
+    pipeline: dlt.Pipeline,
+    changes: list[Changes],
+    runs: list[dict[str, Any]],
+    *,
+    named: bool,
+    stamp: bool,
+) -> str:
+    """Load every account's changes, and the run's record, in one load; returns its id.
 
     Raises:
         RuntimeError: dlt loaded other rows than the ones handed to it.
@@ -157,6 +211,7 @@ def _apply(pipeline: dlt.Pipeline, changes: list[Changes], *, named: bool, stamp
     source = reconcile_source(
         [(change, _marked_table(change, marked_schema, json_columns)) for change in changes],
         named,
+        runs,
     )
     with _stamping(stamp):
         info = pipeline.run(source)
@@ -187,16 +242,28 @@ def _marked_table(change: Changes, schema: pa.Schema, json_columns: list[str]) -
 
 
 @dlt.source(name=settings.SOURCE_NAME)
-def reconcile_source(changes: Any, named: bool = False) -> list[DltResource]:
+def reconcile_source(changes: Any, named: bool = False, runs: Any = ()) -> list[DltResource]:
     """Reconcile's changes as resources of the sync's own source (same schema, same tables):
     one per account, ``reconcile`` (or ``reconcile_<account>``), loading ``cdrs`` with the
-    sync's hints, plus records that cannot be parsed into ``cdrs_rejects``.
+    sync's hints, plus records that cannot be parsed into ``cdrs_rejects``; and the run's
+    record of each account, appended to ``reconcile_runs``.
 
     Args:
         changes: per account, its :class:`Changes` and the table of rows it marks deleted.
         named: the accounts are named ones (``[sources.voipstudio.accounts.<name>]``).
+        runs: the rows of ``reconcile_runs`` (see :func:`run_record`).
     """
-    return [_resource(change, marked, named) for change, marked in changes]
+    resources = [_resource(change, marked, named) for change, marked in changes]
+    if runs:
+        resources.append(
+            dlt.resource(
+                list(runs),
+                name=RUNS_TABLE,
+                write_disposition="append",
+                columns=RUNS_COLUMNS,
+            )
+        )
+    return resources
 
 
 def _resource(change: Changes, marked: pa.Table | None, named: bool) -> DltResource:

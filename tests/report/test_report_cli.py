@@ -146,7 +146,10 @@ def test_the_demo_ends_with_the_dashboard(
     for key in list(os.environ):
         if key.startswith(("SOURCES__", "DESTINATION__", "MODELS__", "PIPELINES__")):
             monkeypatch.delenv(key)
+    before = dict(os.environ)
     assert main(["demo", "--days", "6", "--users", "5"]) == 0
+    # The demo's emulator address and time zone do not outlive it in this process.
+    assert dict(os.environ) == before
     lines = capsys.readouterr().out.splitlines()
     page = tmp_path / "data" / "demo-report.html"
     assert lines[-3].startswith("8. Dashboard of the last 2 full days against the 2 before them")

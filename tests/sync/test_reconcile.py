@@ -29,6 +29,7 @@ from pipelines.emulator.config import EmulatorConfig
 from pipelines.emulator.server import EmulatorServer
 from pipelines.emulator.store import Table
 from pipelines.reconcile import ReconcileOptions, ReconcileSettings, ReconcileSummary, run_reconcile
+from pipelines.status import read_status
 from pipelines.sync import read_cursor, sync_lock
 from pipelines.voipstudio.errors import ConfigError, LockedError
 from pipelines.voipstudio.state import resource_states
@@ -602,3 +603,44 @@ def test_nothing_synced_yet_is_skipped(tmp_path: Path, monkeypatch: pytest.Monke
         summary = reconcile(harness)
     assert summary.exit_code == 0 and summary.load_id is None
     assert summary.accounts["default"].status == "skipped"
+
+
+def test_status_shows_each_accounts_last_reconcile(recent: Harness) -> None:
+    harness, server = recent, recent.server
+    assert read_status(harness.pipeline()).accounts["default"].reconcile is None
+
+    # A dry run is no reconcile: nothing recorded.
+    reconcile(harness, dry_run=True)
+    assert harness.loaded("reconcile_runs") == []
+
+    # Nothing to change: recorded all the same, without touching a CDR.
+    before = rows(harness)
+    quiet = reconcile(harness)
+    assert quiet.exit_code == 0 and quiet.load_id is None
+    assert rows(harness) == before
+    status = read_status(harness.pipeline()).accounts["default"]
+    assert status.reconcile is not None and status.reconcile.status == "ok"
+    assert status.reconcile.at is not None and status.reconciled_ok_at == status.reconcile.at
+
+    # Refused by the guard: the refusal is the last reconcile; the last ok one is kept.
+    days = busy_days(server, 2, 6)
+    victims = on_day(server, days[0])
+    delete(server, [r["id"] for r in victims[: len(victims) // 3]])
+    refused = reconcile(harness)
+    assert refused.exit_code == 9
+    runs = harness.loaded("reconcile_runs")
+    assert [run["status"] for run in sorted(runs, key=lambda r: r["reconciled_at"])] == [
+        "ok",
+        "refused",
+    ]
+    assert runs[-1]["days"] == len(refused.accounts["default"].days)
+    later = read_status(harness.pipeline()).accounts["default"]
+    assert later.reconcile is not None and later.reconcile.status == "refused"
+    assert "refused to mark CDRs deleted" in (later.reconcile.error or "")
+    assert later.reconciled_ok_at == status.reconciled_ok_at
+
+    shown = voipstudio(harness, "status")
+    assert shown.returncode == 0, shown.stderr
+    assert "last reconcile:" in shown.stdout and "refused" in shown.stdout
+    as_json = json.loads(voipstudio(harness, "status", "--json").stdout)
+    assert as_json["accounts"]["default"]["reconcile"]["status"] == "refused"
