@@ -85,8 +85,8 @@ def _number(value: Any) -> int | float:
     if value is None:
         return 0
     number = float(value)
-    # Four decimals: minutes of talk and costs to a hundredth of a cent are more than shown.
-    return int(number) if number.is_integer() else round(number, 4)
+    # Six decimals: costs are DECIMAL(18, 6) (exact); minutes of talk to a few microseconds.
+    return int(number) if number.is_integer() else round(number, 6)
 
 
 class _Index:

@@ -345,3 +345,47 @@ def test_the_emulators_cases_reach_the_definitions(company: Company) -> None:
         )
     )
     assert set(types) == {"callback", "retry"}
+
+
+def test_the_pages_data_adds_up_to_the_marts(company: Company) -> None:
+    """What the page's filters sum (the cube) is the marts: summed over every key, each
+    registry metric's numerator and denominator is the report's own total over the period
+    (agg_calls_daily, fct_missed_call_callbacks), and the queue rows are agg_queue_daily's."""
+    data = report(company)
+    cube = data.cube
+    # the window: the period and the fortnight before it (for comparisons)
+    assert cube["window_start"] == PERIOD.previous().start.isoformat()
+    days = range(PERIOD.days, 2 * PERIOD.days)  # the period's offsets in the window
+
+    def summed(name: str) -> dict[str, float]:
+        table = cube[name]
+        at = {column: i for i, column in enumerate(table["columns"])}
+        return {
+            column: sum(row[i] for row in table["rows"] if row[at["day"]] in days)
+            for column, i in at.items()
+            if "." in column and not column.startswith("outcome.")
+        }
+
+    checked = 0
+    for name in ("calls", "callbacks", "queue"):
+        for column, total in summed(name).items():
+            metric, part = column.split(".")
+            value = data.totals.values[metric]
+            expected = value.numerator if part == "n" else value.denominator
+            # minutes (seconds / 60) are rounded to six decimals per row in the page
+            assert total == pytest.approx(expected, rel=1e-7, abs=1e-6), column
+            checked += 1
+    assert checked >= 20
+    queue = summed("queue")
+    assert queue["queue_offered_calls.n"] == company.scalar(
+        "select sum(offered_calls) from voipstudio.agg_queue_daily "
+        "where call_date between $start and $end",
+        between(PERIOD),
+    )
+    # each call once in the heatmap's counts, and its outcomes add up to its calls
+    heat = cube["heat"]
+    assert sum(row[-1] for row in heat["rows"] if row[0] in days) == data.totals.calls
+    calls = cube["calls"]
+    outcomes = [i for i, column in enumerate(calls["columns"]) if column.startswith("outcome.")]
+    calls_n = calls["columns"].index("calls.n")
+    assert all(sum(row[i] for i in outcomes) == row[calls_n] for row in calls["rows"])
