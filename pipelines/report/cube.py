@@ -11,16 +11,16 @@ compute them exactly: the longest wait as a maximum (the maximum of maxima is ex
 hour from summed holding seconds, the peak of concurrent calls per account as the mart counts it
 and, for the accounts together, counted again (``peaks.sql``).
 
-The window is the report's period and the period of the same length before it: the page
-compares a chosen range with the range before it when that range is in the window and as fully
-covered by the data as the chosen one.
+The window is the report's period and the period of the same length before it (at least a
+week): the page compares a chosen range with the range before it (under seven days: the same
+weekdays a week before) when that range is in the window and covered by the data in full.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from pipelines.models.metrics import METRICS, Metric, tiles
@@ -123,7 +123,9 @@ def build_cube(
         missing: sections whose mart is not built (left empty in the JSON).
         first_days: the first day with calls of each account.
     """
-    window = Period(period.previous().start, period.end)
+    # The days a range of the period is compared with: as many days before it, or for fewer
+    # than seven days the same weekdays a week before.
+    window = Period(min(period.previous().start, period.start - timedelta(days=7)), period.end)
     between = {"start": window.start, "end": window.end}
     accounts = _Index(marts.accounts)
     queues = _Index()

@@ -123,9 +123,12 @@
   }
   // Compared only with a previous range the data covers as fully as the chosen one: every
   // account shown has calls from before it starts (an account's first day may be partial).
+  // Fewer than 7 days are compared with the same weekdays a week before (a Monday with the
+  // Sunday before it is not like with like); longer ranges with as many days just before.
   function previousRange() {
-    var len = state.to - state.from + 1, start = state.from - len, end = state.from - 1;
-    if (start < 0) { return {range: null, why: "the previous " + len + " days are before the " +
+    var len = state.to - state.from + 1, shift = len < 7 ? 7 : len;
+    var start = state.from - shift, end = start + len - 1;
+    if (start < 0) { return {range: null, why: "the days to compare with are before the " +
       "data this page holds"}; }
     var late = chosenAccounts().filter(function (a) {
       var first = C.first_days[a];
@@ -133,11 +136,13 @@
     });
     if (late.length) {
       var first = late.map(function (a) { return C.first_days[a]; }).filter(Boolean).sort().pop();
-      return {range: null, why: first ? "the data starts on " + first + ": the previous " + len +
-        " days (" + rangeLabel(start, end) + ") are not fully covered" :
+      return {range: null, why: first ? "the data starts on " + first + ": the days to compare " +
+        "with (" + rangeLabel(start, end) + ") are not fully covered" :
         "no calls before this period"};
     }
-    return {range: [start, end], why: ""};
+    return {range: [start, end], why: "", label: len < 7 ?
+      (len === 1 ? "the same day a week before" : "the same days a week before") :
+      "the " + len + " days before"};
   }
   function skipFor(group) {
     // What each group of figures cannot be split by (shown as such, never guessed).
@@ -219,7 +224,7 @@
           blocked ? [blocked, "flat"] :
           prev.range ? change(m, now, was) : ["not compared", "flat"];
         var previous = m.name === "queue_longest_wait" ? "" : blocked ? "" :
-          prev.range ? "previous " + (state.to - state.from + 1) + " days " + value(m.kind, was) :
+          prev.range ? prev.label + ": " + value(m.kind, was) :
           "";
         el.innerHTML = '<div class="tile-label"></div><div class="tile-value"></div>' +
           '<div class="tile-change"></div><div class="tile-previous"></div>' +
@@ -235,7 +240,7 @@
     });
     var note = document.getElementById("comparison-note");
     note.textContent = prev.range ?
-      "Changes compare with the " + (state.to - state.from + 1) + " days before (" +
+      "Changes compare with " + prev.label + " (" +
       rangeLabel(prev.range[0], prev.range[1]) + "), with the same filters: ratios in " +
       "percentage points (pp), the rest in percent." :
       "Not compared: " + prev.why + " (a partly covered period is not like with like).";
@@ -462,10 +467,12 @@
 
   function renderIntervals() {
     var pick = document.getElementById("interval-day"), why = queueBlocked();
+    pick.parentNode.parentNode.hidden = Boolean(why);
     if (why) { pick.innerHTML = ""; return draw("intervals", why); }
     var t = table("queue"), kept = rows("queue", [state.from, state.to]), days = {};
     kept.forEach(function (r) { days[r[t.at.day]] = (days[r[t.at.day]] || 0) + r[t.at["queue_offered_calls.n"]]; });
     var list = Object.keys(days).map(Number).sort(function (a, b) { return a - b; });
+    pick.parentNode.parentNode.hidden = !list.length;
     if (!list.length) { pick.innerHTML = ""; return draw("intervals", "No call entered a queue in this period."); }
     if (state.day === null || list.indexOf(state.day) < 0) { state.day = list[list.length - 1]; }
     pick.innerHTML = list.map(function (d) { return '<option value="' + d + '"' + (d === state.day ? " selected" : "") +

@@ -3,9 +3,7 @@
 
 Also a script: ``python tests/report/report_browser.py REPORT.html OUT.png [WIDTH [SCALE
 [HEIGHT]]]`` takes a screenshot of a report, the whole page or its first HEIGHT pixels. README's
-docs/report.png is the demo's report: ``make demo``, then
-``.venv/bin/python tests/report/report_browser.py data/demo-report.html docs/report.png 1280 1
-1760``.
+screenshots (docs/report-*.png) are made by ``make screenshots`` (``screenshots.py``).
 """
 
 from __future__ import annotations

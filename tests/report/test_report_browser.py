@@ -145,7 +145,14 @@ def test_a_single_day_renders_sensibly(company: Company, browser: Browser, tmp_p
     assert weekdays == [False, False, True, False, False, False, False]
     # the interval view shows that day, half hour by half hour
     assert browser.js("return document.getElementById('interval-day').value") == str(
-        (date(2026, 2, 18) - day.previous().start).days
+        (date(2026, 2, 18) - (day.start - timedelta(days=7))).days
+    )
+    # one day is compared with the same weekday a week before, not with the day before
+    week_before = Period(date(2026, 2, 11), date(2026, 2, 11))
+    calls = browser.tiles()["calls"]
+    assert float(calls["previous"]) == expected_tiles(company, week_before)["calls"]
+    assert "the same day a week before" in browser.js(
+        "return document.getElementById('comparison-note').textContent"
     )
     slots = browser.js("return window.report.charts.intervals.data.labels")
     assert slots and all(label[-2:] in ("00", "30") for label in slots)
