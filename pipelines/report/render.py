@@ -125,7 +125,7 @@ def _json_for_script(value: Any) -> str:
 
 
 def _header(data: ReportData, generated_at: datetime) -> str:
-    period, previous = data.period, data.previous
+    period = data.period
     newest = "no calls loaded"
     if data.newest_call is not None:
         newest = f"{data.newest_call:%Y-%m-%d %H:%M}"
@@ -139,8 +139,7 @@ def _header(data: ReportData, generated_at: datetime) -> str:
         f"{_e(label[:1].upper() + label[1:])}</b> · "
         f'Period <b data-period-start="{period.start}" '
         f'data-period-end="{period.end}">{_e(fmt.day_range(period.start, period.end))}</b> '
-        f"({period.days} {'day' if period.days == 1 else 'days'}), compared with "
-        f"{_e(fmt.day_range(previous.start, previous.end))} · Time zone "
+        f"({period.days} {'day' if period.days == 1 else 'days'}) · Time zone "
         f"<b data-timezone>{_e(data.timezone)}</b> · Data up to <b>{_e(newest)}</b></p>"
         "</div>"
         f'<div class="stamp">Generated <span data-generated-at>{_e(stamp)}</span><br>'

@@ -123,7 +123,9 @@ def test_the_tiles_show_the_marts_numbers(
     assert by_key["calls"]["change"].endswith(f"{calls_change:+.1f}%")
     header = browser.js("return document.querySelector('header').textContent")
     assert "Europe/Madrid" in header and "16 Feb 2026" in header and "1 Mar 2026" in header
-    assert "(14 days)" in header and "2 Feb 2026" in header  # the comparison period
+    assert "(14 days)" in header
+    note = browser.js("return document.getElementById('comparison-note').textContent")
+    assert note.startswith("Changes compare with the 14 days before (2 Feb 2026 \N{EN DASH} 15 Feb")
     assert browser.js("return document.querySelector('[data-generated-at]').textContent") == (
         "2026-03-02 09:30 CET"
     )

@@ -11,6 +11,7 @@ import shutil
 from collections import Counter
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import (
@@ -389,3 +390,38 @@ def test_the_pages_data_adds_up_to_the_marts(company: Company) -> None:
     outcomes = [i for i, column in enumerate(calls["columns"]) if column.startswith("outcome.")]
     calls_n = calls["columns"].index("calls.n")
     assert all(sum(row[i] for i in outcomes) == row[calls_n] for row in calls["rows"])
+
+
+def test_the_pages_data_gives_the_reports_destinations_and_open_missed_calls(
+    company: Company,
+) -> None:
+    """The page computes its destinations and its missed calls not called back from the cube;
+    over the whole period, with no filter, they are the report's own (destinations.sql,
+    open_missed.sql), which the tests above check against the marts."""
+    data = report(company)
+    cube = data.cube
+    days = range(PERIOD.days, 2 * PERIOD.days)
+
+    def rows(name: str) -> list[dict[str, Any]]:
+        table = cube[name]
+        return [
+            dict(zip(table["columns"], row, strict=True)) for row in table["rows"] if row[0] in days
+        ]
+
+    by_name: dict[str, list[float]] = {}
+    for row in rows("destinations"):
+        name = cube["destination_names"][row["destination"]]
+        totals = by_name.setdefault(name, [0, 0, 0, 0.0])
+        for i, column in enumerate(("attempts", "answered", "talk", "cost")):
+            totals[i] += row[column]
+    for destination in data.destinations:
+        attempts, answered, talk, cost = by_name[destination.name]
+        assert (attempts, answered, talk) == (
+            destination.attempts,
+            destination.answered_calls,
+            destination.talk_seconds,
+        )
+        assert cost == pytest.approx(destination.cost, abs=1e-6)
+    missed = rows("missed")
+    assert len(missed) == data.open_missed_calls > 0
+    assert len({(row["account"], row["number"]) for row in missed}) == data.open_missed_numbers
