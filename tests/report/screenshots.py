@@ -22,7 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report_browser import chromium, find_browser, png_size
 
 from pipelines.demo import DEMO_DB, run_demo
-from pipelines.models import load_settings
+from pipelines.emulator.config import EmulatorConfig
+from pipelines.models import ModelSettings
 from pipelines.report import Period, write_report
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
@@ -51,7 +52,10 @@ def main() -> int:
     scratch = Path(tempfile.mkdtemp(prefix="report-screenshots-"))
     month_db = _demo(scratch / "month", 30)
     six_db = _demo(scratch / "six", 183)
-    settings = load_settings()
+    # The demo builds its models in its company's zone, with Spanish national numbers.
+    settings = ModelSettings(
+        reporting_timezone=EmulatorConfig().timezone, default_country_code="34"
+    )
     today: date = datetime.now(ZoneInfo(settings.reporting_timezone)).date()
     yesterday = today - timedelta(days=1)
     pages = {
