@@ -14,7 +14,7 @@ UV := $(shell command -v uv 2>/dev/null || echo $(TOOLS)/bin/uv)
 # The `demo` extra (uvicorn, for the bundled emulator) is part of a checkout's environment.
 RUN := $(UV) run --locked --extra demo
 
-.PHONY: help setup demo test lint format bench emulator clean
+.PHONY: help setup demo test lint format bench emulator screenshots clean
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -47,6 +47,9 @@ format: setup ## apply ruff's fixes and formatting
 
 bench: setup ## benchmark the sync against dlt's rest_api source and a plain-httpx floor
 	$(RUN) python -m pipelines.benchmark
+
+screenshots: setup ## the README's dashboard screenshots (docs/report-*.png), from two demos
+	$(RUN) python tests/report/screenshots.py
 
 emulator: setup ## serve the emulator on http://127.0.0.1:8787/v1.2/voipstudio
 	$(RUN) voipstudio-emulator

@@ -124,6 +124,13 @@ def test_the_wheel_carries_the_models_and_not_the_benchmark(wheel: Path) -> None
         *(REPO / "pipelines").rglob("models/queries/*.sql"),
     ]:
         assert str(sql.relative_to(REPO)) in names, sql
+    # the dashboard's script and its charting library (with the library's license)
+    for asset in (
+        "pipelines/report/dashboard.js",
+        "pipelines/report/vendor/chart.umd.min.js",
+        "pipelines/report/vendor/chart.js.LICENSE.md",
+    ):
+        assert asset in names, asset
     assert not [name for name in names if "benchmark" in name]
     assert not [name for name in names if name.startswith(("tests/", "sql/", "docs/"))]
     metadata = zipfile.ZipFile(wheel).read(

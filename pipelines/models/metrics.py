@@ -128,7 +128,7 @@ METRICS: tuple[Metric, ...] = (
     ),
     Metric(
         "asr",
-        "ASR (outbound)",
+        "Answer rate, outbound (ASR)",
         "agg_calls_daily",
         _sum("answered_calls", _OUTBOUND),
         _sum("attempts", _OUTBOUND),
@@ -140,7 +140,7 @@ METRICS: tuple[Metric, ...] = (
     ),
     Metric(
         "ner",
-        "NER (outbound)",
+        "Calls that reached the party, outbound (NER)",
         "agg_calls_daily",
         _sum("effective_calls", _OUTBOUND),
         _sum("attempts", _OUTBOUND),
@@ -164,7 +164,7 @@ METRICS: tuple[Metric, ...] = (
     ),
     Metric(
         "acd",
-        "ACD",
+        "Average talk time (ACD)",
         "agg_calls_daily",
         "sum(talk_seconds)",
         "sum(answered_calls)",
@@ -187,7 +187,7 @@ METRICS: tuple[Metric, ...] = (
     ),
     Metric(
         "answer_rate",
-        "Answered (inbound)",
+        "Answer rate, inbound",
         "agg_calls_daily",
         _sum("answered_calls", _INBOUND),
         _sum("attempts", _INBOUND),
@@ -207,7 +207,7 @@ METRICS: tuple[Metric, ...] = (
     ),
     Metric(
         "asa",
-        "ASA",
+        "Average wait to answer (ASA)",
         "agg_calls_daily",
         _sum("answered_wait_seconds", _INBOUND),
         _sum("answered_calls", _INBOUND),
@@ -218,7 +218,7 @@ METRICS: tuple[Metric, ...] = (
     ),
     Metric(
         "service_level",
-        "Service level",
+        "Answered in time (service level)",
         "agg_calls_daily",
         "sum(answered_within_sl_calls)",
         "sum(offered_calls_excl_short)",
@@ -243,7 +243,7 @@ METRICS: tuple[Metric, ...] = (
     ),
     Metric(
         "abandon_rate",
-        "Abandonment",
+        "Callers who hung up (abandonment)",
         "agg_calls_daily",
         "sum(abandoned_calls_excl_short)",
         "sum(offered_calls_excl_short)",
@@ -256,7 +256,7 @@ METRICS: tuple[Metric, ...] = (
     ),
     Metric(
         "callback_rate",
-        "Callback rate",
+        "Missed calls called back (callback rate)",
         "fct_missed_call_callbacks",
         "count(case when called_back_within_24h and callback_window_closed_24h then 1 end)",
         "count(case when callback_window_closed_24h then 1 end)",
@@ -396,7 +396,7 @@ METRICS: tuple[Metric, ...] = (
     ),
     Metric(
         "queue_service_level",
-        "Queue service level",
+        "Queue: answered in time (service level)",
         "agg_queue_daily",
         "sum(answered_within_sl_calls)",
         "sum(offered_calls_excl_short)",
@@ -407,7 +407,7 @@ METRICS: tuple[Metric, ...] = (
     ),
     Metric(
         "queue_abandon_rate",
-        "Queue abandonment",
+        "Queue: callers who hung up (abandonment)",
         "agg_queue_daily",
         "sum(abandoned_calls_excl_short)",
         "sum(offered_calls_excl_short)",
@@ -418,7 +418,7 @@ METRICS: tuple[Metric, ...] = (
     ),
     Metric(
         "queue_asa",
-        "Queue average speed of answer (ASA)",
+        "Queue: average wait to answer (ASA)",
         "agg_queue_daily",
         "sum(answered_wait_seconds)",
         "sum(answered_calls)",

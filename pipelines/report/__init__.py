@@ -2,8 +2,8 @@
 publish``).
 
 ``write_report`` reads the reporting models of a DuckDB file read-only and writes one
-self-contained HTML page (plotly.js inlined: it opens offline, from disk, with no server), for
-every VoIPstudio account of the data or some of them.
+self-contained HTML page (Chart.js and the data inlined: it opens offline, from disk, with no
+server, and its filters work there), for every VoIPstudio account of the data or some of them.
 ``publish`` copies the pipeline's dataset to a snapshot file and Parquet files that BI tools can
 hold open without ever blocking a sync. See README, "Dashboard and BI tools", and docs/bi.md.
 """

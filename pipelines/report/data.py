@@ -328,6 +328,7 @@ class ReportData:
         kpis: the tiles.
         missing: sections that cannot be shown, with the reason (a model not built).
         notes: remarks shown under the header (partial comparison, rebuilt time zone).
+        cube: what the page's filters work over (:func:`pipelines.report.cube.build_cube`).
     """
 
     period: Period
@@ -351,6 +352,7 @@ class ReportData:
     open_missed_numbers: int = 0
     open_missed_calls: int = 0
     service_level_seconds: int | None = None
+    cube: dict[str, Any] = field(default_factory=dict)
     missing: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
@@ -583,7 +585,7 @@ def resolve_accounts(marts: Marts, requested: Sequence[str] | None, source: str)
 _QUERIES = Path(__file__).parent / "sql"
 
 
-def _query(name: str) -> str:
+def query_text(name: str) -> str:
     """The report's query ``sql/<name>.sql`` (``{ds}``: the dataset, ``{accounts}``: the
     accounts, ``$name``: parameters; see :meth:`Marts.rows`)."""
     return (_QUERIES / f"{name}.sql").read_text(encoding="utf-8")
@@ -609,7 +611,7 @@ def _service_level_seconds(marts: Marts) -> int | None:
     """The service-level threshold the marts were built with (None before they are)."""
     if "agg_calls_daily" not in marts.relations:
         return None
-    sl_seconds = marts.rows(_query("threshold"))[0][0]
+    sl_seconds = marts.rows(query_text("threshold"))[0][0]
     return None if sl_seconds is None else int(sl_seconds)
 
 
@@ -642,7 +644,7 @@ def _kpis(now: Totals, before: Totals | None, sl_seconds: int | None) -> list[Kp
 
 
 def _users(marts: Marts, period: Period) -> list[UserRow]:
-    rows = marts.rows(_query("users"), _between(period))
+    rows = marts.rows(query_text("users"), _between(period))
     return [
         UserRow(
             account=str(row[0]),
@@ -668,11 +670,13 @@ def _users(marts: Marts, period: Period) -> list[UserRow]:
 def combined_peaks(marts: Marts, period: Period) -> dict[int, int]:
     """The peak of concurrent calls of :attr:`Marts.accounts` together in each hour of
     ``period``, by the hour's start (Unix seconds), counted from their calls."""
-    return {int(hour): int(peak) for hour, peak in marts.rows(_query("peaks"), _between(period))}
+    return {
+        int(hour): int(peak) for hour, peak in marts.rows(query_text("peaks"), _between(period))
+    }
 
 
 def _traffic(marts: Marts, period: Period) -> list[TrafficHour]:
-    rows = marts.rows(_query("traffic"), _between(period))
+    rows = marts.rows(query_text("traffic"), _between(period))
     # One account's peaks are the mart's; several accounts' peaks are not the sum of theirs.
     peaks = combined_peaks(marts, period) if len(marts.accounts) > 1 else {}
     return [
@@ -723,21 +727,24 @@ def load_report(
             f"them in memory for {timezone}."
         )
     if "fct_calls" in marts.relations:
-        first_day, newest = marts.rows(_query("extent"))[0]
+        first_day, newest = marts.rows(query_text("extent"))[0]
         data.first_day, data.newest_call = first_day, newest
     data.totals = read_totals(marts, period)
     data.service_level_seconds = _service_level_seconds(marts)
     previous = data.previous
-    if data.first_day is not None and data.first_day <= previous.end:
+    # Compared only with a period the data covers in full: the first day loaded may start
+    # mid-day, and a partly covered period is not like with like (it gave "calls +67,608%").
+    if data.first_day is not None and data.first_day < previous.start:
         data.previous_totals = read_totals(marts, previous)
-        if data.first_day > previous.start:
-            data.notes.append(
-                f"The data starts on {data.first_day}: the comparison period "
-                f"({previous.start} to {previous.end}) is only partly covered."
-            )
+    elif data.first_day is not None and data.first_day <= previous.end:
+        data.notes.append(
+            f"The data starts on {data.first_day}: the comparison period "
+            f"({previous.start} to {previous.end}) is only partly covered, so the figures are "
+            "not compared."
+        )
     data.kpis = _kpis(data.totals, data.previous_totals, data.service_level_seconds)
     if "agg_calls_daily" in marts.relations and "is_complete" in marts.columns("agg_calls_daily"):
-        first, last, partial = marts.rows(_query("incomplete"), _between(period))[0]
+        first, last, partial = marts.rows(query_text("incomplete"), _between(period))[0]
         if partial:
             days = {1: f"{first}", 2: f"{first} and {last}"}.get(
                 partial, f"{partial} days from {first} to {last}"
@@ -749,30 +756,30 @@ def load_report(
     if "daily" not in data.missing:
         data.daily = [
             DailyOutcome(day, str(outcome), int(calls))
-            for day, outcome, calls in marts.rows(_query("daily"), _between(period))
+            for day, outcome, calls in marts.rows(query_text("daily"), _between(period))
         ]
     if "heatmap" not in data.missing:
         data.heatmap = [
             HeatCell(int(weekday), int(hour), int(calls), int(hours))
-            for weekday, hour, calls, hours in marts.rows(_query("heatmap"), _between(period))
+            for weekday, hour, calls, hours in marts.rows(query_text("heatmap"), _between(period))
         ]
         data.traffic = _traffic(marts, period)
     if "agg_busy_hour_monthly" in marts.relations:
         data.busy_hours = [
             BusyHour(str(row[0]), row[1], int(row[2]), str(row[3]), *map(float, row[4:]))
-            for row in marts.rows(_query("busy_hours"), _between(period))
+            for row in marts.rows(query_text("busy_hours"), _between(period))
         ]
     if "destinations" not in data.missing:
         data.destinations = [
             Destination(str(name), int(attempts), int(answered), int(talk), float(cost))
             for name, attempts, answered, talk, cost in marts.rows(
-                _query("destinations"), {**_between(period), "limit": TOP_DESTINATIONS}
+                query_text("destinations"), {**_between(period), "limit": TOP_DESTINATIONS}
             )
         ]
     if "users" not in data.missing:
         data.users = _users(marts, period)
     if "open_missed" not in data.missing:
-        rows = marts.rows(_query("open_missed"), _between(period))
+        rows = marts.rows(query_text("open_missed"), _between(period))
         data.open_missed_numbers = len(rows)
         data.open_missed_calls = sum(int(row[2]) for row in rows)
         data.open_missed = [
@@ -781,4 +788,16 @@ def load_report(
             )
             for row in rows[:OPEN_MISSED_ROWS]
         ]
+    from pipelines.report.cube import build_cube  # it builds on this module's types
+
+    first_days: dict[str, date] = {}
+    if "fct_calls" in marts.relations:
+        first_days = {str(name): day for name, day in marts.rows(query_text("first_days"))}
+    data.cube = build_cube(
+        marts,
+        period,
+        sl_seconds=data.service_level_seconds,
+        missing=data.missing,
+        first_days=first_days,
+    )
     return data

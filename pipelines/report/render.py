@@ -1,9 +1,12 @@
-"""The dashboard as one self-contained HTML file: plotly.js inlined, no network, no server.
+"""The dashboard as one self-contained HTML file: Chart.js and the data inlined, no network, no
+server.
 
-The page is static HTML and CSS (header, KPI tiles, tables) plus the Plotly figures as a JSON
-document that a few lines of script hand to ``Plotly.newPlot``. Every value from the data is
-escaped (HTML) or JSON-encoded with ``</`` broken up, so a destination or user name cannot end a
-tag or a script.
+The page is static HTML and CSS (header, notes, filters, the cards' frames) plus two scripts:
+the embedded data (:mod:`pipelines.report.cube`) as a JSON document, and ``dashboard.js``, which
+computes every tile, table and chart from it for the filters chosen in the page and draws the
+charts with Chart.js (``vendor/chart.umd.min.js``, MIT, about 210 kB). Every value from the data
+is JSON-encoded with ``</`` broken up, so a destination or user name cannot end a script, and the
+script writes names as text, never as markup.
 """
 
 from __future__ import annotations
@@ -11,16 +14,26 @@ from __future__ import annotations
 import html
 import json
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
-import plotly.graph_objects as go
-import plotly.offline
-
+from pipelines.models.metrics import METRICS, Metric, tiles
 from pipelines.report import fmt
-from pipelines.report.charts import FONT, Chart, build_charts
-from pipelines.report.data import CALLBACK_WINDOW_HOURS, Kpi, ReportData
+from pipelines.report.charts import FONT, busy_hour_summary
+from pipelines.report.data import (
+    CALLBACK_WINDOW_HOURS,
+    OPEN_MISSED_ROWS,
+    TOP_DESTINATIONS,
+    ReportData,
+)
 
 TITLE = "VoIPstudio calls"
+_HERE = Path(__file__).parent
+CHART_JS = _HERE / "vendor" / "chart.umd.min.js"
+DASHBOARD_JS = _HERE / "dashboard.js"
+# Which embedded table each tile's metric is summed over (by the metric's mart).
+_GROUPS = {"agg_calls_daily": "calls", "fct_missed_call_callbacks": "callbacks",
+           "agg_queue_daily": "queue"}  # fmt: skip
 
 _CSS = """
 :root {
@@ -75,27 +88,30 @@ tbody tr:hover { background: #f7f9fb; }
 .more { color: var(--muted); font-size: 12px; margin: 6px 0 0; }
 footer { color: var(--muted); font-size: 12px; margin-top: 20px; line-height: 1.6; }
 footer b { color: var(--text); }
+.filters { display: flex; flex-wrap: wrap; gap: 10px 16px; align-items: flex-end;
+  background: var(--card); border: 1px solid var(--line); border-radius: 8px; padding: 10px 14px;
+  margin-bottom: 8px; }
+.filters label { display: flex; flex-direction: column; font-size: 12px; font-weight: 600;
+  color: var(--muted); gap: 3px; }
+.filters select, .filters input, .filters button { font: 13px FONT; padding: 4px 6px;
+  border: 1px solid #c9ced6; border-radius: 4px; background: #fff; color: var(--text); }
+.filters select { max-width: 240px; }
+.filters button { cursor: pointer; }
+.summary { color: var(--muted); font-size: 13px; margin: 0 0 12px; }
+h2.section { font-size: 13px; text-transform: uppercase; letter-spacing: 0.05em;
+  color: var(--muted); margin: 14px 0 8px; }
+.compare { color: var(--muted); font-size: 12.5px; margin: -8px 0 12px; }
+.card .pick { font-size: 12.5px; color: var(--muted); margin: 0 0 6px; }
+.card .pick select { font: 13px FONT; }
+table.heat { border-collapse: separate; border-spacing: 2px; font-size: 11px;
+  table-layout: fixed; }
+table.heat td { text-align: center; padding: 4px 0; border: 0; border-radius: 2px;
+  min-width: 22px; }
+table.heat th { background: none; position: static; text-align: center; padding: 2px; border: 0;
+  font-weight: 500; }
+table.heat tbody th { text-align: right; padding-right: 6px; }
 @media (max-width: 900px) { .cards { grid-template-columns: 1fr; } }
 """.replace("FONT", FONT)
-
-# Hands every figure to plotly.js, then marks the page rendered (what the browser test waits
-# for); a figure that fails is reported on the console and marked, not silently blank.
-_SCRIPT = """
-(function () {
-  var figures = JSON.parse(document.getElementById("report-figures").textContent);
-  var config = {displaylogo: false, responsive: true,
-    modeBarButtonsToRemove: ["lasso2d", "select2d", "autoScale2d"]};
-  var drawn = Object.keys(figures).map(function (id) {
-    return Plotly.newPlot(id, figures[id].data, figures[id].layout, config);
-  });
-  Promise.all(drawn).then(function () {
-    document.body.setAttribute("data-rendered", "true");
-  }, function (error) {
-    document.body.setAttribute("data-rendered", "failed");
-    console.error("a chart failed to render", error);
-  });
-})();
-"""
 
 
 def _e(value: object) -> str:
@@ -108,195 +124,8 @@ def _json_for_script(value: Any) -> str:
     return text.replace("</", "<\\/").replace("<!--", "<\\!--")
 
 
-def _tile(kpi: Kpi, data: ReportData) -> str:
-    if data.previous_totals is None:
-        change, tone = "no earlier data to compare", "flat"
-        previous = f"the data starts on {data.first_day}" if data.first_day else "no data yet"
-    else:
-        change, tone = fmt.kpi_change(kpi)
-        previous = f"previous period {fmt.kpi_value(kpi, current=False)}"
-    value = "" if kpi.value is None else repr(float(kpi.value))
-    before = "" if kpi.previous is None else repr(float(kpi.previous))
-    return (
-        f'<div class="tile" data-kpi="{_e(kpi.key)}" data-value="{value}" '
-        f'data-previous="{before}">'
-        f'<div class="tile-label">{_e(kpi.label)}</div>'
-        f'<div class="tile-value">{_e(fmt.kpi_value(kpi))}</div>'
-        f'<div class="tile-change {tone}">{_e(change)}</div>'
-        f'<div class="tile-previous">{_e(previous)}</div>'
-        f'<div class="tile-detail">{_e(kpi.detail)}</div>'
-        "</div>"
-    )
-
-
-def _card(chart: Chart) -> str:
-    wide = " wide" if chart.wide else ""
-    if chart.figure is not None:
-        body = f'<div class="chart" id="chart-{_e(chart.key)}" data-chart="{_e(chart.key)}"></div>'
-    else:
-        body = f'<div class="empty" data-empty="{_e(chart.key)}">{_e(chart.empty)}</div>'
-    return (
-        f'<section class="card{wide}" data-section="{_e(chart.key)}">'
-        f'<h2>{_e(chart.title)}</h2><p class="sub">{_e(chart.subtitle)}</p>{body}</section>'
-    )
-
-
-def _table(
-    key: str,
-    title: str,
-    subtitle: str,
-    headers: list[tuple[str, str, bool]],
-    rows: list[list[str]],
-    empty: str,
-    more: str = "",
-) -> str:
-    """A card with a table; ``headers`` are (label, tooltip, is_text) per column."""
-    if not rows:
-        body = f'<div class="empty" data-empty="{_e(key)}">{_e(empty)}</div>'
-    else:
-        head = "".join(
-            f'<th class="{"text" if text else "num"}" title="{_e(tip)}">{_e(label)}</th>'
-            for label, tip, text in headers
-        )
-        lines = "".join(
-            "<tr>"
-            + "".join(
-                f'<td class="{"text" if headers[i][2] else "num"}">{_e(cell)}</td>'
-                for i, cell in enumerate(row)
-            )
-            + "</tr>"
-            for row in rows
-        )
-        body = (
-            f'<div class="table-wrap"><table data-table="{_e(key)}"><thead><tr>{head}</tr>'
-            f"</thead><tbody>{lines}</tbody></table></div>"
-        )
-        if more:
-            body += f'<p class="more">{_e(more)}</p>'
-    return (
-        f'<section class="card wide" data-section="{_e(key)}"><h2>{_e(title)}</h2>'
-        f'<p class="sub">{_e(subtitle)}</p>{body}</section>'
-    )
-
-
-def _users_table(data: ReportData) -> str:
-    # User ids (and names) repeat across accounts: with several, each user shows theirs.
-    several = data.accounts.several
-    account_header = [("Account", "the VoIPstudio account of the user", True)] if several else []
-    headers = [
-        *account_header,
-        ("User", "", True),
-        ("Ext.", "extension", True),
-        ("Handled", "calls with an answered leg of the user, any direction", False),
-        ("Inbound handled", "inbound calls the user answered", False),
-        ("Outbound", "outbound calls the user placed", False),
-        ("Outbound answered", "of those, answered", False),
-        ("Internal", "internal calls with a leg of the user's", False),
-        ("Missed", "inbound calls that rang the user and they did not answer", False),
-        ("Missed by all", "of those, answered by nobody", False),
-        ("Talk", "time in conversation", False),
-        ("Avg ring", "average ring time before the user answered an inbound call", False),
-        ("Callbacks", "outbound calls that called back a missed call", False),
-    ]
-    rows = [
-        [
-            *([user.account] if several else []),
-            user.name,
-            user.extension,
-            fmt.count(user.handled_calls),
-            fmt.count(user.inbound_handled_calls),
-            fmt.count(user.outbound_calls),
-            fmt.count(user.outbound_answered_calls),
-            fmt.count(user.internal_calls),
-            fmt.count(user.missed_calls),
-            fmt.count(user.missed_unanswered_calls),
-            fmt.duration(user.talk_seconds),
-            fmt.duration(user.avg_ring_seconds),
-            fmt.count(user.callbacks_made),
-        ]
-        for user in data.users
-    ]
-    empty = data.missing.get("users", "No user took part in a call in this period.")
-    return _table(
-        "users",
-        "Per user",
-        "Each user's calls in the period (agg_user_daily); a call counts once per user, however "
-        "many legs of theirs it had. Most handled calls first."
-        + (
-            " A user belongs to one account: the same name in two accounts is two users."
-            if several
-            else ""
-        ),
-        headers,
-        rows,
-        empty,
-    )
-
-
-def _missed_table(data: ReportData) -> str:
-    several = data.accounts.several
-    account_header = [("Account", "the VoIPstudio account that missed the calls", True)]
-    headers = [
-        *(account_header if several else []),
-        ("Number", "the caller's number, normalized", True),
-        ("Missed calls", "missed calls from the number in the period with no callback yet", False),
-        ("First missed", "", False),
-        ("Last missed", "", False),
-        ("Waiting", "since the last missed call ended, up to the newest call loaded", False),
-        ("Business hours", "whether a missed call came in business hours", False),
-    ]
-    rows = [
-        [
-            *([missed.account] if several else []),
-            missed.number,
-            fmt.count(missed.missed_calls),
-            f"{missed.first_missed_at:%a %d %b %H:%M}",
-            f"{missed.last_missed_at:%a %d %b %H:%M}",
-            fmt.duration(missed.waiting_seconds),
-            "yes" if missed.in_business_hours else "no",
-        ]
-        for missed in data.open_missed
-    ]
-    more = ""
-    if data.open_missed_numbers > len(rows):
-        more = (
-            f"Showing the {len(rows)} most recent of {data.open_missed_numbers:,} numbers "
-            f"({data.open_missed_calls:,} missed calls)."
-        )
-    per_account = " (a number once per account it called)" if several else ""
-    count = (
-        f"{data.open_missed_numbers:,} numbers{per_account}, {data.open_missed_calls:,} missed "
-        "calls. "
-        if rows
-        else ""
-    )
-    empty = data.missing.get(
-        "open_missed", "Every missed call with a number in this period has been called back."
-    )
-    return _table(
-        "open_missed",
-        "Missed calls not yet called back",
-        f"{count}Inbound calls nobody answered, from a number with no contact since (no "
-        "outbound call to it, no answered call from it"
-        + (", within the same account" if several else "")
-        + f"). Most recent first; times in {data.timezone}.",
-        headers,
-        rows,
-        empty,
-        more,
-    )
-
-
-def _validated(chart: Chart) -> dict[str, Any]:
-    """The figure, checked against plotly's schema (a typo in a property name fails here, in
-    Python, not as a blank chart in someone's browser)."""
-    assert chart.figure is not None
-    go.Figure(chart.figure)
-    return chart.figure
-
-
 def _header(data: ReportData, generated_at: datetime) -> str:
-    period, previous = data.period, data.previous
+    period = data.period
     newest = "no calls loaded"
     if data.newest_call is not None:
         newest = f"{data.newest_call:%Y-%m-%d %H:%M}"
@@ -310,8 +139,7 @@ def _header(data: ReportData, generated_at: datetime) -> str:
         f"{_e(label[:1].upper() + label[1:])}</b> · "
         f'Period <b data-period-start="{period.start}" '
         f'data-period-end="{period.end}">{_e(fmt.day_range(period.start, period.end))}</b> '
-        f"({period.days} {'day' if period.days == 1 else 'days'}), compared with "
-        f"{_e(fmt.day_range(previous.start, previous.end))} · Time zone "
+        f"({period.days} {'day' if period.days == 1 else 'days'}) · Time zone "
         f"<b data-timezone>{_e(data.timezone)}</b> · Data up to <b>{_e(newest)}</b></p>"
         "</div>"
         f'<div class="stamp">Generated <span data-generated-at>{_e(stamp)}</span><br>'
@@ -320,17 +148,96 @@ def _header(data: ReportData, generated_at: datetime) -> str:
     )
 
 
+def _tile_metric(metric: Metric, section: str, kpi_label: str | None = None) -> dict[str, Any]:
+    return {
+        "name": metric.name,
+        "label": kpi_label or metric.label,
+        "kind": "count" if metric.kind == "minutes" else metric.kind,
+        "better": metric.higher_is_better,
+        "detail": metric.detail,
+        "denominator": metric.denominator is not None,
+        "group": _GROUPS[metric.mart],
+        "section": section,
+    }
+
+
+def page_tiles() -> list[dict[str, Any]]:
+    """The page's tiles: the registry's tile metrics, then its queue metrics and the longest
+    wait (a maximum, not a registry ratio)."""
+    listed = [_tile_metric(metric, "calls") for metric in tiles()]
+    listed += [
+        _tile_metric(metric, "queue") for metric in METRICS if metric.mart == "agg_queue_daily"
+    ]
+    listed.append(
+        {
+            "name": "queue_longest_wait",
+            "label": "Queue: longest wait",
+            "kind": "seconds",
+            "better": False,
+            "detail": "the longest wait of a call offered to the queues, answered or not",
+            "denominator": False,
+            "group": "queue",
+            "section": "queue",
+        }
+    )
+    return listed
+
+
+def page_data(data: ReportData) -> dict[str, Any]:
+    """Everything ``dashboard.js`` reads: the period, the tiles' definitions and the cube."""
+    cube = data.cube
+    start = cube.get("window_start")
+    last = None
+    if data.newest_call is not None and start:
+        last = (data.newest_call.date() - datetime.fromisoformat(start).date()).days
+    missing = dict(data.missing)
+    if "queues" not in missing and "queue" not in cube:
+        missing["queues"] = (
+            "model agg_queue_interval is not built: run `voipstudio models` (or sync first)"
+        )
+    return {
+        "period": {"start": data.period.start.isoformat(), "end": data.period.end.isoformat()},
+        "timezone": data.timezone,
+        "font": FONT,
+        "tiles": page_tiles(),
+        "missing": missing,
+        "busy_hour_summary": busy_hour_summary(data),
+        "top_destinations": TOP_DESTINATIONS,
+        "open_missed_rows": OPEN_MISSED_ROWS,
+        "last_day_index": last,
+        "cube": cube,
+    }
+
+
+def _card(key: str, title: str, subtitle: str, *, wide: bool = True, pick: str = "") -> str:
+    """A card frame the script fills: its chart, table or empty-state message."""
+    return (
+        f'<section class="card{" wide" if wide else ""}" data-section="{_e(key)}">'
+        f'<h2>{_e(title)}</h2><p class="sub" data-sub="{_e(key)}">{_e(subtitle)}</p>{pick}'
+        f'<div data-chart-box="{_e(key)}"></div></section>'
+    )
+
+
+_FILTERS = """<form class="filters" aria-label="Filters" onsubmit="return false">
+<label>From <input type="date" id="f-from"></label>
+<label>To <input type="date" id="f-to"></label>
+<label>Account <select id="f-account"></select></label>
+<label>Queue <select id="f-queue"></select></label>
+<label>Agent <select id="f-agent"></select></label>
+<label>Direction <select id="f-direction"></select></label>
+<button type="button" id="f-reset">Show everything</button>
+</form>
+<p class="summary" id="filter-summary"></p>"""
+
+
 def render_html(data: ReportData, generated_at: datetime) -> str:
     """The dashboard page.
 
     Args:
         data: what to show (:func:`pipelines.report.data.load_report`).
-        generated_at: when the report was made (time-zone aware), shown in the footer.
+        generated_at: when the report was made (time-zone aware), shown in the header.
     """
     period = data.period
-    charts = build_charts(data)
-    figures = {f"chart-{chart.key}": _validated(chart) for chart in charts if chart.figure}
-    by_key = {chart.key: chart for chart in charts}
     notes = list(data.notes)
     if not data.has_calls:
         notes.insert(0, "No calls in this period: there is nothing to chart.")
@@ -339,7 +246,6 @@ def render_html(data: ReportData, generated_at: datetime) -> str:
         if notes
         else ""
     )
-    tiles = "".join(_tile(kpi, data) for kpi in data.kpis)
     sl = "the threshold"
     if data.service_level_seconds is not None:
         sl = f"{data.service_level_seconds} s"
@@ -356,6 +262,51 @@ def render_html(data: ReportData, generated_at: datetime) -> str:
             "concurrent calls are those of the accounts together; users and numbers are shown "
             "with their account."
         )
+    zone = _e(data.timezone)
+    cards = "".join(
+        [
+            _card("daily", "Daily volume by outcome", ""),
+            _card(
+                "queues",
+                "Per queue",
+                "Calls offered to each queue (a call counts in every queue it entered, answered "
+                "by the one that answered it; agg_queue_interval). Most offered first.",
+            ),
+            _card(
+                "intervals",
+                "One day, interval by interval",
+                f"Calls offered to the chosen queues and answered by them in each interval "
+                f"of the day ({zone}), with the interval's service level (answered within {sl}).",
+                pick='<p class="pick"><label>Day <select id="interval-day"></select></label></p>',
+            ),
+            _card("trends", "Service level, abandonment and speed of answer", ""),
+            _card(
+                "heatmap",
+                "Calls by hour and weekday",
+                f"Average calls started in each hour ({zone}) on a day of that weekday in the "
+                "period.",
+                wide=False,
+            ),
+            _card(
+                "destinations",
+                "Top destinations by cost",
+                f"Outbound calls started in the period, the {TOP_DESTINATIONS} destinations that "
+                "cost most, with their cost per minute of talk.",
+                wide=False,
+            ),
+            _card("traffic", "Carried traffic", ""),
+            _card(
+                "users",
+                "Per agent",
+                "Each agent's calls in the period (agg_agent_daily: the agent's legs, by queue); "
+                "offered, answered and not answered are inbound calls that rang the agent. Most "
+                "calls first. CDRs carry no login or pause data: there is no occupancy here.",
+            ),
+            _card("open_missed", "Missed calls not yet called back", ""),
+        ]
+    )
+    chart_js = CHART_JS.read_text(encoding="utf-8")
+    script = DASHBOARD_JS.read_text(encoding="utf-8")
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -370,31 +321,37 @@ def render_html(data: ReportData, generated_at: datetime) -> str:
 <main>
 {_header(data, generated_at)}
 {notes_html}
-<section class="tiles" aria-label="Key figures">{tiles}</section>
-<div class="cards">
-{_card(by_key["daily"])}
-{_card(by_key["heatmap"])}
-{_card(by_key["destinations"])}
-{_card(by_key["traffic"])}
-{_users_table(data)}
-{_missed_table(data)}
-</div>
+{_FILTERS}
+<h2 class="section">Calls</h2>
+<section class="tiles" aria-label="Key figures" data-tiles="calls"></section>
+<p class="compare" id="comparison-note"></p>
+<h2 class="section">Queues</h2>
+<section class="tiles" aria-label="Queue figures" data-tiles="queue"></section>
+<div class="cards">{cards}</div>
 <footer>
 <b>How to read it.</b> A call is every leg sharing a call id; it counts on the day it started, in
-{_e(data.timezone)}. Ratios are summed numerators over summed denominators for the whole period,
-never averages of daily ratios. <b>ASR</b>: answered / outbound calls. <b>ACD</b>: talk / answered
-calls, any direction. <b>Service level</b>: inbound calls answered within {_e(sl)} / offered calls
-(answered or abandoned), short abandons left out of both. <b>Abandonment</b>: abandoned / offered,
-short abandons left out. <b>Callback rate</b>: missed calls with a number contacted again within
-{CALLBACK_WINDOW_HOURS} h / those whose {CALLBACK_WINDOW_HOURS} h have passed. <b>Cost</b>: the
-CDRs' charges, account currency. Changes compare with the previous period of the same length:
-ratios in percentage points (pp), the rest in percent.{across} Definitions: README, "Reporting
-models".
+{zone}, and hours are {zone}'s. Every figure follows the filters; ratios are summed numerators
+over summed denominators for the chosen rows, never averages of daily ratios. Names say what a
+figure is, with the trade term beside it. <b>Answer rate (ASR)</b>: answered / outbound calls.
+<b>Average talk time (ACD)</b>: talk / answered calls, any direction. <b>Answered in time
+(service level)</b>: inbound calls answered within {_e(sl)} / offered calls (answered or
+abandoned), short abandons left out of both. <b>Callers who hung up (abandonment)</b>: abandoned /
+offered, short abandons left out. <b>Missed calls called back</b>: missed calls with a number
+contacted again within {CALLBACK_WINDOW_HOURS} h / those whose {CALLBACK_WINDOW_HOURS} h have
+passed. <b>Cost</b>: the CDRs' charges, account currency. <b>Queues</b>: a call counts as offered
+to every queue it entered; the queue filter keeps, for the call figures, the calls that entered
+that queue first. <b>Agent</b>: the user who answered (inbound, internal) or placed (outbound) a
+call. Figures that do not add up are computed for what is shown, never summed: the longest wait
+is the longest of the chosen rows, the busy hour is ranked on the summed traffic, the peak of
+concurrent calls is counted for the accounts shown. Changes compare with the days just before the
+chosen ones, with the same filters, only when the data covers those days in full (otherwise the
+change is left out, and the page says so); ratios in percentage points (pp), the rest in
+percent.{across} Definitions: README, "Reporting models".
 </footer>
 </main>
-<script>{plotly.offline.get_plotlyjs()}</script>
-<script id="report-figures" type="application/json">{_json_for_script(figures)}</script>
-<script>{_SCRIPT}</script>
+<script>{chart_js}</script>
+<script id="report-data" type="application/json">{_json_for_script(page_data(data))}</script>
+<script>{script}</script>
 </body>
 </html>
 """

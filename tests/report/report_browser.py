@@ -3,9 +3,7 @@
 
 Also a script: ``python tests/report/report_browser.py REPORT.html OUT.png [WIDTH [SCALE
 [HEIGHT]]]`` takes a screenshot of a report, the whole page or its first HEIGHT pixels. README's
-docs/report.png is the demo's report: ``make demo``, then
-``.venv/bin/python tests/report/report_browser.py data/demo-report.html docs/report.png 1280 1
-1760``.
+screenshots (docs/report-*.png) are made by ``make screenshots`` (``screenshots.py``).
 """
 
 from __future__ import annotations
@@ -41,34 +39,40 @@ CHROMIUM_FLAGS = (
 )
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
-# What every Plotly chart on the page drew: its traces and data points (plotly's own record),
-# the SVG it made, and the marks (bars, lines, markers, heatmap image) actually visible on the
-# screen: at least a pixel wide and high. Bar widths tell a one-day chart of hairlines from one
-# with real bars.
+# What every Chart.js chart on the page drew: its datasets and data points (Chart.js's own
+# record), and the marks (bars, points) actually laid out on the canvas: at least a pixel wide
+# and high. Bar widths tell a one-day chart of hairlines from one with real bars (the bar's
+# thickness across its category axis).
 CHARTS_JS = """
-return Array.from(document.querySelectorAll('.js-plotly-plot')).map(function (el) {
-  var data = el._fullData || [];
-  var points = data.reduce(function (n, t) {
-    var size = t.z ? t.z.length * (t.z[0] ? t.z[0].length : 0) : (t.x ? t.x.length : 0);
-    return n + size;
+return Object.values(Chart.instances).map(function (chart) {
+  var datasets = chart.data.datasets;
+  var points = datasets.reduce(function (n, d) {
+    return n + d.data.filter(function (v) { return v !== null && v !== undefined; }).length;
   }, 0);
-  var marks = Array.from(el.querySelectorAll(
-    '.bars .point path, .scatterlayer .trace .js-line, .scatterlayer .point, .heatmaplayer image'
-  ));
-  var visible = marks.filter(function (m) {
-    var box = m.getBoundingClientRect();
-    return box.width >= 1 && box.height >= 1;
-  });
-  var bars = Array.from(el.querySelectorAll('.bars .point path')).map(function (m) {
-    return m.getBoundingClientRect().width;
+  var visible = 0, bars = [];
+  var horizontal = chart.options.indexAxis === 'y';
+  datasets.forEach(function (d, i) {
+    var meta = chart.getDatasetMeta(i);
+    meta.data.forEach(function (el, j) {
+      var v = d.data[j];
+      if (v === null || v === undefined) { return; }
+      if (meta.type === 'bar') {
+        var p = el.getProps(['x', 'y', 'base', 'width', 'height'], true);
+        var thick = horizontal ? p.height : p.width;
+        var long = horizontal ? Math.abs(p.x - p.base) : Math.abs(p.y - p.base);
+        if (v > 0) { bars.push(thick); }
+        if (thick >= 1 && long >= 1) { visible += 1; }
+      } else if (!el.skip) {
+        visible += 1;
+      }
+    });
   });
   return {
-    id: el.id,
-    traces: data.length,
+    id: chart.canvas.id,
+    traces: datasets.length,
     points: points,
-    svg: el.querySelectorAll('.main-svg').length,
-    marks: marks.length,
-    visible: visible.length,
+    labels: chart.data.labels.length,
+    visible: visible,
     widest_bar: bars.length ? Math.max.apply(null, bars) : null,
     narrowest_bar: bars.length ? Math.min.apply(null, bars) : null
   };
@@ -89,6 +93,33 @@ class Browser:
 
     driver: Any
 
+    def tiles(self) -> dict[str, dict[str, str]]:
+        """The tiles on the page by key: their value (``data-value``), previous value, text and
+        change as shown."""
+        found = self.js(
+            "return Array.from(document.querySelectorAll('.tile')).map(t => ({"
+            "key: t.dataset.kpi, value: t.dataset.value, previous: t.dataset.previous,"
+            "text: t.querySelector('.tile-value').textContent,"
+            "change: t.querySelector('.tile-change').textContent}))"
+        )
+        return {tile["key"]: tile for tile in found}
+
+    def choose(self, **filters: object) -> None:
+        """Set the page's filters (``from``, ``to``: ISO days; ``account``, ``queue``,
+        ``agent``, ``direction``: option values) as a user would pick them, and re-render."""
+        self.js("window.report.set(arguments[0])", {k: str(v) for k, v in filters.items()})
+
+    def options(self, name: str) -> list[tuple[str, str]]:
+        """The (value, label) options of a filter's list."""
+        return [
+            (str(value), str(label))
+            for value, label in self.js(
+                "return Array.from(document.getElementById('f-' + arguments[0]).options)"
+                ".map(o => [o.value, o.textContent])",
+                name,
+            )
+        ]
+
     def open(self, page: Path) -> None:
         """Load a file and wait until its charts have rendered (or failed to)."""
         from selenium.webdriver.support.ui import WebDriverWait
@@ -107,7 +138,7 @@ class Browser:
         return list(self.driver.get_log("browser"))
 
     def charts(self) -> list[dict[str, Any]]:
-        """What each Plotly chart drew (see ``CHARTS_JS``)."""
+        """What each chart drew (see ``CHARTS_JS``)."""
         return list(self.driver.execute_script(CHARTS_JS))
 
     def js(self, script: str, *args: Any) -> Any:

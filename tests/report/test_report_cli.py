@@ -156,4 +156,4 @@ def test_the_demo_ends_with_the_dashboard(
     assert lines[-2].strip().startswith("data/demo-report.html")
     assert lines[-1].strip() == page.resolve().as_uri()
     html = page.read_text(encoding="utf-8")
-    assert "Europe/Madrid" in html and 'class="chart"' in html
+    assert "Europe/Madrid" in html and 'data-chart-box="daily"' in html
