@@ -3,7 +3,7 @@
 -- incremental: partition (account, call_date)
 --   stg_voipstudio__cdrs: through fct_calls (account, call_key)
 --   fct_missed_call_callbacks: call_date = callback_date
---   stg_voipstudio__queues: rows where this.queue_key = stg_voipstudio__queues.queue_name
+--   stg_voipstudio__queue_names: rows where this.queue_key = stg_voipstudio__queue_names.queue_name
 --
 -- The agents' view of the queues: agg_user_daily's counts split by the queue of the user's legs
 -- (stg_voipstudio__cdrs.queue_name, the one place a CDR's queue is read [guess]). A row with
@@ -45,9 +45,7 @@ calls as (
 ),
 
 queues as (
-    select account, queue_name, min(queue_id) as queue_id
-    from stg_voipstudio__queues
-    group by account, queue_name
+    select account, queue_name, queue_id from stg_voipstudio__queue_names
 ),
 
 callback_calls as (

@@ -3,6 +3,8 @@
 -- incremental: partition (account, call_key)
 --   stg_voipstudio__monitors: rows where this.account = stg_voipstudio__monitors.account and stg_voipstudio__monitors.start_epoch between this.start_epoch and this.end_epoch
 --   stg_voipstudio__voicemessages: rows where this.account = stg_voipstudio__voicemessages.account and this.end_epoch between stg_voipstudio__voicemessages.start_epoch - 60 and stg_voipstudio__voicemessages.start_epoch
+--   stg_voipstudio__queue_names: rows where this.account = stg_voipstudio__queue_names.account and this.queue_name = stg_voipstudio__queue_names.queue_name
+-- optional input: stg_voipstudio__queue_names (account varchar, queue_name varchar, queue_id bigint)
 -- optional input: stg_voipstudio__monitors (account varchar, start_epoch bigint, caller_raw varchar, called_raw varchar)
 -- optional input: stg_voipstudio__voicemessages (account varchar, voicemail_id bigint, start_epoch bigint, caller_raw varchar)
 --
@@ -82,8 +84,11 @@
 --   queue_name         the first queue (or ring group) the call entered: the queue_name of its
 --                      earliest queue leg (stg_voipstudio__cdrs.queue_name, the one place a
 --                      CDR's queue is read [guess]); null for a call that went through no queue
---                      (its id is in fct_queue_calls: joining the queues here would make
---                      fct_calls, and every mart after it, wait for the queues to be loaded)
+--   queue_id           the id of that queue: the loaded queue of that name in the account
+--                      (stg_voipstudio__queue_names, the one home of the name -> id mapping,
+--                      as in fct_queue_calls); null for a direct call, for a name no loaded
+--                      queue has (renamed or deleted since), and when the queues were never
+--                      loaded (an optional input: fct_calls does not wait for them)
 --   queue_count        how many distinct queues the call entered (0: a direct call; 2+: it
 --                      overflowed or was transferred from one queue to another)
 --   is_business_hours  started on a business day ({{ business_days }}, ISO 1 = Monday) between
@@ -440,7 +445,8 @@ final as (
         end as was_recorded,
         case
             when loaded.voicemail_loaded then voicemail_calls.call_key is not null
-        end as went_to_voicemail
+        end as went_to_voicemail,
+        queue_names.queue_id
     from call_rows
     cross join loaded
     left join recorded_calls
@@ -449,6 +455,9 @@ final as (
     left join voicemail_calls
         on voicemail_calls.account = call_rows.account
         and voicemail_calls.call_key = call_rows.call_key
+    left join stg_voipstudio__queue_names as queue_names
+        on queue_names.account = call_rows.account
+        and queue_names.queue_name = call_rows.queue_name
 )
 
 select * from final

@@ -52,7 +52,7 @@ def test_models_command_sync_hook_and_data_tests(
 
         tested = voipstudio(harness, "models", "--test")
         assert tested.returncode == 0, tested.stderr
-        assert "models built" in tested.stdout and "1 view, 18 tables" in tested.stdout
+        assert "models built" in tested.stdout and "1 view, 19 tables" in tested.stdout
         assert "data tests: 50 passed, 0 failed, 0 skipped" in tested.stdout
         assert harness.relations()["fct_calls"] == "BASE TABLE"
         assert harness.relations()["stg_voipstudio__cdrs"] == "BASE TABLE"

@@ -121,6 +121,26 @@ def test_fct_calls_keeps_the_first_queue_and_counts_them(harness: ModelsHarness)
         {"call_key": 2012, "queue_name": None, "queue_count": 0},
     ]
     assert_rows(rows, expected, "call_key")
+    # the first queue's id, by name (stg_voipstudio__queue_names); null for direct calls
+    ids = {SALES: 7001, SUPPORT: 7002, None: None}
+    assert {r["call_key"]: r["queue_id"] for r in rows} == {
+        r["call_key"]: ids[r["queue_name"]] for r in expected
+    }
+    # the same mapping as fct_queue_calls' first queue
+    first = {
+        r["call_key"]: r["queue_id"]
+        for r in harness.table("fct_queue_calls")
+        if r["queue_sequence"] == 1
+    }
+    assert {r["call_key"]: r["queue_id"] for r in rows if r["queue_count"]} == first
+
+
+def test_the_queue_of_a_name(harness: ModelsHarness) -> None:
+    rows = harness.table("stg_voipstudio__queue_names", "queue_name")
+    assert [(r["queue_name"], r["queue_id"], r["queue_count"]) for r in rows] == [
+        (SALES, 7001, 1),
+        (SUPPORT, 7002, 1),
+    ]
 
 
 def test_fct_queue_calls_one_row_per_queue_entered(harness: ModelsHarness) -> None:
@@ -297,8 +317,23 @@ def test_incremental_builds_of_the_queue_views_equal_full_rebuilds(
     with EmulatorServer(empty_company(queues=2)) as server:
         harness = ModelsHarness(server, tmp_path, monkeypatch)
         harness.add_cdrs(RECORDS[:-1])
+        # First without the queues: fct_calls is built all the same (queue_id is an optional
+        # input), its queue_id null; the queue marts wait for the queues.
+        harness.setenv("SOURCES__VOIPSTUDIO__RESOURCES", "cdrs,users")
+        harness.sync()
+        result = build_models(harness.pipeline())
+        assert "fct_calls" in {m.name for m in result.built}
+        assert {r["queue_id"] for r in harness.table("fct_calls")} == {None}
+        # The queues loaded later reach the calls (a full rebuild of fct_calls: its input came).
+        harness.delenv("SOURCES__VOIPSTUDIO__RESOURCES")
         harness.sync()
         build_models(harness.pipeline())
+        assert_same(
+            "queues loaded",
+            duckdb_rows(harness.db_path),
+            full_rebuild_of(harness.db_path, tmp_path),
+        )
+        assert {r["call_key"]: r["queue_id"] for r in harness.table("fct_calls")}[2004] == 7002
         # A late leg: 2003's caller, abandoned in Sales, overflowed to Support and was answered
         # there (the call now has two queues: Sales's row becomes an overflow); and the newest
         # call, which moves the horizon and completes 2024-10-27.
@@ -330,10 +365,31 @@ def test_incremental_builds_of_the_queue_views_equal_full_rebuilds(
             duckdb_rows(harness.db_path),
             full_rebuild_of(harness.db_path, tmp_path),
         )
+        calls = {r["call_key"]: r for r in harness.table("fct_calls")}
+        assert (calls[2004]["queue_name"], calls[2004]["queue_id"]) == (SUPPORT, None)
+        # A new queue takes the old name: the calls naming it get its id, incrementally.
+        response = harness.admin.post(
+            "/collections/queues",
+            json={"records": [{"id": 7003, "name": SUPPORT, "number": "7003", "users": []}]},
+        )
+        assert response.json()["added"] == 1, response.text
+        new_id = 7003
+        harness.sync()
+        result = build_models(harness.pipeline())
+        modes = {m.name: m.mode for m in result.built}
+        assert modes["fct_calls"] == "incremental", modes
+        assert_same(
+            "queue named again",
+            duckdb_rows(harness.db_path),
+            full_rebuild_of(harness.db_path, tmp_path),
+        )
+        renamed = {r["call_key"]: r for r in harness.table("fct_calls")}
     calls = {r["call_key"]: r for r in harness.table("fct_queue_calls")}
-    assert (calls[2004]["queue_name"], calls[2004]["queue_id"]) == (SUPPORT, None)
+    assert (calls[2004]["queue_name"], calls[2004]["queue_id"]) == (SUPPORT, new_id)
+    assert renamed[2004]["queue_id"] == new_id
+    assert renamed[2001]["queue_id"] == 7001
     daily = harness.table("agg_queue_daily", "call_date, queue_name")
-    assert {r["queue_id"] for r in daily if r["queue_name"] == SUPPORT} == {None}
+    assert {r["queue_id"] for r in daily if r["queue_name"] == SUPPORT} == {new_id}
 
 
 AGENT_COLUMNS = [
