@@ -5,8 +5,8 @@
 --   stg_voipstudio__voicemessages: rows where this.account = stg_voipstudio__voicemessages.account and this.end_epoch between stg_voipstudio__voicemessages.start_epoch - 60 and stg_voipstudio__voicemessages.start_epoch
 --   stg_voipstudio__queue_names: rows where this.account = stg_voipstudio__queue_names.account and this.queue_name = stg_voipstudio__queue_names.queue_name
 -- optional input: stg_voipstudio__queue_names (account varchar, queue_name varchar, queue_id bigint)
--- optional input: stg_voipstudio__monitors (account varchar, start_epoch bigint, caller_raw varchar, called_raw varchar)
--- optional input: stg_voipstudio__voicemessages (account varchar, voicemail_id bigint, start_epoch bigint, caller_raw varchar)
+-- optional input: stg_voipstudio__monitors (account varchar, start_epoch bigint, caller_clean varchar, called_clean varchar)
+-- optional input: stg_voipstudio__voicemessages (account varchar, voicemail_id bigint, start_epoch bigint, caller_clean varchar)
 --
 -- Rebuilt call by call: after a sync, the calls with a CDR loaded, changed or marked deleted
 -- since the last build (the call a CDR belonged to before, too, when its call_id changed).
@@ -371,7 +371,8 @@ call_rows as (
 -- Flags from other collections. A collection that was never loaded reads as one row of NULLs
 -- (the "-- optional input:" lines): its flag is then NULL (unknown), not false. Numbers are
 -- compared as written, without spaces and the separators - ( ) . / (the staging models'
--- cleaning), not normalized: a recording and its leg are written by the same PBX.
+-- *_clean columns, a missing number as ''), not normalized: a recording and its leg are
+-- written by the same PBX.
 loaded as (
     select
         not exists (select 1 from stg_voipstudio__monitors where account is null)
@@ -385,10 +386,8 @@ leg_numbers as (
         account,
         call_key,
         start_epoch,
-        replace(replace(replace(replace(replace(replace(
-            trim(coalesce(src_raw, '')), ' ', ''), '-', ''), '(', ''), ')', ''), '.', ''), '/', '') as src_clean,
-        replace(replace(replace(replace(replace(replace(
-            trim(coalesce(dst_raw, '')), ' ', ''), '-', ''), '(', ''), ')', ''), '.', ''), '/', '') as dst_clean
+        coalesce(src_clean, '') as src_clean,
+        coalesce(dst_clean, '') as dst_clean
     from legs
 ),
 
@@ -396,10 +395,8 @@ recordings as (
     select
         account,
         start_epoch,
-        replace(replace(replace(replace(replace(replace(
-            trim(coalesce(caller_raw, '')), ' ', ''), '-', ''), '(', ''), ')', ''), '.', ''), '/', '') as caller_clean,
-        replace(replace(replace(replace(replace(replace(
-            trim(coalesce(called_raw, '')), ' ', ''), '-', ''), '(', ''), ')', ''), '.', ''), '/', '') as called_clean
+        coalesce(caller_clean, '') as caller_clean,
+        coalesce(called_clean, '') as called_clean
     from stg_voipstudio__monitors
     where account is not null
 ),
@@ -418,8 +415,7 @@ messages as (
     select
         account,
         start_epoch,
-        replace(replace(replace(replace(replace(replace(
-            trim(coalesce(caller_raw, '')), ' ', ''), '-', ''), '(', ''), ')', ''), '.', ''), '/', '') as caller_clean
+        coalesce(caller_clean, '') as caller_clean
     from stg_voipstudio__voicemessages
     where account is not null
 ),

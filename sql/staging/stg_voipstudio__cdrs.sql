@@ -27,6 +27,11 @@
 --   ring_seconds     duration - billsec, never below 0: ring / set-up time before answer or hang-up
 --   is_answered      disposition = 'CONNECTED' and billsec > 0
 --   answered_epoch   start_epoch + ring_seconds, when is_answered
+--   src_clean, dst_clean
+--                    src and dst as written, trimmed, with spaces and the separators - ( ) . /
+--                    removed (null when missing): the one home of that cleaning, which
+--                    stg_voipstudio__monitors and stg_voipstudio__voicemessages apply to their
+--                    numbers too; fct_calls matches recordings and messages on them
 --   src_number, dst_number
 --                    the number with separators ( ) - . / and spaces removed: '+' and digits
 --                    (E.164) when it carries a country code ('+' or '00' prefix) or when it is a
@@ -92,6 +97,7 @@ renamed as (
         t_cause as hangup_cause,
         clid as caller_id,
         src as src_raw,
+        src_clean,
         case
             when src_clean like '+%' and regexp_matches(substr(src_clean, 2), '^[0-9]+$')
                 then src_clean
@@ -114,6 +120,7 @@ renamed as (
         src_ua as src_user_agent,
         src_codec,
         dst as dst_raw,
+        dst_clean,
         case
             when dst_clean like '+%' and regexp_matches(substr(dst_clean, 2), '^[0-9]+$')
                 then dst_clean
