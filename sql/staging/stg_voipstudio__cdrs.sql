@@ -40,6 +40,15 @@
 --                    null when it is not a number (anonymous, unavailable)
 --   external_number  the outside party: src_number of inbound and missed legs, dst_number of
 --                    outbound legs, null for internal and unknown legs
+--   is_ring_no_answer
+--                    the leg rang its user (inbound or missed), was not answered, and was not
+--                    cut by a colleague answering (hang-up cause not Q.850 26): the leg of a
+--                    RONA (agg_user_daily, agg_agent_daily); where t_cause is empty every
+--                    unanswered ringing leg is one
+--   is_answered_elsewhere
+--                    the leg rang, was not answered, and ended with Q.850 26 (non-selected user
+--                    clearing: a colleague answered while it rang, as in a ring-all queue).
+--                    The one home of both definitions.
 --   queue_name       the queue (or ring group) whose leg this is: destination, on a leg whose
 --                    context is 'from-queue'; null otherwise. [guess] This is how the emulator
 --                    names a CDR's queue (pipelines/emulator/cdr_conventions.py); no document
@@ -164,7 +173,11 @@ final as (
         end as external_number,
         case
             when lower(trim(context)) = 'from-queue' then nullif(trim(destination), '')
-        end as queue_name
+        end as queue_name,
+        direction in ('inbound', 'missed') and not is_answered
+        and coalesce(trim(cast(hangup_cause as varchar)), '') <> '26' as is_ring_no_answer,
+        direction in ('inbound', 'missed') and not is_answered
+        and coalesce(trim(cast(hangup_cause as varchar)), '') = '26' as is_answered_elsewhere
     from renamed
 )
 
