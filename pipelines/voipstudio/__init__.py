@@ -39,6 +39,7 @@ from pipelines.voipstudio.accounts import (
     parse_start,
 )
 from pipelines.voipstudio.collection import Collection, DatedCollection, Dimension
+from pipelines.voipstudio.memberships import with_history
 from pipelines.voipstudio.plan import RunPlan
 from pipelines.voipstudio.reader import AccountReader, add_account_column
 from pipelines.voipstudio.state import ResourceState
@@ -148,9 +149,11 @@ def _resource(reader: AccountReader, collection: Collection, selected: bool) -> 
 
     @dlt.resource(name=name, selected=selected, **dimension.table_hints())
     def dimension_records() -> Iterator[Any]:
-        """A dimension, refreshed in full every run."""
+        """A dimension, refreshed in full every run (its history, if any, kept)."""
         yield from reader.guarded(
-            lambda _: reader.read_dimension(dimension, name),
+            lambda _: with_history(
+                reader.read_dimension(dimension, name), dimension.history, reader.account.name
+            ),
             ResourceState.current(),
             dimension,
             name,

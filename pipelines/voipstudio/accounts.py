@@ -35,7 +35,7 @@ from pipelines.voipstudio.client import (
     check_base_url,
     env_variable,
 )
-from pipelines.voipstudio.collection import Collection, DatedCollection
+from pipelines.voipstudio.collection import Collection, DatedCollection, Dimension
 from pipelines.voipstudio.configuration import refuse_secrets_in_config, resolve, warn_unknown_keys
 from pipelines.voipstudio.errors import ConfigError
 from pipelines.voipstudio.settings import CREDENTIAL_KEYS, AccountSettings, SourceSettings
@@ -391,6 +391,8 @@ def unconfigured_tables() -> set[str]:
     for collection in catalog.COLLECTIONS:
         if collection not in chosen:
             tables.add(collection.name)
+            if isinstance(collection, Dimension):
+                tables.update(collection.tables)
             if isinstance(collection, DatedCollection):
                 tables.add(collection.rejects_table)
     return tables

@@ -15,6 +15,7 @@ from pipelines.voipstudio.collection import (
     Cursor,
     DatedCollection,
     Dimension,
+    MemberHistory,
 )
 from pipelines.voipstudio.errors import ConfigError
 
@@ -217,8 +218,18 @@ TRANSACTIONS = DatedCollection(
 )
 
 USERS = Dimension(name="users", path="/users", records="users", record="user")
-# Call queues; their member user ids land in `queues__users` (dlt's nested table).
-QUEUES = Dimension(name="queues", path="/queues", records="queues", record="queue")
+# Call queues; their member user ids land in `queues__users` (dlt's nested table, replaced
+# with the queues), and every membership as each sync observed it in `queue_memberships` (the
+# API gives the current members only).
+QUEUES = Dimension(
+    name="queues",
+    path="/queues",
+    records="queues",
+    record="queue",
+    history=MemberHistory(
+        table="queue_memberships", field="users", owner_key="queue_id", member_key="user_id"
+    ),
+)
 # The company's directory: contacts change (renamed, regrouped) without a date saying so, so
 # they are read whole, like users, rather than incrementally on `created_at`.
 CONTACTS = Dimension(

@@ -18,7 +18,9 @@ the record parser and the load need to know (see ``catalog`` for the declaration
   of an hour a DST change repeats (``wallclock``).
 
 A **dimension** (``/users``, ``/queues``) is small: it is read whole every run and replaced
-account by account.
+account by account. The API gives its current state only; a list field whose past matters (a
+queue's members) declares a :class:`MemberHistory`: every sync adds the versions it observed
+to a table of its own, which no sync replaces.
 
 The vocabulary follows dlt's: ``cursor_path``, ``primary_key``, a table's hints.
 """
@@ -132,11 +134,42 @@ class Collection:
         return min(configured, self.page_cap)
 
 
+@dataclass(frozen=True, kw_only=True)
+class MemberHistory:
+    """A list field of a dimension kept as it was observed by each sync (``pipelines/voipstudio
+    /memberships.py``): one row per record and member of the list, in ``table``, versioned by
+    dlt's ``scd2`` merge (``_dlt_valid_from`` / ``_dlt_valid_to``: the syncs that first saw the
+    membership and first saw it gone).
+
+    Attributes:
+        table: the history table (``queue_memberships``).
+        field: the record's list of member ids (``users``).
+        owner_key: the column of the record's id (``queue_id``).
+        member_key: the column of the member's id (``user_id``).
+    """
+
+    table: str
+    field: str
+    owner_key: str
+    member_key: str
+
+
 @dataclass(frozen=True, eq=False, kw_only=True)
 class Dimension(Collection):
     """A small collection read whole every run, replaced account by account: the merge key
     ``account`` deletes the account's rows before its new ones go in and leaves other
-    accounts' rows alone (a plain replace would empty the table of an account that failed)."""
+    accounts' rows alone (a plain replace would empty the table of an account that failed).
+
+    Attributes:
+        history: a list field whose membership every sync keeps as observed, or None.
+    """
+
+    history: MemberHistory | None = None
+
+    @property
+    def tables(self) -> tuple[str, ...]:
+        """The tables its resources load: its own, and its history's."""
+        return (self.name,) if self.history is None else (self.name, self.history.table)
 
     def table_hints(self) -> dict[str, Any]:
         """The dlt hints of its resources."""

@@ -3,7 +3,7 @@
 -- incremental: partition (account, call_date)
 --   stg_voipstudio__cdrs: through fct_calls (account, call_key)
 --   fct_missed_call_callbacks: call_date = callback_date
---   stg_voipstudio__queues: rows where this.queue_key = stg_voipstudio__queues.queue_name
+--   stg_voipstudio__queue_names: rows where this.queue_key = stg_voipstudio__queue_names.queue_name
 --
 -- The agents' view of the queues: agg_user_daily's counts split by the queue of the user's legs
 -- (stg_voipstudio__cdrs.queue_name, the one place a CDR's queue is read [guess]). A row with
@@ -19,7 +19,8 @@
 --   answered_calls         of those, the calls the user answered (a leg of theirs answered)
 --   rona_calls             ring no answer: rang the user, not answered by them, and a leg of
 --                          theirs was not cut by a colleague answering (hang-up cause not Q.850
---                          26), as agg_user_daily.rona_calls
+--                          26: stg_voipstudio__cdrs.is_ring_no_answer), as
+--                          agg_user_daily.rona_calls
 --   answered_talk_seconds  billsec of the user's answered inbound legs: the handle time. CDRs
 --                          carry no hold or wrap-up (after-call work) time, so it is talk only;
 --                          avg_handle_seconds = answered_talk_seconds / answered_calls
@@ -45,9 +46,7 @@ calls as (
 ),
 
 queues as (
-    select account, queue_name, min(queue_id) as queue_id
-    from stg_voipstudio__queues
-    group by account, queue_name
+    select account, queue_name, queue_id from stg_voipstudio__queue_names
 ),
 
 callback_calls as (
@@ -67,16 +66,7 @@ user_calls as (
         calls.direction as call_direction,
         max(case when legs.is_answered then 1 else 0 end) as user_answered,
         max(case when legs.direction in ('inbound', 'missed') then 1 else 0 end) as user_rang,
-        max(
-            case
-                when
-                    legs.direction in ('inbound', 'missed')
-                    and not legs.is_answered
-                    and coalesce(trim(cast(legs.hangup_cause as varchar)), '') <> '26'
-                    then 1
-                else 0
-            end
-        ) as user_rang_unanswered,
+        max(case when legs.is_ring_no_answer then 1 else 0 end) as user_rang_unanswered,
         max(case when legs.direction = 'outbound' then 1 else 0 end) as user_placed_outbound,
         sum(legs.talk_seconds) as talk_seconds,
         sum(case when legs.is_answered and legs.direction = 'inbound' then legs.talk_seconds end)

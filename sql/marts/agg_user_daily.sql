@@ -21,10 +21,12 @@
 --   missed_unanswered_calls    of missed_calls, those nobody answered (fct_calls.is_missed)
 --   rona_calls                 of missed_calls, ring-no-answer (RONA): a leg of the user's rang and
 --                              was not answered, and was not cut because a colleague answered
---                              (its hang-up cause is not Q.850 26); the user's own misses
+--                              (its hang-up cause is not Q.850 26: a leg with
+--                              stg_voipstudio__cdrs.is_ring_no_answer); the user's own misses
 --   answered_elsewhere_calls   of missed_calls, those where every leg that rang the user ended
 --                              with cause 26 (non-selected user clearing: a colleague answered
---                              while it rang, as in a ring-all queue). Not the user's miss.
+--                              while it rang, as in a ring-all queue; is_answered_elsewhere).
+--                              Not the user's miss.
 --                              missed_calls = rona_calls + answered_elsewhere_calls
 --   talk_seconds               billsec of the user's legs
 --   answered_ring_seconds      ring_seconds of the user's answered inbound legs
@@ -63,16 +65,7 @@ user_calls as (
         calls.is_answered as is_call_answered,
         max(case when legs.is_answered then 1 else 0 end) as user_answered,
         max(case when legs.direction in ('inbound', 'missed') then 1 else 0 end) as user_rang,
-        max(
-            case
-                when
-                    legs.direction in ('inbound', 'missed')
-                    and not legs.is_answered
-                    and coalesce(trim(cast(legs.hangup_cause as varchar)), '') <> '26'
-                    then 1
-                else 0
-            end
-        ) as user_rang_unanswered,
+        max(case when legs.is_ring_no_answer then 1 else 0 end) as user_rang_unanswered,
         max(case when legs.direction = 'outbound' then 1 else 0 end) as user_placed_outbound,
         max(case when legs.direction = 'internal' then 1 else 0 end) as user_internal,
         sum(legs.talk_seconds) as talk_seconds,

@@ -3,8 +3,10 @@
 -- incremental: partition (account, call_key)
 --   stg_voipstudio__monitors: rows where this.account = stg_voipstudio__monitors.account and stg_voipstudio__monitors.start_epoch between this.start_epoch and this.end_epoch
 --   stg_voipstudio__voicemessages: rows where this.account = stg_voipstudio__voicemessages.account and this.end_epoch between stg_voipstudio__voicemessages.start_epoch - 60 and stg_voipstudio__voicemessages.start_epoch
--- optional input: stg_voipstudio__monitors (account varchar, start_epoch bigint, caller_raw varchar, called_raw varchar)
--- optional input: stg_voipstudio__voicemessages (account varchar, voicemail_id bigint, start_epoch bigint, caller_raw varchar)
+--   stg_voipstudio__queue_names: rows where this.account = stg_voipstudio__queue_names.account and this.queue_name = stg_voipstudio__queue_names.queue_name
+-- optional input: stg_voipstudio__queue_names (account varchar, queue_name varchar, queue_id bigint)
+-- optional input: stg_voipstudio__monitors (account varchar, start_epoch bigint, caller_clean varchar, called_clean varchar)
+-- optional input: stg_voipstudio__voicemessages (account varchar, voicemail_id bigint, start_epoch bigint, caller_clean varchar)
 --
 -- Rebuilt call by call: after a sync, the calls with a CDR loaded, changed or marked deleted
 -- since the last build (the call a CDR belonged to before, too, when its call_id changed).
@@ -82,8 +84,11 @@
 --   queue_name         the first queue (or ring group) the call entered: the queue_name of its
 --                      earliest queue leg (stg_voipstudio__cdrs.queue_name, the one place a
 --                      CDR's queue is read [guess]); null for a call that went through no queue
---                      (its id is in fct_queue_calls: joining the queues here would make
---                      fct_calls, and every mart after it, wait for the queues to be loaded)
+--   queue_id           the id of that queue: the loaded queue of that name in the account
+--                      (stg_voipstudio__queue_names, the one home of the name -> id mapping,
+--                      as in fct_queue_calls); null for a direct call, for a name no loaded
+--                      queue has (renamed or deleted since), and when the queues were never
+--                      loaded (an optional input: fct_calls does not wait for them)
 --   queue_count        how many distinct queues the call entered (0: a direct call; 2+: it
 --                      overflowed or was transferred from one queue to another)
 --   is_business_hours  started on a business day ({{ business_days }}, ISO 1 = Monday) between
@@ -366,7 +371,8 @@ call_rows as (
 -- Flags from other collections. A collection that was never loaded reads as one row of NULLs
 -- (the "-- optional input:" lines): its flag is then NULL (unknown), not false. Numbers are
 -- compared as written, without spaces and the separators - ( ) . / (the staging models'
--- cleaning), not normalized: a recording and its leg are written by the same PBX.
+-- *_clean columns, a missing number as ''), not normalized: a recording and its leg are
+-- written by the same PBX.
 loaded as (
     select
         not exists (select 1 from stg_voipstudio__monitors where account is null)
@@ -380,10 +386,8 @@ leg_numbers as (
         account,
         call_key,
         start_epoch,
-        replace(replace(replace(replace(replace(replace(
-            trim(coalesce(src_raw, '')), ' ', ''), '-', ''), '(', ''), ')', ''), '.', ''), '/', '') as src_clean,
-        replace(replace(replace(replace(replace(replace(
-            trim(coalesce(dst_raw, '')), ' ', ''), '-', ''), '(', ''), ')', ''), '.', ''), '/', '') as dst_clean
+        coalesce(src_clean, '') as src_clean,
+        coalesce(dst_clean, '') as dst_clean
     from legs
 ),
 
@@ -391,10 +395,8 @@ recordings as (
     select
         account,
         start_epoch,
-        replace(replace(replace(replace(replace(replace(
-            trim(coalesce(caller_raw, '')), ' ', ''), '-', ''), '(', ''), ')', ''), '.', ''), '/', '') as caller_clean,
-        replace(replace(replace(replace(replace(replace(
-            trim(coalesce(called_raw, '')), ' ', ''), '-', ''), '(', ''), ')', ''), '.', ''), '/', '') as called_clean
+        coalesce(caller_clean, '') as caller_clean,
+        coalesce(called_clean, '') as called_clean
     from stg_voipstudio__monitors
     where account is not null
 ),
@@ -413,8 +415,7 @@ messages as (
     select
         account,
         start_epoch,
-        replace(replace(replace(replace(replace(replace(
-            trim(coalesce(caller_raw, '')), ' ', ''), '-', ''), '(', ''), ')', ''), '.', ''), '/', '') as caller_clean
+        coalesce(caller_clean, '') as caller_clean
     from stg_voipstudio__voicemessages
     where account is not null
 ),
@@ -440,7 +441,8 @@ final as (
         end as was_recorded,
         case
             when loaded.voicemail_loaded then voicemail_calls.call_key is not null
-        end as went_to_voicemail
+        end as went_to_voicemail,
+        queue_names.queue_id
     from call_rows
     cross join loaded
     left join recorded_calls
@@ -449,6 +451,9 @@ final as (
     left join voicemail_calls
         on voicemail_calls.account = call_rows.account
         and voicemail_calls.call_key = call_rows.call_key
+    left join stg_voipstudio__queue_names as queue_names
+        on queue_names.account = call_rows.account
+        and queue_names.queue_name = call_rows.queue_name
 )
 
 select * from final

@@ -1,7 +1,7 @@
 -- grain: one row per account, call and queue the call entered (a call through two queues has
 -- two rows); key: (account, call_key, queue_name)
 -- incremental: partition (account, call_key)
---   stg_voipstudio__queues: rows where this.queue_name = stg_voipstudio__queues.queue_name
+--   stg_voipstudio__queue_names: rows where this.queue_name = stg_voipstudio__queue_names.queue_name
 --
 -- The calls as each queue saw them: the base of agg_queue_daily and agg_queue_interval (one
 -- home for the per-queue definitions). A call's queue legs are its CDRs with a queue_name
@@ -9,9 +9,9 @@
 -- queue is read [guess]). A call counts as offered to every queue it entered and as answered
 -- by the queue whose leg answered it (the usual convention).
 --
---   queue_name, queue_id   the queue (queue_id from stg_voipstudio__queues by name within the
---                          account, the smallest id if two share the name; null when the loaded
---                          queues have no such name)
+--   queue_name, queue_id   the queue (queue_id by name within the account: the loaded queue
+--                          of that name, stg_voipstudio__queue_names, the one home of the
+--                          mapping; null when the loaded queues have no such name)
 --   queue_sequence         1 for the first queue the call entered, 2 for the next, ...;
 --                          queue_count: how many queues it entered (fct_calls.queue_count)
 --   entered_epoch          the start of the call's first leg in this queue (Unix seconds);
@@ -69,9 +69,7 @@ calls as (
 ),
 
 queues as (
-    select account, queue_name, min(queue_id) as queue_id
-    from stg_voipstudio__queues
-    group by account, queue_name
+    select account, queue_name, queue_id from stg_voipstudio__queue_names
 ),
 
 per_queue as (

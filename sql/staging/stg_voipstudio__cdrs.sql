@@ -27,6 +27,11 @@
 --   ring_seconds     duration - billsec, never below 0: ring / set-up time before answer or hang-up
 --   is_answered      disposition = 'CONNECTED' and billsec > 0
 --   answered_epoch   start_epoch + ring_seconds, when is_answered
+--   src_clean, dst_clean
+--                    src and dst as written, trimmed, with spaces and the separators - ( ) . /
+--                    removed (null when missing): the one home of that cleaning, which
+--                    stg_voipstudio__monitors and stg_voipstudio__voicemessages apply to their
+--                    numbers too; fct_calls matches recordings and messages on them
 --   src_number, dst_number
 --                    the number with separators ( ) - . / and spaces removed: '+' and digits
 --                    (E.164) when it carries a country code ('+' or '00' prefix) or when it is a
@@ -35,6 +40,15 @@
 --                    null when it is not a number (anonymous, unavailable)
 --   external_number  the outside party: src_number of inbound and missed legs, dst_number of
 --                    outbound legs, null for internal and unknown legs
+--   is_ring_no_answer
+--                    the leg rang its user (inbound or missed), was not answered, and was not
+--                    cut by a colleague answering (hang-up cause not Q.850 26): the leg of a
+--                    RONA (agg_user_daily, agg_agent_daily); where t_cause is empty every
+--                    unanswered ringing leg is one
+--   is_answered_elsewhere
+--                    the leg rang, was not answered, and ended with Q.850 26 (non-selected user
+--                    clearing: a colleague answered while it rang, as in a ring-all queue).
+--                    The one home of both definitions.
 --   queue_name       the queue (or ring group) whose leg this is: destination, on a leg whose
 --                    context is 'from-queue'; null otherwise. [guess] This is how the emulator
 --                    names a CDR's queue (pipelines/emulator/cdr_conventions.py); no document
@@ -92,6 +106,7 @@ renamed as (
         t_cause as hangup_cause,
         clid as caller_id,
         src as src_raw,
+        src_clean,
         case
             when src_clean like '+%' and regexp_matches(substr(src_clean, 2), '^[0-9]+$')
                 then src_clean
@@ -114,6 +129,7 @@ renamed as (
         src_ua as src_user_agent,
         src_codec,
         dst as dst_raw,
+        dst_clean,
         case
             when dst_clean like '+%' and regexp_matches(substr(dst_clean, 2), '^[0-9]+$')
                 then dst_clean
@@ -157,7 +173,11 @@ final as (
         end as external_number,
         case
             when lower(trim(context)) = 'from-queue' then nullif(trim(destination), '')
-        end as queue_name
+        end as queue_name,
+        direction in ('inbound', 'missed') and not is_answered
+        and coalesce(trim(cast(hangup_cause as varchar)), '') <> '26' as is_ring_no_answer,
+        direction in ('inbound', 'missed') and not is_answered
+        and coalesce(trim(cast(hangup_cause as varchar)), '') = '26' as is_answered_elsewhere
     from renamed
 )
 

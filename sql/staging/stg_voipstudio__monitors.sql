@@ -15,8 +15,10 @@
 --   local_date       the date of started_at_local
 --   start_epoch      Unix seconds of timestamp; end_epoch = start_epoch + duration_seconds
 --   duration_seconds the recorded talk time (0 when unknown)
---   caller_number,   caller and called with separators ( ) - . / and spaces removed; null when
---   called_number    they hold anything but '+' and digits
+--   caller_clean,    caller and called trimmed, with spaces and the separators ( ) - . /
+--   called_clean     removed, as stg_voipstudio__cdrs.src_clean (null when missing)
+--   caller_number,   the same; null when they hold anything but '+' and digits
+--   called_number
 --   direction        inbound (type I), outbound (O) or unknown
 --   file_size_bytes  the audio file's size in bytes as the record gives it (size)
 --   file_route       the API path of the audio file (/monitors/<id>.mp3)
@@ -60,10 +62,12 @@ final as (
         start_epoch + duration_seconds as end_epoch,
         duration_seconds,
         caller_raw,
+        caller_clean,
         case
             when regexp_matches(caller_clean, '^\+?[0-9]+$') then caller_clean
         end as caller_number,
         called_raw,
+        called_clean,
         case
             when regexp_matches(called_clean, '^\+?[0-9]+$') then called_clean
         end as called_number,

@@ -16,8 +16,10 @@
 --   local_date       the date of left_at_local
 --   start_epoch      Unix seconds of origtime; end_epoch = start_epoch + duration_seconds
 --   duration_seconds the message's length (0 when unknown)
---   caller_number    caller with separators ( ) - . / and spaces removed; null when it holds
---                    anything but '+' and digits (anonymous, unavailable)
+--   caller_clean     caller trimmed, with spaces and the separators ( ) - . / removed, as
+--                    stg_voipstudio__cdrs.src_clean (null when missing)
+--   caller_number    the same; null when it holds anything but '+' and digits (anonymous,
+--                    unavailable)
 --   mailbox          dialled: the extension of the user or the number of the queue whose
 --                    mailbox got the message
 --   folder           INBOX (not listened to yet) or another folder (Old, ...)
@@ -57,6 +59,7 @@ final as (
         start_epoch + duration_seconds as end_epoch,
         duration_seconds,
         caller_raw,
+        caller_clean,
         case
             when regexp_matches(caller_clean, '^\+?[0-9]+$') then caller_clean
         end as caller_number,

@@ -44,6 +44,19 @@ NOT_LOADED_BY_DEFAULT = frozenset(
     }
 )
 REPO = Path(__file__).resolve().parents[2]
+# Columns holding when a sync observed something (the queue memberships' history): two syncs of
+# the same data, into two datasets, differ there and only there.
+OBSERVED_COLUMNS = frozenset(
+    {
+        "valid_from_utc",
+        "valid_to_utc",
+        "valid_from_epoch",
+        "valid_to_epoch",
+        "observed_seconds",
+        "history_since_utc",
+        "last_member_change_utc",
+    }
+)
 
 
 def empty_company(**overrides: Any) -> EmulatorConfig:

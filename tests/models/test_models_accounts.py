@@ -18,7 +18,15 @@ from typing import Any
 
 import pytest
 from handmade_cdrs import N1, N2, N3, N4, RECORDS, SECOND_ACCOUNT_RECORDS, A, B, C
-from models_harness import DATASET, NOT_LOADED_BY_DEFAULT, ModelsHarness, day, epoch, two_accounts
+from models_harness import (
+    DATASET,
+    NOT_LOADED_BY_DEFAULT,
+    OBSERVED_COLUMNS,
+    ModelsHarness,
+    day,
+    epoch,
+    two_accounts,
+)
 
 from pipelines.models import (
     BuildResult,
@@ -69,7 +77,7 @@ def rows_of(build: Build, model: str, account: str | None = None) -> list[tuple[
             f"where table_schema = '{DATASET}' and table_name = '{model}' "
             "order by ordinal_position"
         )
-        if row["column_name"] != "account"
+        if row["column_name"] != "account" and row["column_name"] not in OBSERVED_COLUMNS
     ]
     where = f"where account = '{account}'" if account else ""
     sql = f"select {', '.join(columns)} from {DATASET}.{model} {where}"

@@ -52,8 +52,8 @@ def test_models_command_sync_hook_and_data_tests(
 
         tested = voipstudio(harness, "models", "--test")
         assert tested.returncode == 0, tested.stderr
-        assert "models built" in tested.stdout and "1 view, 18 tables" in tested.stdout
-        assert "data tests: 50 passed, 0 failed, 0 skipped" in tested.stdout
+        assert "models built" in tested.stdout and "1 view, 22 tables" in tested.stdout
+        assert "data tests: 58 passed, 0 failed, 0 skipped" in tested.stdout
         assert harness.relations()["fct_calls"] == "BASE TABLE"
         assert harness.relations()["stg_voipstudio__cdrs"] == "BASE TABLE"
 
@@ -73,8 +73,8 @@ def test_models_command_sync_hook_and_data_tests(
     example = f"e.g. {{'account': 'default', 'cdr_id': {newest['id']}"
     assert f"FAIL billsec_within_duration: 1 rows, {example}" in failed.stderr
     [line] = error_lines(failed.stderr)
-    assert "1 of 50 data tests failed: billsec_within_duration (1 rows)" in line
-    assert "data tests: 49 passed, 1 failed, 0 skipped" in failed.stdout
+    assert "1 of 58 data tests failed: billsec_within_duration (1 rows)" in line
+    assert "data tests: 57 passed, 1 failed, 0 skipped" in failed.stdout
 
 
 def test_a_model_failing_after_a_sync_exits_6_and_the_raw_data_stays(

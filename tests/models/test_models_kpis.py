@@ -95,7 +95,8 @@ def test_everything_builds_and_every_data_test_passes(built: Built) -> None:
     assert not built.build.skipped
     # Every model but those of the collections loaded only when named.
     assert len(built.build.built) == len(load_project().models) - len(NOT_LOADED_BY_DEFAULT)
-    assert len(built.build.built) == 19  # 15 call models and the 4 queue models
+    # 15 call models, the 4 queue views, and 4 queue staging models and dimensions
+    assert len(built.build.built) == 23
     assert set(built.build.not_loaded) == NOT_LOADED_BY_DEFAULT
     assert {m.mode for m in built.build.built} == {"full"}  # the first build
     assert {t.name: t.failures for t in built.tests} == {t.name: 0 for t in built.tests}

@@ -13,6 +13,7 @@ Europe/Madrid: CET (UTC+1) until 2024-03-31 01:00 UTC, CEST (UTC+2) until 2024-1
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from handmade_cdrs import X1, X2, X3, X4, A, B, C, _leg
 from models_harness import DATASET, ModelsHarness, day, empty_company, utc
 from test_models_incremental import assert_same, duckdb_rows, full_rebuild_of
 from test_models_kpis import assert_rows
+from test_models_postgres import _row
 
 from pipelines.emulator.server import EmulatorServer
 from pipelines.models import build_models, run_data_tests
@@ -121,6 +123,26 @@ def test_fct_calls_keeps_the_first_queue_and_counts_them(harness: ModelsHarness)
         {"call_key": 2012, "queue_name": None, "queue_count": 0},
     ]
     assert_rows(rows, expected, "call_key")
+    # the first queue's id, by name (stg_voipstudio__queue_names); null for direct calls
+    ids = {SALES: 7001, SUPPORT: 7002, None: None}
+    assert {r["call_key"]: r["queue_id"] for r in rows} == {
+        r["call_key"]: ids[r["queue_name"]] for r in expected
+    }
+    # the same mapping as fct_queue_calls' first queue
+    first = {
+        r["call_key"]: r["queue_id"]
+        for r in harness.table("fct_queue_calls")
+        if r["queue_sequence"] == 1
+    }
+    assert {r["call_key"]: r["queue_id"] for r in rows if r["queue_count"]} == first
+
+
+def test_the_queue_of_a_name(harness: ModelsHarness) -> None:
+    rows = harness.table("stg_voipstudio__queue_names", "queue_name")
+    assert [(r["queue_name"], r["queue_id"], r["queue_count"]) for r in rows] == [
+        (SALES, 7001, 1),
+        (SUPPORT, 7002, 1),
+    ]
 
 
 def test_fct_queue_calls_one_row_per_queue_entered(harness: ModelsHarness) -> None:
@@ -255,12 +277,34 @@ def test_agg_queue_daily(harness: ModelsHarness) -> None:
     assert_rows(rows, _expected(DAILY_COLUMNS, DAILY), "call_date", "queue_name")
 
 
-def test_intervals_of_15_minutes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    with EmulatorServer(empty_company(queues=2)) as server:
-        harness = ModelsHarness(server, tmp_path, monkeypatch, MODELS__QUEUE_INTERVAL_MINUTES="15")
+FIFTEEN = {"MODELS__QUEUE_INTERVAL_MINUTES": "15"}
+# The models the queue settings and the queues shape (compared on PostgreSQL).
+QUEUE_VIEWS = (
+    "fct_calls",
+    "fct_queue_calls",
+    "agg_queue_interval",
+    "agg_queue_daily",
+    "agg_agent_daily",
+)
+
+
+@pytest.fixture(scope="module")
+def fifteen(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModelsHarness]:
+    """The CDRs above with 15-minute intervals, on DuckDB."""
+    tmp_path: Path = tmp_path_factory.mktemp("fifteen")
+    with (
+        pytest.MonkeyPatch.context() as monkeypatch,
+        EmulatorServer(empty_company(queues=2)) as server,
+    ):
+        harness = ModelsHarness(server, tmp_path, monkeypatch, **FIFTEEN)
         harness.add_cdrs(RECORDS)
         harness.sync()
         build_models(harness.pipeline())
+        yield harness
+
+
+def test_intervals_of_15_minutes(fifteen: ModelsHarness) -> None:
+    harness = fifteen
     rows = harness.table("agg_queue_interval", "interval_start_utc, queue_name")
     sales = [r for r in rows if r["queue_name"] == SALES and r["call_date"] == day("2024-03-29")]
     # 2001 (10:00) and 2002 (10:10) in 10:00-10:15, 2003 (10:20) in 10:15, 2005 (23:55) in 23:45
@@ -274,6 +318,78 @@ def test_intervals_of_15_minutes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     # the daily figures do not depend on the interval
     daily = harness.table("agg_queue_daily", "call_date, queue_name")
     assert_rows(daily, _expected(DAILY_COLUMNS, DAILY), "call_date", "queue_name")
+
+
+def test_intervals_of_15_minutes_on_postgres(
+    fifteen: ModelsHarness, postgres_dsn: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same CDRs and settings synced into PostgreSQL: every queue view row for row as on
+    DuckDB (the interval arithmetic transpiled)."""
+    psycopg2 = pytest.importorskip("psycopg2")
+    dataset = f"fifteen_{uuid.uuid4().hex[:10]}"
+    with EmulatorServer(empty_company(queues=2)) as server:
+        harness = ModelsHarness(
+            server,
+            tmp_path,
+            monkeypatch,
+            PIPELINES__VOIPSTUDIO__DESTINATION_TYPE="postgres",
+            DESTINATION__POSTGRES__CREDENTIALS=postgres_dsn,
+            PIPELINES__VOIPSTUDIO__DATASET_NAME=dataset,
+            **FIFTEEN,
+        )
+        harness.add_cdrs(RECORDS)
+        harness.sync()
+        result = build_models(harness.pipeline())
+    assert result.dialect == "postgres"
+    with (
+        duckdb.connect(str(fifteen.db_path), read_only=True) as db,
+        psycopg2.connect(postgres_dsn) as pg,
+        pg.cursor() as cursor,
+    ):
+        for model in QUEUE_VIEWS:
+            columns = [row[0] for row in db.execute(f"describe {DATASET}.{model}").fetchall()]
+            sql = f"select {', '.join(columns)} from {{schema}}.{model}"
+            on_duckdb = sorted(
+                map(_row, db.execute(sql.format(schema=DATASET)).fetchall()), key=repr
+            )
+            cursor.execute(sql.format(schema=dataset))
+            on_postgres = sorted(map(_row, cursor.fetchall()), key=repr)
+            assert on_duckdb and on_postgres == on_duckdb, model
+        cursor.execute(f"select distinct interval_minutes from {dataset}.agg_queue_interval")
+        assert cursor.fetchall() == [(15,)]
+
+
+def test_a_business_day_past_midnight(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Night-shift business hours (20:00 to 04:00 the next morning): a business day has 8
+    hours, and 2005, which enters Sales at 23:55 on Friday and talks past midnight, counts on
+    Friday with all its talk, inside business hours."""
+    with EmulatorServer(empty_company(queues=2)) as server:
+        harness = ModelsHarness(
+            server,
+            tmp_path,
+            monkeypatch,
+            MODELS__BUSINESS_HOURS_START="20:00",
+            MODELS__BUSINESS_HOURS_END="04:00",
+        )
+        harness.add_cdrs(RECORDS)
+        harness.sync()
+        build_models(harness.pipeline())
+    night = 8 * 3600
+    rows = harness.table("agg_agent_daily", "call_date, user_id, queue_key")
+    by_key = {(r["call_date"], r["user_id"], r["queue_key"]): r for r in rows}
+    friday = by_key[day("2024-03-29"), B, SALES]
+    # 2001 (10:00, 300 s) and 2005 (23:55 to 00:06:05 on Saturday, 600 s): both on Friday
+    assert (friday["answered_calls"], friday["talk_seconds"]) == (2, 900)
+    assert friday["business_seconds"] == night
+    assert friday["occupancy_proxy"] == pytest.approx(900 / night)
+    # Saturday, where 2005 ended, has no row of B; Sunday is not a business day
+    assert not [r for r in rows if r["call_date"] == day("2024-03-30")]
+    assert {r["business_seconds"] for r in rows if r["call_date"] == day("2024-03-31")} == {0}
+    assert {r["business_seconds"] for r in rows if r["call_date"] == day("2024-10-28")} == {night}
+    calls = {r["call_key"]: r for r in harness.table("fct_calls")}
+    assert calls[2005]["is_business_hours"] is True  # 23:55 on a Friday
+    assert calls[2001]["is_business_hours"] is False  # 10:00: outside the night shift
+    assert calls[2006]["is_business_hours"] is False  # 01:50 on a Sunday
 
 
 def test_queue_metrics_of_the_registry(harness: ModelsHarness) -> None:
@@ -297,8 +413,23 @@ def test_incremental_builds_of_the_queue_views_equal_full_rebuilds(
     with EmulatorServer(empty_company(queues=2)) as server:
         harness = ModelsHarness(server, tmp_path, monkeypatch)
         harness.add_cdrs(RECORDS[:-1])
+        # First without the queues: fct_calls is built all the same (queue_id is an optional
+        # input), its queue_id null; the queue marts wait for the queues.
+        harness.setenv("SOURCES__VOIPSTUDIO__RESOURCES", "cdrs,users")
+        harness.sync()
+        result = build_models(harness.pipeline())
+        assert "fct_calls" in {m.name for m in result.built}
+        assert {r["queue_id"] for r in harness.table("fct_calls")} == {None}
+        # The queues loaded later reach the calls (a full rebuild of fct_calls: its input came).
+        harness.delenv("SOURCES__VOIPSTUDIO__RESOURCES")
         harness.sync()
         build_models(harness.pipeline())
+        assert_same(
+            "queues loaded",
+            duckdb_rows(harness.db_path),
+            full_rebuild_of(harness.db_path, tmp_path),
+        )
+        assert {r["call_key"]: r["queue_id"] for r in harness.table("fct_calls")}[2004] == 7002
         # A late leg: 2003's caller, abandoned in Sales, overflowed to Support and was answered
         # there (the call now has two queues: Sales's row becomes an overflow); and the newest
         # call, which moves the horizon and completes 2024-10-27.
@@ -330,10 +461,31 @@ def test_incremental_builds_of_the_queue_views_equal_full_rebuilds(
             duckdb_rows(harness.db_path),
             full_rebuild_of(harness.db_path, tmp_path),
         )
+        calls = {r["call_key"]: r for r in harness.table("fct_calls")}
+        assert (calls[2004]["queue_name"], calls[2004]["queue_id"]) == (SUPPORT, None)
+        # A new queue takes the old name: the calls naming it get its id, incrementally.
+        response = harness.admin.post(
+            "/collections/queues",
+            json={"records": [{"id": 7003, "name": SUPPORT, "number": "7003", "users": []}]},
+        )
+        assert response.json()["added"] == 1, response.text
+        new_id = 7003
+        harness.sync()
+        result = build_models(harness.pipeline())
+        modes = {m.name: m.mode for m in result.built}
+        assert modes["fct_calls"] == "incremental", modes
+        assert_same(
+            "queue named again",
+            duckdb_rows(harness.db_path),
+            full_rebuild_of(harness.db_path, tmp_path),
+        )
+        renamed = {r["call_key"]: r for r in harness.table("fct_calls")}
     calls = {r["call_key"]: r for r in harness.table("fct_queue_calls")}
-    assert (calls[2004]["queue_name"], calls[2004]["queue_id"]) == (SUPPORT, None)
+    assert (calls[2004]["queue_name"], calls[2004]["queue_id"]) == (SUPPORT, new_id)
+    assert renamed[2004]["queue_id"] == new_id
+    assert renamed[2001]["queue_id"] == 7001
     daily = harness.table("agg_queue_daily", "call_date, queue_name")
-    assert {r["queue_id"] for r in daily if r["queue_name"] == SUPPORT} == {None}
+    assert {r["queue_id"] for r in daily if r["queue_name"] == SUPPORT} == {new_id}
 
 
 AGENT_COLUMNS = [

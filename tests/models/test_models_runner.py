@@ -102,7 +102,11 @@ def test_build_order_comes_from_the_sql_references() -> None:
     assert cdrs.header.optional == {"cdrs": {"deleted_at": "timestamp with time zone"}}
     fct = project.model("fct_calls")
     # its flags read the recordings and voicemail, optional inputs (collections loaded on demand)
-    flags = {"stg_voipstudio__monitors", "stg_voipstudio__voicemessages"}
+    flags = {
+        "stg_voipstudio__monitors",
+        "stg_voipstudio__voicemessages",
+        "stg_voipstudio__queue_names",
+    }
     assert fct.kind == "table" and fct.models == {"stg_voipstudio__cdrs", *flags}
     assert not fct.sources and set(fct.header.optional_inputs) == flags
     # CTE names (legs, ranked, ...) are not mistaken for tables
@@ -260,7 +264,7 @@ def test_build_is_idempotent(db: tuple[Any, Path]) -> None:
     pipeline, path = db
     first = build_models(pipeline, SETTINGS)
     assert [m.name for m in first.built][:1] == ["stg_voipstudio__cdrs"]
-    assert not first.skipped and len(first.built) == 19
+    assert not first.skipped and len(first.built) == 23
     assert {m.mode for m in first.built} == {"full"}
     tables = [m.name for m in first.built if m.kind == "table"]
     before = snapshot(path, *tables)
@@ -348,6 +352,10 @@ def test_models_whose_raw_tables_are_missing_are_skipped(
         "stg_voipstudio__users",
         "stg_voipstudio__queues",
         "stg_voipstudio__queue_members",
+        "stg_voipstudio__queue_names",
+        "stg_voipstudio__queue_memberships",
+        "dim_queues",
+        "dim_queue_members",
         "agg_user_daily",
         # the queue views need the queues' ids
         "fct_queue_calls",
