@@ -35,7 +35,7 @@ from pipelines.voipstudio.accounts import load_source_configuration
 from pipelines.voipstudio.catalog import CDRS
 from pipelines.voipstudio.collection import Collection, DatedCollection
 from pipelines.voipstudio.errors import AccountsFailedError, ConfigError, LockedError
-from pipelines.voipstudio.memory import release_free_memory
+from pipelines.voipstudio.memory import release_free_memory, sync_memory
 from pipelines.voipstudio.plan import Ceilings, RunPlan
 from pipelines.voipstudio.reader import skipped
 from pipelines.voipstudio.state import ResourceState, resource_states
@@ -572,7 +572,13 @@ def run_sync(pipeline: dlt.Pipeline, options: SyncOptions | None = None) -> Sync
     started = time.perf_counter()
     summary = SyncSummary(resources=tuple(c.name for c in chosen))
     accounts = sorted({account for _, account in selection.values()})
-    with sync_lock(pipeline), _duckdb_settings(pipeline), abort_refused_loads(), stamp_load_ids():
+    with (
+        sync_lock(pipeline),
+        sync_memory(),
+        _duckdb_settings(pipeline),
+        abort_refused_loads(),
+        stamp_load_ids(),
+    ):
         # What an earlier sync left pending goes first: dlt's run() would load it and read
         # nothing new (see pipelines.pending).
         if options.abort_pending:
@@ -729,11 +735,13 @@ def models_duckdb_settings(pipeline: dlt.Pipeline) -> Iterator[None]:
     the history; DuckDB spills to disk past it, and full builds run in pieces. Threads stay at
     DuckDB's default: nothing else runs meanwhile. A ``global_config`` of the user's wins, as
     for the sync. What the sync freed is handed back to the system first, so that its
-    high-water mark and the models' do not add up in a scheduled run's peak memory."""
+    high-water mark and the models' do not add up in a scheduled run's peak memory; the models
+    run with the sync's allocators (:func:`~pipelines.voipstudio.memory.sync_memory`)."""
     release_free_memory()
-    if not _duckdb_configured(pipeline):
-        yield
-        return
-    key = "destination.duckdb.credentials.global_config"
-    with dlt.config.values({key: {"memory_limit": DUCKDB_MEMORY_LIMIT}}):
-        yield
+    with sync_memory():
+        if not _duckdb_configured(pipeline):
+            yield
+            return
+        key = "destination.duckdb.credentials.global_config"
+        with dlt.config.values({key: {"memory_limit": DUCKDB_MEMORY_LIMIT}}):
+            yield
