@@ -33,11 +33,11 @@ from pipelines.pipeline_settings import PIPELINE_NAME, load_pipeline_settings
 from pipelines.voipstudio import catalog, settings, voipstudio_source
 from pipelines.voipstudio.accounts import load_source_configuration
 from pipelines.voipstudio.catalog import CDRS
-from pipelines.voipstudio.collection import Collection, DatedCollection
+from pipelines.voipstudio.collection import Collection, DatedCollection, Dimension
 from pipelines.voipstudio.errors import AccountsFailedError, ConfigError, LockedError
 from pipelines.voipstudio.memory import release_free_memory, sync_memory
 from pipelines.voipstudio.plan import Ceilings, RunPlan
-from pipelines.voipstudio.reader import skipped
+from pipelines.voipstudio.reader import skipped, unchanged
 from pipelines.voipstudio.state import ResourceState, resource_states
 
 log = logging.getLogger(__name__)
@@ -312,8 +312,9 @@ class Loaded:
 def loaded_by_account(
     pipeline: dlt.Pipeline, collections: Sequence[Collection] = (CDRS,)
 ) -> dict[str, dict[str, Loaded]]:
-    """Per dated collection of ``collections``, its records in the destination per account
-    (tables and accounts without any are absent), e.g. ``{"cdrs": {"default": Loaded(...)}}``.
+    """Per collection of ``collections``, its records in the destination per account (tables
+    and accounts without any are absent), e.g. ``{"cdrs": {"default": Loaded(...)}}``; the
+    newest cursor value of dated collections only.
 
     One connection: each connection to the destination costs time a sync that finds nothing
     new should not spend.
@@ -346,13 +347,17 @@ def loaded_by_account(
                 if LOAD_ID_COLUMN not in columns:
                     add_load_id_column(client, table)
             for collection in collections:
-                if not isinstance(collection, DatedCollection) or collection.name not in present:
+                if collection.name not in present:
                     continue
                 name = client.make_qualified_table_name(collection.name)
+                newest = (
+                    f"max({collection.cursor.path})"
+                    if isinstance(collection, DatedCollection)
+                    else "NULL"
+                )
                 sql = (
-                    f"SELECT {settings.ACCOUNT_COLUMN}, count(*), "  # noqa: S608
-                    f"max({collection.cursor.path}) FROM {name} "
-                    f"GROUP BY {settings.ACCOUNT_COLUMN}"
+                    f"SELECT {settings.ACCOUNT_COLUMN}, count(*), {newest} "  # noqa: S608
+                    f"FROM {name} GROUP BY {settings.ACCOUNT_COLUMN}"
                 )
                 loaded[collection.name] = _loaded(client.execute_sql(sql))
     except ConfigError:
@@ -463,6 +468,8 @@ class SyncSummary:
         resources: the collections it read.
         skipped: the resources skipped because the API refused them (403 or 404: the
             account's plan or the key does not include the collection), with the status.
+        unchanged: the dimension resources read exactly as their last load and so not loaded
+            again (their tables already hold them).
     """
 
     rows_loaded: dict[str, int] = field(default_factory=dict)
@@ -471,6 +478,7 @@ class SyncSummary:
     seconds: float = 0.0
     resources: tuple[str, ...] = ()
     skipped: dict[str, int] = field(default_factory=dict)
+    unchanged: tuple[str, ...] = ()
 
     @property
     def cdrs_before(self) -> int:
@@ -585,8 +593,10 @@ def run_sync(pipeline: dlt.Pipeline, options: SyncOptions | None = None) -> Sync
             abort_pending(pipeline)
         load_pending(pipeline)
         plan = dataclasses.replace(plan, run_at=datetime.now(UTC))
-        # The CDRs of every account are counted for the summary, whichever collections run.
-        counted = [CDRS, *(c for c in dated if c is not CDRS)]
+        # The CDRs of every account are counted for the summary, whichever collections run;
+        # the dimensions' rows tell whether one read unchanged may skip its load.
+        dimensions = [c for c in chosen if isinstance(c, Dimension)]
+        counted = [CDRS, *(c for c in dated if c is not CDRS), *dimensions]
         before = {} if options.full_refresh else loaded_by_account(pipeline, counted)
         for account in accounts:
             loaded = before.get(CDRS.name, {}).get(account)
@@ -598,7 +608,14 @@ def run_sync(pipeline: dlt.Pipeline, options: SyncOptions | None = None) -> Sync
             for account, value in by_account.items()
             if value.newest is not None
         }
-        plan = dataclasses.replace(plan, ceilings=ceilings)
+        held = {
+            (collection.name, account): value.rows
+            for collection in dimensions
+            for account, value in before.get(collection.name, {}).items()
+        }
+        plan = dataclasses.replace(
+            plan, ceilings=ceilings, held=None if options.full_refresh else held
+        )
         # A first load into an empty table is appended instead of merged: the rows of one load
         # are unique on (account, id) (the source de-duplicates them), so with nothing to merge
         # with the result is the same, without the staging copy and the delete that double
@@ -652,6 +669,7 @@ def run_sync(pipeline: dlt.Pipeline, options: SyncOptions | None = None) -> Sync
             # The next parts continue at their cursors: the previous part loaded them.
             plan = dataclasses.replace(plan, resume=True, ceilings=None)
         summary.skipped = skipped(plan.key)
+        summary.unchanged = unchanged(plan.key)
         after = loaded_by_account(pipeline, [CDRS])
         failures: dict[str, tuple[int, str]] = {}
         for name in sorted(ran):

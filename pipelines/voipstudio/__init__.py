@@ -148,9 +148,11 @@ def _resource(reader: AccountReader, collection: Collection, selected: bool) -> 
 
     @dlt.resource(name=name, selected=selected, **dimension.table_hints())
     def dimension_records() -> Iterator[Any]:
-        """A dimension, refreshed in full every run."""
+        """A dimension, read in full every run, loaded when it changed."""
         yield from reader.guarded(
-            lambda _: reader.read_dimension(dimension, name),
+            lambda state: reader.when_changed(
+                reader.read_dimension(dimension, name), dimension, name, state
+            ),
             ResourceState.current(),
             dimension,
             name,
