@@ -336,10 +336,13 @@ DIGEST_VERSION = 1
 
 
 def content_digest(collection: Dimension, items: Sequence[Any]) -> str:
-    """A digest of what a dimension's resource hands on: the items (pages of records, rows
-    for other tables with their hints) in order, and the collection's table hints."""
+    """A digest of what a dimension's resource hands on: its records in order, however they
+    were paged (a server's page size is not the data), the other items (rows for other tables,
+    with their hints) in order, and the collection's table hints."""
+    records = [record for item in items if isinstance(item, list) for record in item]
+    others = [item for item in items if not isinstance(item, list)]
     body = orjson.dumps(
-        [DIGEST_VERSION, collection.table_hints(), items],
+        [DIGEST_VERSION, collection.table_hints(), records, others],
         default=_plain,
         option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS,
     )
