@@ -102,6 +102,7 @@ _M_MMAP_THRESHOLD = -3
 MMAP_THRESHOLD = 1 << 20
 TRIM_THRESHOLD = 4 << 20
 _bounded = False
+_MALLOC_VARIABLES = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_")
 ARROW_POOL_VARIABLE = "ARROW_DEFAULT_MEMORY_POOL"
 
 
@@ -118,12 +119,15 @@ def bound_heap_retention() -> None:
     ``mmap``, 4 MB kept at an arena's top) turns the adjustment off: what is freed goes back.
 
     Process-wide and for the rest of the process (glibc has no way to read the old values, so
-    they are not put back); once per process. A no-op where ``mallopt`` does not exist.
+    they are not put back); once per process. A no-op where ``mallopt`` does not exist, and
+    when ``MALLOC_MMAP_THRESHOLD_``, ``MALLOC_TRIM_THRESHOLD_`` or ``MALLOC_TOP_PAD_`` is set.
     """
     global _bounded
     if _bounded:
         return
     _bounded = True
+    if any(name in os.environ for name in _MALLOC_VARIABLES):
+        return  # the user's own tuning (read by glibc when the process started)
     try:
         mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):
