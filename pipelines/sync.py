@@ -28,7 +28,7 @@ from dlt.common.destination.configuration import ParquetFormatConfiguration
 from dlt.destinations.exceptions import DatabaseUndefinedRelation
 
 from pipelines.load_packages import prune_load_packages
-from pipelines.pending import abort_pending, abort_refused_loads, load_pending, run_pipeline
+from pipelines.pending import abort_pending, load_pending, refused_loads_aborted, run_pipeline
 from pipelines.pipeline_settings import PIPELINE_NAME, load_pipeline_settings
 from pipelines.voipstudio import catalog, settings, voipstudio_source
 from pipelines.voipstudio.accounts import load_source_configuration
@@ -175,8 +175,24 @@ def checked_duckdb_path(path: str, *, default: bool = False) -> Path:
 
 
 @contextmanager
-def _duckdb_settings(pipeline: dlt.Pipeline) -> Iterator[None]:
-    """DuckDB settings for the duration of a sync, unless ``global_config`` is configured.
+def _sync_settings(pipeline: dlt.Pipeline) -> Iterator[None]:
+    """dlt's settings for the duration of a sync: DuckDB's (:func:`_duckdb_settings`), refused
+    loads aborted (``pending.refused_loads_aborted``), load ids stamped (:func:`stamp_load_ids`).
+
+    One layer of the in-memory configuration for all of them: each layer copies and parses
+    config.toml twice (30-90 ms here), which a sync that finds nothing new should not pay
+    three times. Restored on exit: environment variables and secrets.toml would still win, and
+    nothing is written to disk.
+    """
+    with dlt.config.values(
+        {**_duckdb_settings(pipeline), **refused_loads_aborted(), LOAD_ID_SETTING: True}
+    ):
+        yield
+
+
+def _duckdb_settings(pipeline: dlt.Pipeline) -> dict[str, Any]:
+    """DuckDB settings for the duration of a sync, unless ``global_config`` is configured
+    (then none).
 
     - ``memory_limit`` 256 MB. DuckDB keeps the blocks a load writes in its buffer pool up to
       its own limit, 80% of the machine's RAM, so without a cap a sync's peak memory grows
@@ -192,14 +208,11 @@ def _duckdb_settings(pipeline: dlt.Pipeline) -> Iterator[None]:
     to choose for yourself.
     """
     if not _duckdb_configured(pipeline):
-        yield
-        return
+        return {}
     key = "destination.duckdb.credentials.global_config"
-    settings = {"memory_limit": DUCKDB_MEMORY_LIMIT, "threads": max(1, (os.cpu_count() or 2) // 2)}
-    # The in-memory layer of config.toml, restored on exit: environment variables and
-    # secrets.toml would still win, and nothing is written to disk.
-    with dlt.config.values({key: settings}):
-        yield
+    return {
+        key: {"memory_limit": DUCKDB_MEMORY_LIMIT, "threads": max(1, (os.cpu_count() or 2) // 2)}
+    }
 
 
 def _duckdb_configured(pipeline: dlt.Pipeline) -> bool:
@@ -329,22 +342,16 @@ def loaded_by_account(
     loaded: dict[str, dict[str, Loaded]] = {}
     try:
         with pipeline.sql_client() as client:
-            present = []
-            for table in tables:
-                name = client.make_qualified_table_name(table)
-                try:
-                    with client.execute_query(f"SELECT * FROM {name} WHERE 1 = 0") as cursor:  # noqa: S608
-                        columns = [str(column[0]) for column in cursor.description or ()]
-                except DatabaseUndefinedRelation:
-                    continue
-                present.append(table)
-                if settings.ACCOUNT_COLUMN not in columns:
+            stored = table_columns(client, tables)
+            present = [table for table in tables if table in stored]
+            for table in present:
+                if settings.ACCOUNT_COLUMN not in stored[table]:
                     raise ConfigError(
                         f"table {table} of dataset {pipeline.dataset_name} was loaded before "
                         "rows carried their account; run `voipstudio sync --full-refresh` once "
                         "to load it again (it re-reads from start_date)"
                     )
-                if LOAD_ID_COLUMN not in columns:
+                if LOAD_ID_COLUMN not in stored[table]:
                     add_load_id_column(client, table)
             for collection in collections:
                 if collection.name not in present:
@@ -365,6 +372,29 @@ def loaded_by_account(
     except Exception:  # no dataset or no table yet: nothing loaded
         return {}
     return loaded
+
+
+def table_columns(client: Any, tables: Sequence[str]) -> dict[str, list[str]]:
+    """The columns of each of ``tables`` in the destination (a table it does not hold is
+    absent), from one query of its information schema: a query per table costs a round trip
+    and, for a table that is not there, an error, about 2-10 ms each on DuckDB."""
+    catalog_name, schema_name, folded = client._get_information_schema_components(*tables)
+    conditions, parameters = ["table_schema = %s"], [schema_name]
+    if catalog_name:
+        conditions.insert(0, "table_catalog = %s")
+        parameters.insert(0, catalog_name)
+    rows = client.execute_sql(
+        "SELECT table_name, column_name FROM information_schema.columns WHERE "  # noqa: S608
+        f"{' AND '.join(conditions)} ORDER BY table_name, ordinal_position",
+        *parameters,
+    )
+    names = dict(zip(folded, tables, strict=True))
+    columns: dict[str, list[str]] = {}
+    for table_name, column in rows or ():
+        table = names.get(str(table_name))
+        if table is not None:
+            columns.setdefault(table, []).append(str(column))
+    return columns
 
 
 def _loaded(rows: Any) -> dict[str, Loaded]:
@@ -583,9 +613,7 @@ def run_sync(pipeline: dlt.Pipeline, options: SyncOptions | None = None) -> Sync
     with (
         sync_lock(pipeline),
         sync_memory(),
-        _duckdb_settings(pipeline),
-        abort_refused_loads(),
-        stamp_load_ids(),
+        _sync_settings(pipeline),
     ):
         # What an earlier sync left pending goes first: dlt's run() would load it and read
         # nothing new (see pipelines.pending).
