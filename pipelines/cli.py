@@ -341,6 +341,8 @@ def _print_summary(pipeline: dlt.Pipeline, summary: SyncSummary, options: SyncOp
     for collection in catalog.COLLECTIONS:
         if collection is not CDRS and collection.name in rows:
             parts.append(f"{rows[collection.name]:,} {collection.records}")
+    if summary.unchanged:
+        parts.append(f"unchanged, not loaded again: {', '.join(summary.unchanged)}")
     if "cdrs" in summary.resources:
         # With several accounts each account's line shows its own cursor.
         if not several:

@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -38,15 +36,13 @@ AUTO_ABORT_KEY = "load.auto_abort_on_terminal_error"
 ABORT_FLAG = "voipstudio sync --abort-pending"
 
 
-@contextmanager
-def abort_refused_loads() -> Iterator[None]:
-    """During a sync, a package the destination refuses is aborted, not left pending (unless
-    ``[load] auto_abort_on_terminal_error`` is configured, which then decides)."""
+def refused_loads_aborted() -> dict[str, Any]:
+    """The setting that makes a sync abort a package the destination refuses instead of leaving
+    it pending; none when ``[load] auto_abort_on_terminal_error`` is configured, which then
+    decides. The sync applies it with its other settings (``sync._sync_settings``)."""
     if dlt.config.get(AUTO_ABORT_KEY) is not None:
-        yield
-        return
-    with dlt.config.values({AUTO_ABORT_KEY: True}):
-        yield
+        return {}
+    return {AUTO_ABORT_KEY: True}
 
 
 def _pending_ids(pipeline: dlt.Pipeline) -> list[str]:
@@ -79,7 +75,7 @@ def abort_pending(pipeline: dlt.Pipeline) -> list[str]:
 def load_pending(pipeline: dlt.Pipeline) -> None:
     """Load what an earlier sync left pending, before anything new is read.
 
-    A package the destination refuses is aborted (see :func:`abort_refused_loads`): the sync
+    A package the destination refuses is aborted (see :func:`refused_loads_aborted`): the sync
     then goes on and reads its CDRs again.
 
     Raises:

@@ -28,16 +28,16 @@ from dlt.common.destination.configuration import ParquetFormatConfiguration
 from dlt.destinations.exceptions import DatabaseUndefinedRelation
 
 from pipelines.load_packages import prune_load_packages
-from pipelines.pending import abort_pending, abort_refused_loads, load_pending, run_pipeline
+from pipelines.pending import abort_pending, load_pending, refused_loads_aborted, run_pipeline
 from pipelines.pipeline_settings import PIPELINE_NAME, load_pipeline_settings
 from pipelines.voipstudio import catalog, settings, voipstudio_source
 from pipelines.voipstudio.accounts import load_source_configuration
 from pipelines.voipstudio.catalog import CDRS
-from pipelines.voipstudio.collection import Collection, DatedCollection
+from pipelines.voipstudio.collection import Collection, DatedCollection, Dimension
 from pipelines.voipstudio.errors import AccountsFailedError, ConfigError, LockedError
-from pipelines.voipstudio.memory import release_free_memory
+from pipelines.voipstudio.memory import release_free_memory, sync_memory
 from pipelines.voipstudio.plan import Ceilings, RunPlan
-from pipelines.voipstudio.reader import skipped
+from pipelines.voipstudio.reader import skipped, unchanged
 from pipelines.voipstudio.state import ResourceState, resource_states
 
 log = logging.getLogger(__name__)
@@ -175,8 +175,24 @@ def checked_duckdb_path(path: str, *, default: bool = False) -> Path:
 
 
 @contextmanager
-def _duckdb_settings(pipeline: dlt.Pipeline) -> Iterator[None]:
-    """DuckDB settings for the duration of a sync, unless ``global_config`` is configured.
+def _sync_settings(pipeline: dlt.Pipeline) -> Iterator[None]:
+    """dlt's settings for the duration of a sync: DuckDB's (:func:`_duckdb_settings`), refused
+    loads aborted (``pending.refused_loads_aborted``), load ids stamped (:func:`stamp_load_ids`).
+
+    One layer of the in-memory configuration for all of them: each layer copies and parses
+    config.toml twice (30-90 ms here), which a sync that finds nothing new should not pay
+    three times. Restored on exit: environment variables and secrets.toml would still win, and
+    nothing is written to disk.
+    """
+    with dlt.config.values(
+        {**_duckdb_settings(pipeline), **refused_loads_aborted(), LOAD_ID_SETTING: True}
+    ):
+        yield
+
+
+def _duckdb_settings(pipeline: dlt.Pipeline) -> dict[str, Any]:
+    """DuckDB settings for the duration of a sync, unless ``global_config`` is configured
+    (then none).
 
     - ``memory_limit`` 256 MB. DuckDB keeps the blocks a load writes in its buffer pool up to
       its own limit, 80% of the machine's RAM, so without a cap a sync's peak memory grows
@@ -192,14 +208,11 @@ def _duckdb_settings(pipeline: dlt.Pipeline) -> Iterator[None]:
     to choose for yourself.
     """
     if not _duckdb_configured(pipeline):
-        yield
-        return
+        return {}
     key = "destination.duckdb.credentials.global_config"
-    settings = {"memory_limit": DUCKDB_MEMORY_LIMIT, "threads": max(1, (os.cpu_count() or 2) // 2)}
-    # The in-memory layer of config.toml, restored on exit: environment variables and
-    # secrets.toml would still win, and nothing is written to disk.
-    with dlt.config.values({key: settings}):
-        yield
+    return {
+        key: {"memory_limit": DUCKDB_MEMORY_LIMIT, "threads": max(1, (os.cpu_count() or 2) // 2)}
+    }
 
 
 def _duckdb_configured(pipeline: dlt.Pipeline) -> bool:
@@ -312,8 +325,9 @@ class Loaded:
 def loaded_by_account(
     pipeline: dlt.Pipeline, collections: Sequence[Collection] = (CDRS,)
 ) -> dict[str, dict[str, Loaded]]:
-    """Per dated collection of ``collections``, its records in the destination per account
-    (tables and accounts without any are absent), e.g. ``{"cdrs": {"default": Loaded(...)}}``.
+    """Per collection of ``collections``, its records in the destination per account (tables
+    and accounts without any are absent), e.g. ``{"cdrs": {"default": Loaded(...)}}``; the
+    newest cursor value of dated collections only.
 
     One connection: each connection to the destination costs time a sync that finds nothing
     new should not spend.
@@ -328,31 +342,29 @@ def loaded_by_account(
     loaded: dict[str, dict[str, Loaded]] = {}
     try:
         with pipeline.sql_client() as client:
-            present = []
-            for table in tables:
-                name = client.make_qualified_table_name(table)
-                try:
-                    with client.execute_query(f"SELECT * FROM {name} WHERE 1 = 0") as cursor:  # noqa: S608
-                        columns = [str(column[0]) for column in cursor.description or ()]
-                except DatabaseUndefinedRelation:
-                    continue
-                present.append(table)
-                if settings.ACCOUNT_COLUMN not in columns:
+            stored = table_columns(client, tables)
+            present = [table for table in tables if table in stored]
+            for table in present:
+                if settings.ACCOUNT_COLUMN not in stored[table]:
                     raise ConfigError(
                         f"table {table} of dataset {pipeline.dataset_name} was loaded before "
                         "rows carried their account; run `voipstudio sync --full-refresh` once "
                         "to load it again (it re-reads from start_date)"
                     )
-                if LOAD_ID_COLUMN not in columns:
+                if LOAD_ID_COLUMN not in stored[table]:
                     add_load_id_column(client, table)
             for collection in collections:
-                if not isinstance(collection, DatedCollection) or collection.name not in present:
+                if collection.name not in present:
                     continue
                 name = client.make_qualified_table_name(collection.name)
+                newest = (
+                    f"max({collection.cursor.path})"
+                    if isinstance(collection, DatedCollection)
+                    else "NULL"
+                )
                 sql = (
-                    f"SELECT {settings.ACCOUNT_COLUMN}, count(*), "  # noqa: S608
-                    f"max({collection.cursor.path}) FROM {name} "
-                    f"GROUP BY {settings.ACCOUNT_COLUMN}"
+                    f"SELECT {settings.ACCOUNT_COLUMN}, count(*), {newest} "  # noqa: S608
+                    f"FROM {name} GROUP BY {settings.ACCOUNT_COLUMN}"
                 )
                 loaded[collection.name] = _loaded(client.execute_sql(sql))
     except ConfigError:
@@ -360,6 +372,29 @@ def loaded_by_account(
     except Exception:  # no dataset or no table yet: nothing loaded
         return {}
     return loaded
+
+
+def table_columns(client: Any, tables: Sequence[str]) -> dict[str, list[str]]:
+    """The columns of each of ``tables`` in the destination (a table it does not hold is
+    absent), from one query of its information schema: a query per table costs a round trip
+    and, for a table that is not there, an error, about 2-10 ms each on DuckDB."""
+    catalog_name, schema_name, folded = client._get_information_schema_components(*tables)
+    conditions, parameters = ["table_schema = %s"], [schema_name]
+    if catalog_name:
+        conditions.insert(0, "table_catalog = %s")
+        parameters.insert(0, catalog_name)
+    rows = client.execute_sql(
+        "SELECT table_name, column_name FROM information_schema.columns WHERE "  # noqa: S608
+        f"{' AND '.join(conditions)} ORDER BY table_name, ordinal_position",
+        *parameters,
+    )
+    names = dict(zip(folded, tables, strict=True))
+    columns: dict[str, list[str]] = {}
+    for table_name, column in rows or ():
+        table = names.get(str(table_name))
+        if table is not None:
+            columns.setdefault(table, []).append(str(column))
+    return columns
 
 
 def _loaded(rows: Any) -> dict[str, Loaded]:
@@ -463,6 +498,8 @@ class SyncSummary:
         resources: the collections it read.
         skipped: the resources skipped because the API refused them (403 or 404: the
             account's plan or the key does not include the collection), with the status.
+        unchanged: the dimension resources read exactly as their last load and so not loaded
+            again (their tables already hold them).
     """
 
     rows_loaded: dict[str, int] = field(default_factory=dict)
@@ -471,6 +508,7 @@ class SyncSummary:
     seconds: float = 0.0
     resources: tuple[str, ...] = ()
     skipped: dict[str, int] = field(default_factory=dict)
+    unchanged: tuple[str, ...] = ()
 
     @property
     def cdrs_before(self) -> int:
@@ -572,15 +610,21 @@ def run_sync(pipeline: dlt.Pipeline, options: SyncOptions | None = None) -> Sync
     started = time.perf_counter()
     summary = SyncSummary(resources=tuple(c.name for c in chosen))
     accounts = sorted({account for _, account in selection.values()})
-    with sync_lock(pipeline), _duckdb_settings(pipeline), abort_refused_loads(), stamp_load_ids():
+    with (
+        sync_lock(pipeline),
+        sync_memory(),
+        _sync_settings(pipeline),
+    ):
         # What an earlier sync left pending goes first: dlt's run() would load it and read
         # nothing new (see pipelines.pending).
         if options.abort_pending:
             abort_pending(pipeline)
         load_pending(pipeline)
         plan = dataclasses.replace(plan, run_at=datetime.now(UTC))
-        # The CDRs of every account are counted for the summary, whichever collections run.
-        counted = [CDRS, *(c for c in dated if c is not CDRS)]
+        # The CDRs of every account are counted for the summary, whichever collections run;
+        # the dimensions' rows tell whether one read unchanged may skip its load.
+        dimensions = [c for c in chosen if isinstance(c, Dimension)]
+        counted = [CDRS, *(c for c in dated if c is not CDRS), *dimensions]
         before = {} if options.full_refresh else loaded_by_account(pipeline, counted)
         for account in accounts:
             loaded = before.get(CDRS.name, {}).get(account)
@@ -592,7 +636,14 @@ def run_sync(pipeline: dlt.Pipeline, options: SyncOptions | None = None) -> Sync
             for account, value in by_account.items()
             if value.newest is not None
         }
-        plan = dataclasses.replace(plan, ceilings=ceilings)
+        held = {
+            (collection.name, account): value.rows
+            for collection in dimensions
+            for account, value in before.get(collection.name, {}).items()
+        }
+        plan = dataclasses.replace(
+            plan, ceilings=ceilings, held=None if options.full_refresh else held
+        )
         # A first load into an empty table is appended instead of merged: the rows of one load
         # are unique on (account, id) (the source de-duplicates them), so with nothing to merge
         # with the result is the same, without the staging copy and the delete that double
@@ -646,6 +697,7 @@ def run_sync(pipeline: dlt.Pipeline, options: SyncOptions | None = None) -> Sync
             # The next parts continue at their cursors: the previous part loaded them.
             plan = dataclasses.replace(plan, resume=True, ceilings=None)
         summary.skipped = skipped(plan.key)
+        summary.unchanged = unchanged(plan.key)
         after = loaded_by_account(pipeline, [CDRS])
         failures: dict[str, tuple[int, str]] = {}
         for name in sorted(ran):
@@ -729,11 +781,13 @@ def models_duckdb_settings(pipeline: dlt.Pipeline) -> Iterator[None]:
     the history; DuckDB spills to disk past it, and full builds run in pieces. Threads stay at
     DuckDB's default: nothing else runs meanwhile. A ``global_config`` of the user's wins, as
     for the sync. What the sync freed is handed back to the system first, so that its
-    high-water mark and the models' do not add up in a scheduled run's peak memory."""
+    high-water mark and the models' do not add up in a scheduled run's peak memory; the models
+    run with the sync's allocators (:func:`~pipelines.voipstudio.memory.sync_memory`)."""
     release_free_memory()
-    if not _duckdb_configured(pipeline):
-        yield
-        return
-    key = "destination.duckdb.credentials.global_config"
-    with dlt.config.values({key: {"memory_limit": DUCKDB_MEMORY_LIMIT}}):
-        yield
+    with sync_memory():
+        if not _duckdb_configured(pipeline):
+            yield
+            return
+        key = "destination.duckdb.credentials.global_config"
+        with dlt.config.values({key: {"memory_limit": DUCKDB_MEMORY_LIMIT}}):
+            yield

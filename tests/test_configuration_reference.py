@@ -57,6 +57,7 @@ TABLES = [
             "dlt's folder",
             "log_level",
             "DuckDB settings during a sync",
+            "memory allocators during a sync",
         },
     ),
     (README, "### Settings", [MODELS], set()),

@@ -149,10 +149,17 @@ def _resource(reader: AccountReader, collection: Collection, selected: bool) -> 
 
     @dlt.resource(name=name, selected=selected, **dimension.table_hints())
     def dimension_records() -> Iterator[Any]:
-        """A dimension, refreshed in full every run (its history, if any, kept)."""
+        """A dimension, read in full every run, loaded when it changed (with its history, if
+        it keeps one: inside the comparison, so that a read not loaded hands the history
+        nothing, and an unchanged read never retires a membership)."""
         yield from reader.guarded(
-            lambda _: with_history(
-                reader.read_dimension(dimension, name), dimension.history, reader.account.name
+            lambda state: reader.when_changed(
+                with_history(
+                    reader.read_dimension(dimension, name), dimension.history, reader.account.name
+                ),
+                dimension,
+                name,
+                state,
             ),
             ResourceState.current(),
             dimension,

@@ -283,26 +283,53 @@ class VoipstudioClient:
         self._login_generation = 0
         self._redirect_logged = False
         self._last_nonce: str | None = None
-        self._http = httpx.Client(
+        self._max_concurrency = max_concurrency
+        # A plain-http base URL needs TLS only if the API redirects it to https on the same
+        # host (allowed, see `redirect_allowed`): its context, which loads the CA bundle
+        # (40-100 ms a process), is built then (`_use_tls`), not for every sync.
+        self._tls = not self.base_url.startswith("http://")
+        self._tls_lock = threading.Lock()
+        self._retired: list[httpx.Client] = []
+        self._http = self._new_http()
+
+    def _new_http(self) -> httpx.Client:
+        """The connection pool; verified TLS unless the client has not needed TLS yet, and then
+        a context that refuses every handshake (no certificate can be verified with it)."""
+        timeout = self.timeout
+        http = httpx.Client(
             base_url=self.base_url,
-            verify=_ssl_context(),
+            verify=_ssl_context() if self._tls else _no_tls_context(),
             timeout=httpx.Timeout(timeout, connect=min(timeout, settings.CONNECT_TIMEOUT_SECONDS)),
             limits=httpx.Limits(
-                max_connections=max_concurrency + 2, max_keepalive_connections=max_concurrency + 2
+                max_connections=self._max_concurrency + 2,
+                max_keepalive_connections=self._max_concurrency + 2,
             ),
             headers={"Accept": "application/json", "User-Agent": "voipstudio-pipeline"},
         )
-        if not enforce_deadlines(self._http):
+        if not enforce_deadlines(http):
             log.warning(
                 "this version of httpx (%s) does not let a request be bounded as a whole: each "
                 "read is still bounded by request_timeout, but a server that trickles its "
                 "answer can hold a request for longer",
                 httpx.__version__,
             )
+        return http
+
+    def _use_tls(self) -> None:
+        """From now on, requests go through a pool with verified TLS (a redirect to https).
+        The old pool is closed with the client: other threads may be using it."""
+        with self._tls_lock:
+            if self._tls:
+                return
+            self._tls = True
+            self._retired.append(self._http)
+            self._http = self._new_http()
 
     def close(self) -> None:
         """Close the connection pool."""
         self._http.close()
+        for http in self._retired:
+            http.close()
 
     def __enter__(self) -> VoipstudioClient:
         return self
@@ -638,6 +665,8 @@ class VoipstudioClient:
                 f"{_origin(target)}, another server (or plain http): the credentials were not "
                 "sent there. If that is the API's new address, set base_url to it"
             )
+        if target.scheme == "https" and not self._tls:
+            self._use_tls()
         if not self._redirect_logged:
             self._redirect_logged = True
             log.warning(
@@ -656,6 +685,13 @@ def _ssl_context() -> ssl.SSLContext:
     once per process: building one loads the CA bundle, about 0.1 s, and a sync makes a
     client per resource."""
     return httpx.create_ssl_context()
+
+
+@functools.cache
+def _no_tls_context() -> ssl.SSLContext:
+    """A TLS context that verifies certificates and trusts none: a client that does not expect
+    TLS (a plain-http base URL) refuses any handshake with it rather than skip verification."""
+    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
 
 
 _THROTTLE = re.compile(settings.THROTTLE_MESSAGE, re.IGNORECASE)

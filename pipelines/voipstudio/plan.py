@@ -21,6 +21,8 @@ from pipelines.voipstudio.state import ResourceState
 
 # (table, account): the newest cursor value the destination holds, as a UTC instant.
 Ceilings = Mapping[tuple[str, str], datetime]
+# (table, account): the rows of a dimension the destination holds.
+Held = Mapping[tuple[str, str], int]
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,10 @@ class RunPlan:
             holds; a pair missing holds nothing. A stored cursor is never trusted beyond it:
             if a load failed after its state was saved locally, the next run reads that data
             again. None: trust the cursors.
+        held: per ``(table, account)``, the rows of each dimension the destination holds (a
+            pair missing holds none). A dimension read exactly as its last load is loaded again
+            only when the destination does not hold as many rows of it as it has records. None:
+            not known, every dimension is loaded.
     """
 
     run_at: datetime = field(default_factory=lambda: datetime.now(UTC))
@@ -49,6 +55,7 @@ class RunPlan:
     resume: bool = False
     max_rows: int | None = None
     ceilings: Ceilings | None = None
+    held: Held | None = None
 
     def __post_init__(self) -> None:
         if self.run_at.tzinfo is None:

@@ -8,7 +8,8 @@ its failure budget, the run's :class:`~pipelines.voipstudio.plan.RunPlan`) and r
   each record once per load, the records of an hour a DST change repeats held until the range
   is read (``wallclock``), rejects into ``<table>_rejects``, and the cursor moved past each
   window only once every row of it was handed to dlt;
-- a **dimension** (:meth:`AccountReader.read_dimension`): read whole, handed on once it added up.
+- a **dimension** (:meth:`AccountReader.read_dimension`): read whole, handed on once it added
+  up, and only when it changed (:meth:`AccountReader.when_changed`).
 
 Named accounts keep their failures to themselves: the error is logged and kept in the
 resource's state (``error``), the resource ends, and the other accounts load; the run is then
@@ -18,13 +19,15 @@ failed by ``run_sync``, naming the account. The single account's errors end the 
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import dlt
+import orjson
 import pyarrow as pa
 
 from pipelines.voipstudio import settings
@@ -265,6 +268,44 @@ class AccountReader:
             yield [{ACCOUNT_COLUMN: name, **record} for record in records]
         report_finished(resource)
 
+    def when_changed(
+        self, items: Iterable[Any], collection: Dimension, resource: str, state: ResourceState
+    ) -> Iterator[Any]:
+        """What a dimension's resource hands on (``items``, read whole), handed on only when it
+        differs from what its last load handed on, or when the destination does not hold it.
+
+        A dimension is replaced account by account at every load: a staging copy and a merge of
+        each of its tables (``queues`` and ``queues__users``), and new load ids on every row,
+        which send the models after their changes. Unchanged, it is not loaded at all. What is
+        compared is a digest of everything the resource would hand on (the records as loaded,
+        any other table's rows and their hints, the collection's table hints), kept in the
+        resource's state with the load, so a load that is set aside puts it back; a changed
+        record, a record more or less, and a changed declaration all load. And the
+        destination's own rows are checked (``RunPlan.held``): a table dropped, emptied or
+        never loaded, or another destination, loads again.
+        """
+        read = list(items)
+        digest = content_digest(collection, read)
+        records = sum(len(item) for item in read if isinstance(item, list))
+        held = (
+            None
+            if self.plan.held is None
+            else self.plan.held.get((collection.name, self.account.name), 0)
+        )
+        if state.digest == digest and held == records:
+            with _SKIPPED_LOCK:
+                _UNCHANGED.setdefault(self.plan.key, set()).add(resource)
+            log.info(
+                "account '%s': %s unchanged since the last load (%d %s): not loaded again",
+                self.account.name,
+                collection.path,
+                records,
+                collection.records,
+            )
+            return
+        state.set_digest(digest)
+        yield from read
+
 
 # The resources skipped because the API refused them (403, 404), per run (RunPlan.key):
 # resource -> status. Kept out of the resource's state, which a skip leaves untouched.
@@ -277,6 +318,43 @@ def skipped(run: str) -> dict[str, int]:
     404 to them, with the status; forgotten once asked."""
     with _SKIPPED_LOCK:
         return dict(sorted(_SKIPPED.pop(run, {}).items()))
+
+
+# The dimension resources not loaded because they were read unchanged, per run (RunPlan.key).
+_UNCHANGED: dict[str, set[str]] = {}
+
+
+def unchanged(run: str) -> tuple[str, ...]:
+    """The dimension resources of run ``run`` read unchanged and so not loaded again; forgotten
+    once asked."""
+    with _SKIPPED_LOCK:
+        return tuple(sorted(_UNCHANGED.pop(run, set())))
+
+
+# Bumped when what `content_digest` covers changes: every dimension then loads once more.
+DIGEST_VERSION = 1
+
+
+def content_digest(collection: Dimension, items: Sequence[Any]) -> str:
+    """A digest of what a dimension's resource hands on: its records in order, however they
+    were paged (a server's page size is not the data), the other items (rows for other tables,
+    with their hints) in order, and the collection's table hints."""
+    records = [record for item in items if isinstance(item, list) for record in item]
+    others = [item for item in items if not isinstance(item, list)]
+    body = orjson.dumps(
+        [DIGEST_VERSION, collection.table_hints(), records, others],
+        default=_plain,
+        option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS,
+    )
+    return hashlib.sha256(body).hexdigest()
+
+
+def _plain(value: Any) -> Any:
+    """What orjson cannot write itself (dlt's item wrappers, with ``__slots__``), as data."""
+    slots = getattr(type(value), "__slots__", None)
+    if isinstance(slots, tuple) and slots:
+        return {"type": type(value).__name__, **{name: getattr(value, name) for name in slots}}
+    return repr(value)
 
 
 @functools.lru_cache(maxsize=256)

@@ -16,6 +16,8 @@ Keys:
 - ``error``: why the account's last run of the resource failed, ``{"message", "exit_code"}``
   (named accounts; their failures are kept to themselves).
 - ``synced_at``: when the resource was last read to the end (ISO 8601, UTC).
+- ``digest``: a digest of what the resource last handed to dlt (dimensions only: a dimension
+  read unchanged is not loaded again, see ``reader.AccountReader.when_changed``).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import dlt
 
 from pipelines.voipstudio import settings
 
-CURSOR, MORE, ERROR, SYNCED_AT = "cursor", "more", "error", "synced_at"
+CURSOR, MORE, ERROR, SYNCED_AT, DIGEST = "cursor", "more", "error", "synced_at", "digest"
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,12 @@ class ResourceState(Mapping[str, Any]):
         value = self._values.get(SYNCED_AT)
         return datetime.fromisoformat(value) if value else None
 
+    @property
+    def digest(self) -> str | None:
+        """The digest of what the resource last handed on (dimensions)."""
+        value = self._values.get(DIGEST)
+        return None if value is None else str(value)
+
     # -- writing -----------------------------------------------------------------------------
 
     def advance(self, value: str) -> None:
@@ -108,6 +116,10 @@ class ResourceState(Mapping[str, Any]):
     def fail(self, message: str, exit_code: int) -> None:
         """The run failed."""
         self._values[ERROR] = {"message": message, "exit_code": exit_code}
+
+    def set_digest(self, digest: str) -> None:
+        """What the resource hands on in this run has this digest."""
+        self._values[DIGEST] = digest
 
     def mark_synced(self, when: datetime | None = None) -> None:
         """The resource was read to the end now (or ``when``)."""

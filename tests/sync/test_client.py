@@ -179,3 +179,48 @@ def test_keys_are_stripped_and_checked_at_configuration_time() -> None:
         build("k" * 8, request_budget=0)
     with pytest.raises(ConfigError, match="request_timeout"):
         build("k" * 8, request_timeout=-1)
+
+
+def test_a_plain_http_client_builds_no_tls_context_until_redirected_to_https() -> None:
+    """Loading the CA bundle costs every sync 40-100 ms; a client of an http:// API needs it
+    only when the API redirects it to https on the same host (which is followed). Until then
+    its pool refuses any TLS handshake instead of skipping verification."""
+    import http.server
+    import ssl
+    import threading
+
+    from pipelines.voipstudio import client as client_module
+    from pipelines.voipstudio.errors import VoipstudioError
+
+    class Redirecting(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            port = self.server.server_address[1]
+            self.send_response(307)
+            self.send_header("Location", f"https://127.0.0.1:{port}{self.path}")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    client_module._ssl_context.cache_clear()
+    refusing = client_module._no_tls_context()
+    assert refusing.verify_mode == ssl.CERT_REQUIRED and refusing.check_hostname
+    assert refusing.get_ca_certs() == []
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), Redirecting) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        base = f"http://127.0.0.1:{server.server_address[1]}/v1.2/voipstudio"
+        retry = RetryPolicy(max_attempts=1, request_budget=5.0)
+        with VoipstudioClient(base, Credentials(api_key="k" * 8), retry=retry) as plain:
+            assert client_module._ssl_context.cache_info().currsize == 0
+            first = plain._http
+            # The https side is this same plain-http server: the handshake fails, but the
+            # redirect was followed with verified TLS.
+            with pytest.raises(VoipstudioError):
+                plain.get_page("/users", page=1, limit=1)
+            assert client_module._ssl_context.cache_info().currsize == 1
+            assert plain._http is not first
+        server.shutdown()
+    client_module._ssl_context.cache_clear()
+    with VoipstudioClient("https://l7api.com/v1.2/voipstudio", Credentials(api_key="k")):
+        assert client_module._ssl_context.cache_info().currsize == 1
