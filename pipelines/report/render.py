@@ -240,7 +240,19 @@ def render_html(data: ReportData, generated_at: datetime) -> str:
     period = data.period
     notes = list(data.notes)
     if not data.has_calls:
-        notes.insert(0, "No calls in this period: there is nothing to chart.")
+        empty = "No calls in this period: there is nothing to chart."
+        # A period outside the loaded data is not a period without calls: say which it is.
+        if data.first_day is not None and period.end < data.first_day:
+            empty += (
+                f" The data loaded starts on {data.first_day}: these days are not loaded (an "
+                "earlier start_date and a `voipstudio sync --start` backfill load them)."
+            )
+        elif data.newest_call is not None and period.start > data.newest_call.date():
+            empty += (
+                f" The newest call loaded started on {data.newest_call.date()}: these days "
+                "are not loaded yet."
+            )
+        notes.insert(0, empty)
     notes_html = (
         '<div class="notes" role="note">' + "".join(f"<p>{_e(n)}</p>" for n in notes) + "</div>"
         if notes

@@ -174,9 +174,10 @@ def test_no_calls_shows_a_clear_empty_state(
     )
     assert {key for key, _ in empty} == SECTIONS
     assert dict(empty)["daily"] == "No calls in this period."
-    assert "No calls in this period" in browser.js(
-        "return document.querySelector('.notes').textContent"
-    )
+    notes = browser.js("return document.querySelector('.notes').textContent")
+    assert "No calls in this period" in notes
+    # Before the data starts: said to be not loaded, not a month without calls.
+    assert "The data loaded starts on 2026-" in notes and "these days are not loaded" in notes
     values = browser.js(
         "return Array.from(document.querySelectorAll('.tile-value')).map(e => e.textContent)"
     )
