@@ -245,7 +245,7 @@ def render_html(data: ReportData, generated_at: datetime) -> str:
         if data.first_day is not None and period.end < data.first_day:
             empty += (
                 f" The data loaded starts on {data.first_day}: these days are not loaded (an "
-                "earlier start_date and a `voipstudio sync --start` backfill load them)."
+                "earlier start_date and a backfill with voipstudio sync --start load them)."
             )
         elif data.newest_call is not None and period.start > data.newest_call.date():
             empty += (
