@@ -98,6 +98,8 @@ def report(
         )
 
 
+# The measures of the page's destinations table.
+DESTINATION_MEASURES = ("attempts", "answered", "talk", "cost")
 # The page's tables (``ReportData.cube``) that are rows of keys and measures.
 PAGE_TABLES = ("calls", "heat", "callbacks", "queue", "agents", "destinations", "missed", "traffic")
 
@@ -132,6 +134,19 @@ def page_rows(
         if period.start <= row["day"] <= period.end:
             rows.append(row)
     return rows
+
+
+def page_sums(
+    data: ReportData, table: str, by: str, columns: tuple[str, ...], period: Period | None = None
+) -> dict[Any, list[float]]:
+    """The ``columns`` of a page table summed by its decoded column ``by`` (see
+    :func:`page_rows`), over ``period``."""
+    sums: dict[Any, list[float]] = {}
+    for row in page_rows(data, table, period):
+        totals = sums.setdefault(row[by], [0] * len(columns))
+        for i, column in enumerate(columns):
+            totals[i] += row[column]
+    return sums
 
 
 def page_content(

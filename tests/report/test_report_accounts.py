@@ -21,6 +21,7 @@ import duckdb
 import pytest
 from conftest import (
     ACCOUNTS,
+    DESTINATION_MEASURES,
     NOW,
     PAGE_TABLES,
     PERIOD,
@@ -32,6 +33,7 @@ from conftest import (
     expected_tiles,
     page_content,
     page_rows,
+    page_sums,
     raw_only_database,
     report,
     tiles,
@@ -182,11 +184,7 @@ def test_every_account_is_the_accounts_summed(two_accounts: Company) -> None:
         "cast(sum(cost) as double) from voipstudio.agg_destination_monthly "
         "where month_start = date '2026-02-01' and direction = 'outbound' group by destination"
     )
-    got: dict[str, list[float]] = {}
-    for row in page_rows(february, "destinations"):
-        sums = got.setdefault(row["destination"], [0, 0, 0, 0.0])
-        for i, column in enumerate(("attempts", "answered", "talk", "cost")):
-            sums[i] += row[column]
+    got = page_sums(february, "destinations", "destination", DESTINATION_MEASURES)
     assert set(got) == {row[0] for row in expected}
     for name, attempts, answered, talk_seconds, cost in expected:
         assert got[name][:3] == [attempts, answered, talk_seconds], name
@@ -241,15 +239,11 @@ def test_the_peak_of_several_accounts_is_counted_from_their_calls(two_accounts: 
 def test_users_with_the_same_id_and_name_in_two_accounts_stay_two_users(
     two_accounts: Company,
 ) -> None:
-    def agents(data: ReportData) -> dict[tuple[str, int], tuple[str, list[int]]]:
+    def agents(data: ReportData) -> dict[tuple[str, int], tuple[str, list[float]]]:
         """The page's agents by (account, user id): name, offered, answered, talk."""
         cube = data.cube
         names = {(cube["accounts"][a], user): name for a, user, name, _ in cube["agents_list"]}
-        sums: dict[tuple[str, int], list[int]] = {}
-        for row in page_rows(data, "agents"):
-            totals = sums.setdefault(row["agent"], [0, 0, 0])
-            for i, column in enumerate(("offered", "answered", "talk")):
-                totals[i] += row[column]
+        sums = page_sums(data, "agents", "agent", ("offered", "answered", "talk"))
         return {agent: (names[agent], totals) for agent, totals in sums.items()}
 
     everything = report(two_accounts)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from conftest import (
+    DESTINATION_MEASURES,
     PERIOD,
     SETTINGS,
     Company,
@@ -22,6 +23,7 @@ from conftest import (
     holding,
     page_content,
     page_rows,
+    page_sums,
     raw_only_database,
     report,
     tiles,
@@ -139,11 +141,12 @@ def test_the_pages_tables_reconcile_with_the_marts(company: Company) -> None:
     )[0]
     assert (len(traffic), sum(row["holding"] for row in traffic)) == (hours, holding) != (0, 0)
     # the agents: the per-agent mart summed by agent
-    agents: dict[int, list[int]] = {}
-    for row in page_rows(data, "agents"):
-        sums = agents.setdefault(row["agent"][1], [0, 0, 0, 0])
-        for i, column in enumerate(("offered", "answered", "rona", "talk")):
-            sums[i] += row[column]
+    agents = {
+        user: sums
+        for (_, user), sums in page_sums(
+            data, "agents", "agent", ("offered", "answered", "rona", "talk")
+        ).items()
+    }
     expected_agents = company.query(
         "select user_id, sum(offered_calls), sum(answered_calls), sum(rona_calls), "
         "sum(talk_seconds) from voipstudio.agg_agent_daily "
@@ -174,11 +177,7 @@ def test_destinations_of_whole_months_equal_the_monthly_mart(company: Company) -
         "from voipstudio.agg_destination_monthly "
         "where month_start = date '2026-02-01' and direction = 'outbound'"
     )
-    got: dict[str, list[float]] = {}
-    for row in page_rows(data, "destinations"):
-        sums = got.setdefault(row["destination"], [0, 0, 0, 0.0])
-        for i, column in enumerate(("attempts", "answered", "talk", "cost")):
-            sums[i] += row[column]
+    got = page_sums(data, "destinations", "destination", DESTINATION_MEASURES)
     assert set(got) == {row[0] for row in expected} and len(got) > 1
     for name, attempts, answered, talk, cost in expected:
         assert got[name][:3] == [attempts, answered, talk], name
