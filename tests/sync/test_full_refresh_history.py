@@ -10,8 +10,9 @@ from typing import Any
 
 import duckdb
 import psycopg2
-from sync_harness import Harness
+from sync_harness import Harness, small_config
 
+from pipelines.emulator.server import EmulatorServer
 from pipelines.kept_history import kept_marker, kept_table
 
 HISTORY = "queue_memberships"
@@ -153,3 +154,41 @@ def test_a_copy_left_by_a_stopped_refresh_is_merged_back_once(harness: Harness) 
     harness.sync(full_refresh=True)
     assert _history(harness) == before
     assert kept not in _tables(harness) and not marker.exists()
+
+
+def test_each_accounts_history_is_merged_on_its_own(duckdb_harness: Harness) -> None:
+    """Two accounts whose queue and user ids coincide: the refresh's change of one account's
+    members ends and starts that account's memberships only."""
+    harness = duckdb_harness
+    with EmulatorServer(small_config(seed=12, rows=500, users=7, queues=2)) as beta:
+        harness.add_account("acme", harness.server)
+        harness.add_account("beta", beta)
+        harness.sync()
+        rows = harness.loaded(HISTORY, load_ids=True)
+        by_account = {
+            account: {
+                (r["queue_id"], r["user_id"], r["_dlt_valid_from"], r["_dlt_valid_to"])
+                for r in rows
+                if r["account"] == account
+            }
+            for account in ("acme", "beta")
+        }
+        queue = min(q for q, _, _, _ in by_account["acme"] if q is not None)
+        assert queue in {q for q, _, _, _ in by_account["beta"]}  # the same ids in both
+        members = sorted(u for q, u, _, _ in by_account["acme"] if q == queue and u is not None)
+        _set_members(harness, queue, members[1:])
+
+        harness.sync(full_refresh=True)
+
+        after = harness.loaded(HISTORY, load_ids=True)
+        beta_after = {
+            (r["queue_id"], r["user_id"], r["_dlt_valid_from"], r["_dlt_valid_to"])
+            for r in after
+            if r["account"] == "beta"
+        }
+        assert beta_after == by_account["beta"]
+        ended = [r for r in after if r["_dlt_valid_to"] is not None]
+        assert [(r["account"], r["queue_id"], r["user_id"]) for r in ended] == [
+            ("acme", queue, members[0])
+        ]
+        assert len(after) == len(rows)
