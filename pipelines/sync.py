@@ -27,6 +27,7 @@ from dlt.common.destination import TDestinationReferenceArg
 from dlt.common.destination.configuration import ParquetFormatConfiguration
 from dlt.destinations.exceptions import DatabaseUndefinedRelation
 
+from pipelines.kept_history import keep_histories, restore_histories
 from pipelines.load_packages import prune_load_packages
 from pipelines.pending import abort_pending, load_pending, refused_loads_aborted, run_pipeline
 from pipelines.pipeline_settings import PIPELINE_NAME, load_pipeline_settings
@@ -672,6 +673,7 @@ def run_sync(pipeline: dlt.Pipeline, options: SyncOptions | None = None) -> Sync
                         write_disposition={"disposition": "merge", "strategy": "upsert"}
                     )
             if options.full_refresh and summary.loads == 0:
+                keep_histories(pipeline)
                 run_pipeline(pipeline, source, refresh="drop_sources")
             else:
                 run_pipeline(pipeline, source)
@@ -696,6 +698,7 @@ def run_sync(pipeline: dlt.Pipeline, options: SyncOptions | None = None) -> Sync
                 break
             # The next parts continue at their cursors: the previous part loaded them.
             plan = dataclasses.replace(plan, resume=True, ceilings=None)
+        restore_histories(pipeline)
         summary.skipped = skipped(plan.key)
         summary.unchanged = unchanged(plan.key)
         after = loaded_by_account(pipeline, [CDRS])

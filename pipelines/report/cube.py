@@ -19,7 +19,8 @@ weekdays a week before) when that range is in the window and covered by the data
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
@@ -106,6 +107,35 @@ class _Index:
         return found
 
 
+@dataclass(frozen=True)
+class _Table:
+    """One table of the page: the query its rows come from and what each column of a row is.
+
+    Attributes:
+        name: its name in the JSON.
+        mart: the relation it needs; ``section``: the report section whose absence (a model
+            not built) leaves it out.
+        query: the SQL (``{ds}``, ``{accounts}``, ``$start`` / ``$end`` and, with ``sl``,
+            ``$sl_seconds``).
+        columns: (name in the JSON, kind) of each column of the query, in order; the kinds
+            are ``build_cube``'s writers (keys become indexes, measures numbers).
+        order: the query's columns its rows are sorted by (the page expects days in order).
+    """
+
+    name: str
+    mart: str
+    section: str | None
+    query: str
+    columns: tuple[tuple[str, str], ...]
+    order: tuple[int, ...] = ()
+    sl: bool = False
+
+
+def _numbers(*names: Sequence[str]) -> tuple[tuple[str, str], ...]:
+    """Measure columns: written as JSON numbers."""
+    return tuple((name, "number") for group in names for name in group)
+
+
 def build_cube(
     marts: Marts,
     period: Period,
@@ -130,6 +160,7 @@ def build_cube(
     accounts = _Index(marts.accounts)
     queues = _Index()
     agents = _Index()
+    destinations = _Index()
 
     def day(value: date) -> int:
         return (value - window.start).days
@@ -142,190 +173,109 @@ def build_cube(
         "outcomes": list(OUTCOMES),
         "sl_seconds": sl_seconds,
     }
-    relations = marts.relations
-    if "fct_calls" in relations and "daily" not in missing:
-        measures, names = _measure_columns(_metrics("agg_calls_daily"))
-        outcomes = [f"count(case when outcome = '{outcome}' then 1 end)" for outcome in OUTCOMES]
-        params = {**between, "sl_seconds": sl_seconds or 0}
-        rows = marts.rows(_grouped("cube_calls", CALL_KEYS, [*outcomes, *measures]), params)
 
-        def keys(row: Sequence[Any]) -> list[int]:
-            account, direction, queue, agent = row
-            return [
-                accounts(account),
-                DIRECTIONS.index(direction) if direction in DIRECTIONS else 3,
-                queues(queue),
-                agents(None if agent is None else (account, int(agent))),
-            ]
+    def agent(value: Any, row: Sequence[Any], account: int) -> int:
+        return agents(None if value is None else (row[account], int(value)))
 
-        cube["calls"] = {
-            "columns": ["day", "account", "direction", "queue", "agent"]
-            + [f"outcome.{outcome}" for outcome in OUTCOMES]
-            + names,
-            "rows": [
-                [day(row[0]), *keys(row[1:5]), *(_number(value) for value in row[5:])]
-                for row in sorted(rows, key=lambda row: row[0])
-            ],
-        }
-        rows = marts.rows(_grouped("cube_calls", HEAT_KEYS, ["count(*)"]), params)
-        cube["heat"] = {
-            "columns": ["day", "hour", "account", "direction", "queue", "agent", "calls"],
-            "rows": [
-                [day(row[0]), int(row[1]), *keys(row[2:6]), int(row[6])]
-                for row in sorted(rows, key=lambda row: (row[0], row[1]))
-            ],
-        }
-    if "fct_missed_call_callbacks" in relations and "kpis" not in missing:
-        measures, names = _measure_columns(_metrics("fct_missed_call_callbacks"))
-        rows = marts.rows(
-            _grouped("cube_callbacks", ("missed_date", "account", "queue_name"), measures),
-            between,
-        )
-        cube["callbacks"] = {
-            "columns": ["day", "account", "queue", *names],
-            "rows": [
-                [day(row[0]), accounts(row[1]), queues(row[2]), *map(_number, row[3:])]
-                for row in rows
-            ],
-        }
-    if "agg_queue_interval" in relations:
-        measures, names = _measure_columns(_metrics("agg_queue_daily"))
-        extra = ["max(longest_wait_seconds)", "sum(answered_calls)", "sum(abandoned_calls)"]
-        rows = marts.rows(
+    # How each kind of column is written (``row``: the query's row, ``account``: where its
+    # account is in it, for the agents, whose ids repeat across accounts).
+    write: dict[str, Callable[[Any, Sequence[Any], int], Any]] = {
+        "day": lambda value, row, account: day(value),
+        "account": lambda value, row, account: accounts(value),
+        "direction": lambda value, row, account: (
+            DIRECTIONS.index(value) if value in DIRECTIONS else 3
+        ),
+        "queue": lambda value, row, account: queues(value),
+        "agent": agent,
+        "destination": lambda value, row, account: destinations(str(value)),
+        "text": lambda value, row, account: str(value),
+        "flag": lambda value, row, account: 1 if value else 0,
+        "number": lambda value, row, account: _number(value),
+    }
+    calls, calls_names = _measure_columns(_metrics("agg_calls_daily"))
+    outcomes = [f"count(case when outcome = '{outcome}' then 1 end)" for outcome in OUTCOMES]
+    callbacks, callbacks_names = _measure_columns(_metrics("fct_missed_call_callbacks"))
+    queue, queue_names = _measure_columns(_metrics("agg_queue_daily"))
+    queue_extra = ["max(longest_wait_seconds)", "sum(answered_calls)", "sum(abandoned_calls)"]
+    call_keys = (("day", "day"), ("account", "account"), ("direction", "direction"),
+                 ("queue", "queue"), ("agent", "agent"))  # fmt: skip
+    tables = (
+        _Table(
+            "calls", "fct_calls", "daily",
+            _grouped("cube_calls", CALL_KEYS, [*outcomes, *calls]),
+            (*call_keys, *_numbers([f"outcome.{o}" for o in OUTCOMES], calls_names)),
+            order=(0,), sl=True,
+        ),
+        _Table(
+            "heat", "fct_calls", "daily",
+            _grouped("cube_calls", HEAT_KEYS, ["count(*)"]),
+            (call_keys[0], ("hour", "number"), *call_keys[1:], ("calls", "number")),
+            order=(0, 1), sl=True,
+        ),
+        _Table(
+            "callbacks", "fct_missed_call_callbacks", "kpis",
+            _grouped("cube_callbacks", ("missed_date", "account", "queue_name"), callbacks),
+            (("day", "day"), ("account", "account"), ("queue", "queue"),
+             *_numbers(callbacks_names)),
+        ),
+        _Table(
+            "queue", "agg_queue_interval", None,
             _grouped(
                 "cube_queues",
                 ("call_date", "interval_minute", "account", "queue_name"),
-                [*extra, *measures],
+                [*queue_extra, *queue],
             ),
-            between,
-        )
-        cube["queue"] = {
-            "columns": [
-                "day",
-                "minute",
-                "account",
-                "queue",
-                "longest_wait",
-                "answered",
-                "abandoned",
-                *names,
-            ],
+            (("day", "day"), ("minute", "number"), ("account", "account"), ("queue", "queue"),
+             *_numbers(["longest_wait", "answered", "abandoned"], queue_names)),
+            order=(0, 1),
+        ),
+        _Table(
+            "agents", "agg_agent_daily", "users", query_text("cube_agents"),
+            (("day", "day"), ("account", "account"), ("agent", "agent"), ("queue", "queue"),
+             *_numbers(["offered", "answered", "rona", "answered_talk", "outbound",
+                        "callbacks", "talk"])),
+        ),
+        _Table(
+            "destinations", "fct_calls", "destinations", query_text("cube_destinations"),
+            (("day", "day"), ("account", "account"), ("agent", "agent"),
+             ("destination", "destination"), *_numbers(["attempts", "answered", "talk", "cost"])),
+        ),
+        _Table(
+            "missed", "fct_missed_call_callbacks", "open_missed", query_text("cube_missed"),
+            (("day", "day"), ("account", "account"), ("number", "text"), ("queue", "queue"),
+             ("at", "text"), ("ended", "number"), ("business", "flag"), ("horizon", "number")),
+        ),
+        _Table(
+            "traffic", "agg_traffic_hourly", "traffic", query_text("cube_traffic"),
+            (("day", "day"), ("account", "account"), ("epoch", "number"), ("hour", "number"),
+             ("local", "text"), *_numbers(["holding", "attempts", "peak"])),
+        ),
+    )  # fmt: skip
+    for table in tables:
+        if table.mart not in marts.relations or table.section in missing:
+            continue
+        params = {**between, "sl_seconds": sl_seconds or 0} if table.sl else between
+        rows = marts.rows(table.query, params)
+        if table.order:
+            rows.sort(key=lambda row: tuple(row[i] for i in table.order))
+        kinds = [kind for _, kind in table.columns]
+        account = kinds.index("account")
+        cube[table.name] = {
+            "columns": [column for column, _ in table.columns],
             "rows": [
-                [day(row[0]), int(row[1]), accounts(row[2]), queues(row[3]), *map(_number, row[4:])]
-                for row in sorted(rows, key=lambda row: (row[0], row[1]))
+                [write[kind](value, row, account) for kind, value in zip(kinds, row, strict=True)]
+                for row in rows
             ],
         }
+    if "queue" in cube:
         minutes = marts.rows(query_text("interval_minutes"))
         cube["interval_minutes"] = int(minutes[0][0] or 30)
-    if "agg_agent_daily" in relations and "users" not in missing:
-        rows = marts.rows(query_text("cube_agents"), between)
-        cube["agents"] = {
-            "columns": [
-                "day",
-                "account",
-                "agent",
-                "queue",
-                "offered",
-                "answered",
-                "rona",
-                "answered_talk",
-                "outbound",
-                "callbacks",
-                "talk",
-            ],
-            "rows": [
-                [
-                    day(row[0]),
-                    accounts(row[1]),
-                    agents((row[1], int(row[2]))),
-                    queues(row[3]),
-                    *map(_number, row[4:]),
-                ]
-                for row in rows
-            ],
-        }
-    if "fct_calls" in relations and "destinations" not in missing:
-        names_index = _Index()
-        rows = marts.rows(query_text("cube_destinations"), between)
-        cube["destinations"] = {
-            "columns": [
-                "day",
-                "account",
-                "agent",
-                "destination",
-                "attempts",
-                "answered",
-                "talk",
-                "cost",
-            ],
-            "rows": [
-                [
-                    day(row[0]),
-                    accounts(row[1]),
-                    agents(None if row[2] is None else (row[1], int(row[2]))),
-                    names_index(str(row[3])),
-                    *map(_number, row[4:]),
-                ]
-                for row in rows
-            ],
-        }
-        cube["destination_names"] = names_index.values
-    if "fct_missed_call_callbacks" in relations and "open_missed" not in missing:
-        rows = marts.rows(query_text("cube_missed"), between)
-        cube["missed"] = {
-            "columns": [
-                "day",
-                "account",
-                "number",
-                "queue",
-                "at",
-                "ended",
-                "business",
-                "horizon",
-            ],
-            "rows": [
-                [
-                    day(row[0]),
-                    accounts(row[1]),
-                    str(row[2]),
-                    queues(row[3]),
-                    str(row[4]),
-                    int(row[5]),
-                    1 if row[6] else 0,
-                    int(row[7] or 0),
-                ]
-                for row in rows
-            ],
-        }
-    if "agg_traffic_hourly" in relations and "traffic" not in missing:
-        rows = marts.rows(query_text("cube_traffic"), between)
-        cube["traffic"] = {
-            "columns": [
-                "day",
-                "account",
-                "epoch",
-                "hour",
-                "local",
-                "holding",
-                "attempts",
-                "peak",
-            ],
-            "rows": [
-                [
-                    day(row[0]),
-                    accounts(row[1]),
-                    int(row[2]),
-                    int(row[3]),
-                    str(row[4]),
-                    *map(_number, row[5:]),
-                ]
-                for row in rows
-            ],
-        }
-        if len(marts.accounts) > 1:
-            # The accounts together: their peak is not the sum (nor the max) of theirs.
-            peaks = combined_peaks(marts, window)
-            cube["peaks_all"] = {str(epoch): peak for epoch, peak in peaks.items()}
+    if "destinations" in cube:
+        cube["destination_names"] = destinations.values
+    if "traffic" in cube and len(marts.accounts) > 1:
+        # The accounts together: their peak is not the sum (nor the max) of theirs.
+        peaks = combined_peaks(marts, window)
+        cube["peaks_all"] = {str(epoch): peak for epoch, peak in peaks.items()}
     cube["queues"] = queues.values
     known = _agent_names(marts) if agents.values else {}
     cube["agents_list"] = [

@@ -1,10 +1,11 @@
 """What the dashboard shows, read from the reporting models (the marts) for one period.
 
-Every figure comes from the marts ``voipstudio report`` is pointed at: KPI tiles from
-``agg_calls_daily`` and ``fct_missed_call_callbacks``, daily outcomes and destinations from
-``fct_calls`` (``agg_destination_monthly`` is monthly and cannot be cut to an arbitrary period),
-traffic from ``agg_traffic_hourly``, people from ``agg_user_daily``. Ratios are re-aggregated from
-their numerators and denominators summed over the period, never by averaging daily ratios.
+Every figure comes from the marts ``voipstudio report`` is pointed at: the KPI tiles and the
+comparison with the previous period from the metric registry's marts (``agg_calls_daily``,
+``fct_missed_call_callbacks``, ``agg_queue_daily``), the busy hours from
+``agg_busy_hour_monthly``, and everything the page's filters work over from the marts
+pre-aggregated by :func:`pipelines.report.cube.build_cube`. Ratios are re-aggregated from their
+numerators and denominators summed over the period, never by averaging daily ratios.
 
 Accounts: every mart carries the VoIPstudio ``account`` of its rows, and a report covers some
 accounts (by default all of them; :func:`resolve_accounts`). Every query keeps the rows of those
@@ -200,50 +201,6 @@ class Totals:
 
 
 @dataclass(frozen=True)
-class DailyOutcome:
-    """Calls started on a day with one outcome."""
-
-    call_date: date
-    outcome: str
-    calls: int
-
-
-@dataclass(frozen=True)
-class HeatCell:
-    """Calls started in one hour of the day on one weekday, over the period.
-
-    Attributes:
-        weekday: ISO weekday, 1 = Monday.
-        hour: hour of the day (reporting zone).
-        calls: calls started in that hour, summed over the period.
-        hours: how many such hours the period holds data for (the average's denominator).
-    """
-
-    weekday: int
-    hour: int
-    calls: int
-    hours: int
-
-    @property
-    def average(self) -> float:
-        """Calls started in that hour on an average such day."""
-        return self.calls / self.hours if self.hours else 0.0
-
-
-@dataclass(frozen=True)
-class TrafficHour:
-    """One row of ``agg_traffic_hourly``."""
-
-    hour_start_local: datetime
-    call_date: date
-    hour_of_day: int
-    erlangs: float
-    call_attempts: int
-    peak_concurrent_calls: int
-    is_busy_hour: bool
-
-
-@dataclass(frozen=True)
 class BusyHour:
     """One account's time-consistent busy hour of a month (``agg_busy_hour_monthly``)."""
 
@@ -254,63 +211,6 @@ class BusyHour:
     tcbh_erlangs: float
     adph_erlangs: float
     tcbh_call_attempts: float
-
-
-@dataclass(frozen=True)
-class Destination:
-    """Outbound calls to one destination over the period."""
-
-    name: str
-    attempts: int
-    answered_calls: int
-    talk_seconds: int
-    cost: float
-
-    @property
-    def cost_per_minute(self) -> float | None:
-        """Cost / talk minutes; None without talk."""
-        return self.cost / (self.talk_seconds / 60) if self.talk_seconds else None
-
-
-@dataclass(frozen=True)
-class UserRow:
-    """One user's figures over the period (``agg_user_daily`` summed); a user is an
-    (account, user_id): ids repeat across accounts."""
-
-    account: str
-    user_id: int
-    name: str
-    extension: str
-    handled_calls: int
-    inbound_handled_calls: int
-    outbound_calls: int
-    outbound_answered_calls: int
-    internal_calls: int
-    missed_calls: int
-    missed_unanswered_calls: int
-    talk_seconds: int
-    answered_ring_seconds: int
-    inbound_answered_legs: int
-    callbacks_made: int
-
-    @property
-    def avg_ring_seconds(self) -> float | None:
-        """Average ring before the user answered an inbound call."""
-        return MetricValue(self.answered_ring_seconds, self.inbound_answered_legs).value
-
-
-@dataclass(frozen=True)
-class OpenMissed:
-    """An outside number whose missed calls to an account in the period have had no callback
-    from that account yet."""
-
-    account: str
-    number: str
-    missed_calls: int
-    first_missed_at: datetime
-    last_missed_at: datetime
-    waiting_seconds: int
-    in_business_hours: bool
 
 
 @dataclass
@@ -342,15 +242,7 @@ class ReportData:
     totals: Totals = field(default_factory=Totals)
     previous_totals: Totals | None = None
     kpis: list[Kpi] = field(default_factory=list)
-    daily: list[DailyOutcome] = field(default_factory=list)
-    heatmap: list[HeatCell] = field(default_factory=list)
-    traffic: list[TrafficHour] = field(default_factory=list)
     busy_hours: list[BusyHour] = field(default_factory=list)
-    destinations: list[Destination] = field(default_factory=list)
-    users: list[UserRow] = field(default_factory=list)
-    open_missed: list[OpenMissed] = field(default_factory=list)
-    open_missed_numbers: int = 0
-    open_missed_calls: int = 0
     service_level_seconds: int | None = None
     cube: dict[str, Any] = field(default_factory=dict)
     missing: dict[str, str] = field(default_factory=dict)
@@ -643,54 +535,12 @@ def _kpis(now: Totals, before: Totals | None, sl_seconds: int | None) -> list[Kp
     ]
 
 
-def _users(marts: Marts, period: Period) -> list[UserRow]:
-    rows = marts.rows(query_text("users"), _between(period))
-    return [
-        UserRow(
-            account=str(row[0]),
-            user_id=int(row[1]),
-            name=str(row[2]) if row[2] else f"user {row[1]}",
-            extension=str(row[3] or ""),
-            handled_calls=int(row[4]),
-            inbound_handled_calls=int(row[5]),
-            outbound_calls=int(row[6]),
-            outbound_answered_calls=int(row[7]),
-            internal_calls=int(row[8]),
-            missed_calls=int(row[9]),
-            missed_unanswered_calls=int(row[10]),
-            talk_seconds=int(row[11]),
-            answered_ring_seconds=int(row[12]),
-            inbound_answered_legs=int(row[13]),
-            callbacks_made=int(row[14]),
-        )
-        for row in rows
-    ]
-
-
 def combined_peaks(marts: Marts, period: Period) -> dict[int, int]:
     """The peak of concurrent calls of :attr:`Marts.accounts` together in each hour of
     ``period``, by the hour's start (Unix seconds), counted from their calls."""
     return {
         int(hour): int(peak) for hour, peak in marts.rows(query_text("peaks"), _between(period))
     }
-
-
-def _traffic(marts: Marts, period: Period) -> list[TrafficHour]:
-    rows = marts.rows(query_text("traffic"), _between(period))
-    # One account's peaks are the mart's; several accounts' peaks are not the sum of theirs.
-    peaks = combined_peaks(marts, period) if len(marts.accounts) > 1 else {}
-    return [
-        TrafficHour(
-            hour_start_local=row[0],
-            call_date=row[1],
-            hour_of_day=int(row[2]),
-            erlangs=float(row[3]),
-            call_attempts=int(row[4]),
-            peak_concurrent_calls=peaks.get(int(row[7]), int(row[5])),
-            is_busy_hour=bool(row[6]),
-        )
-        for row in rows
-    ]
 
 
 def load_report(
@@ -753,40 +603,10 @@ def load_report(
                 f"Not complete yet: {days} (the first day loaded, or still inside the sync's lag "
                 "window where late CDRs may arrive); those figures may still change."
             )
-    if "daily" not in data.missing:
-        data.daily = [
-            DailyOutcome(day, str(outcome), int(calls))
-            for day, outcome, calls in marts.rows(query_text("daily"), _between(period))
-        ]
-    if "heatmap" not in data.missing:
-        data.heatmap = [
-            HeatCell(int(weekday), int(hour), int(calls), int(hours))
-            for weekday, hour, calls, hours in marts.rows(query_text("heatmap"), _between(period))
-        ]
-        data.traffic = _traffic(marts, period)
     if "agg_busy_hour_monthly" in marts.relations:
         data.busy_hours = [
             BusyHour(str(row[0]), row[1], int(row[2]), str(row[3]), *map(float, row[4:]))
             for row in marts.rows(query_text("busy_hours"), _between(period))
-        ]
-    if "destinations" not in data.missing:
-        data.destinations = [
-            Destination(str(name), int(attempts), int(answered), int(talk), float(cost))
-            for name, attempts, answered, talk, cost in marts.rows(
-                query_text("destinations"), {**_between(period), "limit": TOP_DESTINATIONS}
-            )
-        ]
-    if "users" not in data.missing:
-        data.users = _users(marts, period)
-    if "open_missed" not in data.missing:
-        rows = marts.rows(query_text("open_missed"), _between(period))
-        data.open_missed_numbers = len(rows)
-        data.open_missed_calls = sum(int(row[2]) for row in rows)
-        data.open_missed = [
-            OpenMissed(
-                str(row[0]), str(row[1]), int(row[2]), row[3], row[4], int(row[5]), bool(row[6])
-            )
-            for row in rows[:OPEN_MISSED_ROWS]
         ]
     from pipelines.report.cube import build_cube  # it builds on this module's types
 

@@ -244,6 +244,12 @@ class AccountReader:
                 # When the account was last brought up to date (`voipstudio status`).
                 state.mark_synced()
         else:
+            # Cut by max_rows after the window ending at last_end: the next part resumes there.
+            # An incremental run starts below its cursor (the lag, or the newest row loaded), so
+            # the window may end before the cursor of the run before: resuming at that cursor
+            # would skip what lies between (late rows: lost for good).
+            if plan.update_cursor:
+                state.resume_at(api_time(last_end))
             state.set_more()
 
     # -- dimensions --------------------------------------------------------------------------

@@ -94,6 +94,12 @@ class ResourceState(Mapping[str, Any]):
         if current is None or value > current:
             self._values[CURSOR] = value
 
+    def resume_at(self, value: str) -> None:
+        """Set the cursor where a run cut into parts stopped reading, also back: the next part
+        goes on from there (its range may have begun below the cursor of the run before it,
+        which then must not be where the next part resumes)."""
+        self._values[CURSOR] = value
+
     def snapshot(self) -> dict[str, Any]:
         """The state as it is now, for :meth:`restore`."""
         return dict(self._values)

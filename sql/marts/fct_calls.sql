@@ -91,8 +91,12 @@
 --                      loaded (an optional input: fct_calls does not wait for them)
 --   queue_count        how many distinct queues the call entered (0: a direct call; 2+: it
 --                      overflowed or was transferred from one queue to another)
---   is_business_hours  started on a business day ({{ business_days }}, ISO 1 = Monday) between
---                      business_hours_start and business_hours_end, reporting time zone
+--   is_business_hours  started within a business day's hours (business days
+--                      {{ business_days }}, ISO 1 = Monday; business_hours_start to
+--                      business_hours_end, reporting time zone); hours that run past
+--                      midnight (an end before the start: a night shift) belong to the day
+--                      they start on, so 01:00 on a Saturday is Friday's, and 01:00 on a
+--                      Monday is Sunday's (as agg_agent_daily's business_seconds count them)
 with legs as (
     select * from stg_voipstudio__cdrs
 ),
@@ -311,13 +315,19 @@ flagged as (
         case
             when direction in ('outbound', 'internal') then first_leg_caller_user_id
         end as calling_user_id,
-        local_isodow in ({{ business_days }})
-        and case
+        case
             when {{ business_hours_start_seconds }} <= {{ business_hours_end_seconds }}
-                then local_seconds_of_day >= {{ business_hours_start_seconds }}
+                then local_isodow in ({{ business_days }})
+                and local_seconds_of_day >= {{ business_hours_start_seconds }}
                 and local_seconds_of_day < {{ business_hours_end_seconds }}
-            else local_seconds_of_day >= {{ business_hours_start_seconds }}
-                or local_seconds_of_day < {{ business_hours_end_seconds }}
+            -- past midnight: the evening of a business day, or the morning after one
+            else (
+                local_isodow in ({{ business_days }})
+                and local_seconds_of_day >= {{ business_hours_start_seconds }}
+            ) or (
+                (local_isodow + 5) % 7 + 1 in ({{ business_days }})  -- the day before
+                and local_seconds_of_day < {{ business_hours_end_seconds }}
+            )
         end as is_business_hours
     from calls
 ),

@@ -359,10 +359,21 @@ def test_intervals_of_15_minutes_on_postgres(
         assert cursor.fetchall() == [(15,)]
 
 
+# Direct calls (no queue) answered by C after midnight: 01:30 CET on Saturday 2024-03-30, in
+# Friday's night shift; 01:30 CEST on Monday 2024-04-01, in Sunday's (not a business day).
+AFTER_MIDNIGHT = [
+    _leg(901, 2101, "I", "2024-03-30 00:30:00", C, caller=X4, duration=40, billsec=30,
+         disposition="CONNECTED"),
+    _leg(902, 2102, "I", "2024-03-31 23:30:00", C, caller=X4, duration=40, billsec=30,
+         disposition="CONNECTED"),
+]  # fmt: skip
+
+
 def test_a_business_day_past_midnight(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Night-shift business hours (20:00 to 04:00 the next morning): a business day has 8
     hours, and 2005, which enters Sales at 23:55 on Friday and talks past midnight, counts on
-    Friday with all its talk, inside business hours."""
+    Friday with all its talk, inside business hours. The hours after midnight belong to the
+    business day they started on: Friday night's run into Saturday, Sunday night's are none."""
     with EmulatorServer(empty_company(queues=2)) as server:
         harness = ModelsHarness(
             server,
@@ -371,7 +382,7 @@ def test_a_business_day_past_midnight(tmp_path: Path, monkeypatch: pytest.Monkey
             MODELS__BUSINESS_HOURS_START="20:00",
             MODELS__BUSINESS_HOURS_END="04:00",
         )
-        harness.add_cdrs(RECORDS)
+        harness.add_cdrs(RECORDS + AFTER_MIDNIGHT)
         harness.sync()
         build_models(harness.pipeline())
     night = 8 * 3600
@@ -383,13 +394,15 @@ def test_a_business_day_past_midnight(tmp_path: Path, monkeypatch: pytest.Monkey
     assert friday["business_seconds"] == night
     assert friday["occupancy_proxy"] == pytest.approx(900 / night)
     # Saturday, where 2005 ended, has no row of B; Sunday is not a business day
-    assert not [r for r in rows if r["call_date"] == day("2024-03-30")]
+    assert not [r for r in rows if r["call_date"] == day("2024-03-30") and r["user_id"] == B]
     assert {r["business_seconds"] for r in rows if r["call_date"] == day("2024-03-31")} == {0}
     assert {r["business_seconds"] for r in rows if r["call_date"] == day("2024-10-28")} == {night}
     calls = {r["call_key"]: r for r in harness.table("fct_calls")}
     assert calls[2005]["is_business_hours"] is True  # 23:55 on a Friday
     assert calls[2001]["is_business_hours"] is False  # 10:00: outside the night shift
     assert calls[2006]["is_business_hours"] is False  # 01:50 on a Sunday
+    assert calls[2101]["is_business_hours"] is True  # 01:30 on a Saturday: Friday night's
+    assert calls[2102]["is_business_hours"] is False  # 01:30 on a Monday: Sunday night's
 
 
 def test_queue_metrics_of_the_registry(harness: ModelsHarness) -> None:

@@ -23,10 +23,11 @@ import os
 import shutil
 import subprocess
 import sys
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -95,6 +96,71 @@ def report(
         return load_report(
             marts, period, settings.reporting_timezone, company.db_path.name, accounts=accounts
         )
+
+
+# The measures of the page's destinations table.
+DESTINATION_MEASURES = ("attempts", "answered", "talk", "cost")
+# The page's tables (``ReportData.cube``) that are rows of keys and measures.
+PAGE_TABLES = ("calls", "heat", "callbacks", "queue", "agents", "destinations", "missed", "traffic")
+
+
+def page_rows(
+    data: ReportData, table: str, period: Period | None = None, *, accounts: bool = True
+) -> list[dict[str, Any]]:
+    """The rows of one of the page's tables (``data.cube[table]``) in the days of ``period``
+    (the report's by default), their keys decoded: ``day`` a date, ``account`` the account's
+    name (``""`` with ``accounts=False``, to compare accounts), ``queue`` the queue's name (None:
+    no queue), ``agent`` (account, user id) or None, ``destination`` the destination's name."""
+    cube = data.cube
+    if table not in cube:
+        return []
+    period = period or data.period
+    first = date.fromisoformat(cube["window_start"])
+    names = list(cube["accounts"]) if accounts else [""] * len(cube["accounts"])
+    agents = [(names[account], user_id) for account, user_id, *_ in cube.get("agents_list", [])]
+    decode = {
+        "day": lambda value: first + timedelta(days=value),
+        "account": lambda value: names[value],
+        "queue": lambda value: None if value < 0 else cube["queues"][value],
+        "agent": lambda value: None if value < 0 else agents[value],
+        "destination": lambda value: cube["destination_names"][value],
+    }
+    rows = []
+    for values in cube[table]["rows"]:
+        row = {
+            column: decode[column](value) if column in decode else value
+            for column, value in zip(cube[table]["columns"], values, strict=True)
+        }
+        if period.start <= row["day"] <= period.end:
+            rows.append(row)
+    return rows
+
+
+def page_sums(
+    data: ReportData, table: str, by: str, columns: tuple[str, ...], period: Period | None = None
+) -> dict[Any, list[float]]:
+    """The ``columns`` of a page table summed by its decoded column ``by`` (see
+    :func:`page_rows`), over ``period``."""
+    sums: dict[Any, list[float]] = {}
+    for row in page_rows(data, table, period):
+        totals = sums.setdefault(row[by], [0] * len(columns))
+        for i, column in enumerate(columns):
+            totals[i] += row[column]
+    return sums
+
+
+def page_content(
+    data: ReportData, period: Period | None = None, *, accounts: bool = True
+) -> dict[str, Counter[tuple[tuple[str, Any], ...]]]:
+    """Every row of every page table over ``period``, decoded (see :func:`page_rows`), as a
+    multiset: two reports show the same when their contents are equal, whatever the order of
+    their rows and of the lists their keys index."""
+    return {
+        table: Counter(
+            tuple(sorted(row.items())) for row in page_rows(data, table, period, accounts=accounts)
+        )
+        for table in PAGE_TABLES
+    }
 
 
 def tiles(data: ReportData) -> dict[str, Kpi]:

@@ -288,6 +288,21 @@ def test_backfill_commits_in_parts(harness: Harness) -> None:
     assert_cdrs_equal(harness, expected)
 
 
+def test_an_incremental_run_in_parts_resumes_where_each_part_stopped(harness: Harness) -> None:
+    """An incremental run starts below its cursor (the lag; here the newest CDR loaded, weeks
+    before the last run's end): a part cut there must resume where it stopped, not at the last
+    run's cursor, or what lies between (new and late CDRs) is never read."""
+    harness.sync()
+    cursor = read_cursor(harness.pipeline())
+    harness.admin.post("/cdrs", json={"generate": {"count": 1_500, "late_fraction": 0.2}})
+    summary = harness.sync(commit_every_rows=500)
+    assert summary.loads >= 2
+    assert_cdrs_equal(harness, harness.emulator_cdrs())
+    # The run went to its end: the cursor is that end again, not left where a part stopped.
+    after = read_cursor(harness.pipeline())
+    assert cursor is not None and after is not None and after >= cursor
+
+
 def test_selected_resources_only(harness: Harness) -> None:
     summary = harness.sync(resources=("users",))
     assert summary.rows_loaded == {"users": 12}

@@ -1,5 +1,6 @@
 -- Outbound attempts of the accounts per day, agent (the user who placed the call) and
--- destination, as destinations.sql counts them (forward legs under their own destination).
+-- destination; a forwarded call's outbound leg counts under its own destination, with its own
+-- talk and charge (as agg_destination_monthly counts them).
 with outbound as (
     select call_date, account, calling_user_id as agent_id, destination, is_answered,
         own_talk_seconds as talk_seconds, cost

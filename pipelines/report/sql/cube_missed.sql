@@ -1,6 +1,7 @@
--- Missed calls of the accounts in the window not called back, one row each, with the queue the
--- call entered first and the account's data horizon: the page groups them by number over the
--- chosen filters (open_missed.sql's rule: no contact within 24 hours).
+-- Missed calls of the accounts in the window not called back (no contact between the account and
+-- the number within 24 hours of the missed call, up to the account's newest call loaded:
+-- dim_accounts.data_horizon_epoch), one row each, with the queue the call entered first and the
+-- account's data horizon: the page groups them by number over the chosen filters.
 select
     missed.missed_date,
     missed.account,
