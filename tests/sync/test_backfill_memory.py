@@ -77,3 +77,21 @@ def test_which_loads_merge_in_place(backfill: Harness) -> None:
     assert merge_strategy(pipeline, later_part=False, explicit=False) == "upsert"
     assert merge_strategy(pipeline, later_part=True, explicit=False) == "delete-insert"
     assert merge_strategy(pipeline, later_part=False, explicit=True) == "delete-insert"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="found on branch duckdb-oom, not fixed there (the part loop and the scan are other "
+    "branches'): 25,000 new CDRs within 9 minutes, synced in parts of 5,000, lose most of "
+    "them; the same sync in one part loads them all (also on main 6c2e1c1)",
+)
+def test_a_sync_in_parts_loads_every_new_record(backfill: Harness) -> None:
+    backfill.delenv("DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG")
+    backfill.setenv("SOURCES__VOIPSTUDIO__START_DATE", "2026-03-01")
+    first = backfill.sync()
+    assert 0 < first.cdrs_after < ROWS
+    backfill.admin.post("/cdrs", json={"generate": {"count": 25_000, "late_fraction": 0.0}})
+    summary = backfill.sync(commit_every_rows=5_000)
+    assert summary.loads >= 2
+    in_range = [r for r in backfill.emulator_cdrs() if r["calldate"] >= "2026-03-01"]
+    assert_cdrs_equal(backfill, in_range)
