@@ -442,6 +442,31 @@ def merges_by_upsert(pipeline: dlt.Pipeline) -> bool:
     return destination is not None and destination.destination_type.endswith(".duckdb")
 
 
+def merge_strategy(pipeline: dlt.Pipeline, *, later_part: bool, explicit: bool) -> str:
+    """dlt's merge strategy for a dated collection's load: ``upsert`` only for the first part
+    of an incremental sync on DuckDB (:func:`merges_by_upsert`), otherwise ``delete-insert``
+    (the collection's own hints, which say its rows are de-duplicated).
+
+    DuckDB's ``MERGE`` (dlt's ``upsert``) needs memory that grows with the rows it merges: it
+    holds a row group of the rows it inserts (about 90 MB of CDRs) in memory DuckDB cannot
+    evict, and when the rows' ids are not all above the table's, it joins them with the whole
+    table: a part of 1,000,000 CDRs merged into 4,000,000 needed about 248 MB of the load's
+    256 MB, and failed with ``Out of Memory Error`` once in a 5,000,000-CDR first sync.
+    ``delete-insert`` deletes the rows read again and inserts the part as an ``INSERT``
+    does, which DuckDB writes out as it goes: about 23 MB for the same part, at any table size
+    (docs/benchmarks.md, "DuckDB memory during a long backfill"). Both leave the same rows.
+
+    - A later part of a backfill committed in parts reads a range no earlier part read, so
+      its delete finds (almost) nothing: none of the row groups rewritten that make
+      ``delete-insert`` slower for an incremental sync's re-read lag window.
+    - An explicit range (``--start``/``--end``) is loaded in one load of any size, often of
+      rows already stored.
+    """
+    if later_part or explicit or not merges_by_upsert(pipeline):
+        return "delete-insert"
+    return "upsert"
+
+
 def count_rows(pipeline: dlt.Pipeline, table: str) -> int:
     """Rows in a destination table, 0 when it does not exist yet."""
     try:
@@ -658,7 +683,6 @@ def run_sync(pipeline: dlt.Pipeline, options: SyncOptions | None = None) -> Sync
             and not pipeline.has_pending_data
             and (options.full_refresh or table_is_empty(pipeline, collection.name))
         }
-        upsert = merges_by_upsert(pipeline)
         part = list(selection)
         ran: set[str] = set()
         states: dict[str, ResourceState] = {}
@@ -668,7 +692,10 @@ def run_sync(pipeline: dlt.Pipeline, options: SyncOptions | None = None) -> Sync
                 collection = selection[name][0]
                 if summary.loads == 0 and collection.name in append_first:
                     source.resources[name].apply_hints(write_disposition="append")
-                elif upsert and isinstance(collection, DatedCollection):
+                elif isinstance(collection, DatedCollection) and (
+                    merge_strategy(pipeline, later_part=summary.loads > 0, explicit=explicit)
+                    == "upsert"
+                ):
                     source.resources[name].apply_hints(
                         write_disposition={"disposition": "merge", "strategy": "upsert"}
                     )
