@@ -15,7 +15,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -324,14 +324,17 @@ class Loaded:
 
 
 def loaded_by_account(
-    pipeline: dlt.Pipeline, collections: Sequence[Collection] = (CDRS,)
+    pipeline: dlt.Pipeline,
+    collections: Sequence[Collection] = (CDRS,),
+    then: Callable[[Any, dict[str, dict[str, Loaded]]], None] | None = None,
 ) -> dict[str, dict[str, Loaded]]:
     """Per collection of ``collections``, its records in the destination per account (tables
     and accounts without any are absent), e.g. ``{"cdrs": {"default": Loaded(...)}}``; the
     newest cursor value of dated collections only.
 
     One connection: each connection to the destination costs time a sync that finds nothing
-    new should not spend.
+    new should not spend; ``then(client, loaded)``, if given, runs in it too, once the counts
+    are known (it must not raise).
 
     Raises:
         ConfigError: a table was loaded by a version of this pipeline whose rows did not carry
@@ -368,6 +371,8 @@ def loaded_by_account(
                     f"FROM {name} GROUP BY {settings.ACCOUNT_COLUMN}"
                 )
                 loaded[collection.name] = _loaded(client.execute_sql(sql))
+            if then is not None:
+                then(client, loaded)
     except ConfigError:
         raise
     except Exception:  # no dataset or no table yet: nothing loaded
@@ -376,36 +381,42 @@ def loaded_by_account(
 
 
 def stored_rereads(
-    pipeline: dlt.Pipeline,
+    client: Any,
     plan: RunPlan,
     wanted: Sequence[tuple[DatedCollection, Account, str]],
+    states: dict[str, ResourceState],
 ) -> dict[tuple[str, str], StoredRows]:
     """The destination's rows of the window each ``(collection, account, resource)`` of an
-    incremental run reads again, per ``(table, account)`` (``rereads``): a re-read row equal to
-    its stored version is then not loaded again. Through one connection; nothing on a backfill
-    of an explicit range, for resources that never loaded, or when the destination cannot say
-    (every row is then loaded, as always)."""
-    states = resource_states(pipeline)
-    since = {}
-    for collection, account, resource in wanted:
-        instant = reread_since(plan, collection, account, states.get(resource, ResourceState()))
-        if instant is not None:
-            since[(collection, account.name)] = instant
-    if not since:
-        return {}
+    incremental run reads again, per ``(table, account)`` (``rereads``), through an open
+    connection: a re-read row equal to its stored version is then not loaded again. Nothing on
+    a backfill of an explicit range, for resources that never loaded, or when the destination
+    cannot say (every row is then loaded, as always)."""
     stored: dict[tuple[str, str], StoredRows] = {}
     try:
-        with pipeline.sql_client() as client:
-            for (collection, account_name), instant in since.items():
-                rows = fetch_stored(
-                    client, collection.name, collection.cursor.path, account_name, instant
-                )
-                if rows is not None:
-                    stored[(collection.name, account_name)] = rows
+        for collection, account, resource in wanted:
+            since = reread_since(plan, collection, account, states.get(resource, ResourceState()))
+            if since is None:
+                continue
+            path = collection.cursor.path
+            rows = fetch_stored(client, collection.name, path, account.name, since)
+            if rows is not None:
+                stored[(collection.name, account.name)] = rows
     except Exception as error:  # any doubt: compare nothing, load every row read
         log.debug("rows read again are all loaded: the destination's could not be read (%s)", error)
         return {}
     return stored
+
+
+def _ceilings(loaded: dict[str, dict[str, Loaded]], dated: Sequence[DatedCollection]) -> Ceilings:
+    """The newest cursor value the destination holds per dated ``(table, account)``."""
+    names = {c.name for c in dated}
+    return {
+        (table, account): value.newest
+        for table, by_account in loaded.items()
+        if table in names
+        for account, value in by_account.items()
+        if value.newest is not None
+    }
 
 
 def table_columns(client: Any, tables: Sequence[str]) -> dict[str, list[str]]:
@@ -674,32 +685,35 @@ def run_sync(pipeline: dlt.Pipeline, options: SyncOptions | None = None) -> Sync
         # the dimensions' rows tell whether one read unchanged may skip its load.
         dimensions = [c for c in chosen if isinstance(c, Dimension)]
         counted = [CDRS, *(c for c in dated if c is not CDRS), *dimensions]
-        before = {} if options.full_refresh else loaded_by_account(pipeline, counted)
+        wanted = [
+            (collection, accounts_by_name[account], name)
+            for name, (collection, account) in selection.items()
+            if isinstance(collection, DatedCollection)
+        ]
+        stored: dict[tuple[str, str], StoredRows] = {}
+
+        def fetch_rereads(client: Any, loaded: dict[str, dict[str, Loaded]]) -> None:
+            # Through the connection that counted: the rows the run will read again.
+            counted_plan = dataclasses.replace(plan, ceilings=_ceilings(loaded, dated))
+            stored.update(stored_rereads(client, counted_plan, wanted, resource_states(pipeline)))
+
+        before = (
+            {} if options.full_refresh else loaded_by_account(pipeline, counted, then=fetch_rereads)
+        )
         for account in accounts:
             loaded = before.get(CDRS.name, {}).get(account)
             summary.accounts[account] = AccountResult(cdrs_before=loaded.rows if loaded else 0)
-        ceilings: Ceilings = {
-            (table, account): value.newest
-            for table, by_account in before.items()
-            if table in {c.name for c in dated}
-            for account, value in by_account.items()
-            if value.newest is not None
-        }
         held = {
             (collection.name, account): value.rows
             for collection in dimensions
             for account, value in before.get(collection.name, {}).items()
         }
         plan = dataclasses.replace(
-            plan, ceilings=ceilings, held=None if options.full_refresh else held
+            plan,
+            ceilings=_ceilings(before, dated),
+            held=None if options.full_refresh else held,
+            stored=stored,
         )
-        if not options.full_refresh:
-            wanted = [
-                (collection, accounts_by_name[account], name)
-                for name, (collection, account) in selection.items()
-                if isinstance(collection, DatedCollection)
-            ]
-            plan = dataclasses.replace(plan, stored=stored_rereads(pipeline, plan, wanted))
         # A first load into an empty table is appended instead of merged: the rows of one load
         # are unique on (account, id) (the source de-duplicates them), so with nothing to merge
         # with the result is the same, without the staging copy and the delete that double
@@ -755,7 +769,12 @@ def run_sync(pipeline: dlt.Pipeline, options: SyncOptions | None = None) -> Sync
         summary.skipped = skipped(plan.key)
         summary.unchanged = unchanged(plan.key)
         summary.unchanged_rows = unchanged_rows(plan.key)
-        after = loaded_by_account(pipeline, [CDRS])
+        # A run that loaded no CDR (nothing new or changed) left their counts as they were:
+        # no second connection for them.
+        unloaded = not options.full_refresh and (
+            CDRS.name in before and CDRS.name not in summary.rows_loaded
+        )
+        after = {CDRS.name: before[CDRS.name]} if unloaded else loaded_by_account(pipeline, [CDRS])
         failures: dict[str, tuple[int, str]] = {}
         for name in sorted(ran):
             collection, account = selection[name]
