@@ -392,18 +392,24 @@ def stored_rereads(
     a backfill of an explicit range, for resources that never loaded, or when the destination
     cannot say (every row is then loaded, as always)."""
     stored: dict[tuple[str, str], StoredRows] = {}
-    try:
-        for collection, account, resource in wanted:
+    for collection, account, resource in wanted:
+        try:
             since = reread_since(plan, collection, account, states.get(resource, ResourceState()))
             if since is None:
                 continue
             path = collection.cursor.path
             rows = fetch_stored(client, collection.name, path, account.name, since)
-            if rows is not None:
-                stored[(collection.name, account.name)] = rows
-    except Exception as error:  # any doubt: compare nothing, load every row read
-        log.debug("rows read again are all loaded: the destination's could not be read (%s)", error)
-        return {}
+        except Exception as error:  # any doubt: compare nothing, load every row read
+            log.debug(
+                "%s of account '%s': every row read again is loaded, the stored ones could not "
+                "be read (%s)",
+                collection.name,
+                account.name,
+                error,
+            )
+            continue
+        if rows is not None:
+            stored[(collection.name, account.name)] = rows
     return stored
 
 

@@ -96,10 +96,13 @@ def fetch_stored(
     ``since``, through an open dlt SQL client; None when there are more than
     :data:`MAX_STORED_ROWS` (or none)."""
     name = client.make_qualified_table_name(table)
+    account_column, cursor, deleted = (
+        client.escape_column_name(column)
+        for column in (settings.ACCOUNT_COLUMN, cursor_column, settings.DELETED_AT_COLUMN)
+    )
     sql = (
-        f"SELECT * FROM {name} WHERE {settings.ACCOUNT_COLUMN} = %s "  # noqa: S608
-        f"AND {cursor_column} >= %s AND {settings.DELETED_AT_COLUMN} IS NULL "
-        f"LIMIT {MAX_STORED_ROWS + 1}"
+        f"SELECT * FROM {name} WHERE {account_column} = %s AND {cursor} >= %s "  # noqa: S608
+        f"AND {deleted} IS NULL LIMIT {MAX_STORED_ROWS + 1}"
     )
     connection = getattr(client, "native_connection", None)
     if isinstance(connection, duckdb.DuckDBPyConnection):
