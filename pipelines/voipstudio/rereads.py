@@ -39,9 +39,10 @@ if TYPE_CHECKING:
     from pipelines.voipstudio.plan import RunPlan
     from pipelines.voipstudio.state import ResourceState
 
-# The most stored rows fetched for one (table, account): a window larger than this (a cursor far
-# behind the destination's newest rows) is merged as before instead of held in memory.
-MAX_STORED_ROWS = 250_000
+# The most stored rows fetched for one (table, account), about 400 bytes each in memory (40 MB):
+# a larger window (a very busy account, or a cursor far behind the destination's newest rows)
+# is merged as before instead of held in memory.
+MAX_STORED_ROWS = 100_000
 # Fetched from this long before the window's start: a repeated hour of a DST change widens the
 # read by an hour (``wallclock.widen_start``). Rows fetched in excess only cost their fetch.
 MARGIN = timedelta(hours=3)
