@@ -18,6 +18,7 @@ import pytest
 from sync_harness import Harness, assert_cdrs_equal, small_config
 
 from pipelines.emulator.server import EmulatorServer
+from pipelines.voipstudio import rereads
 from pipelines.voipstudio.rereads import StoredRows, drop_unchanged
 
 
@@ -150,6 +151,20 @@ def test_every_dated_collection_leaves_its_unchanged_rows_out(duckdb_harness: Ha
         assert summary.unchanged_rows.get(name, 0) > 0, name
         assert name not in summary.rows_loaded, name
         assert harness.loaded(name, load_ids=True) == before[name], name
+
+
+def test_a_window_too_large_to_hold_is_merged_as_before(
+    duckdb_harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    harness = duckdb_harness
+    harness.sync()
+    monkeypatch.setattr(rereads, "MAX_STORED_ROWS", 5)
+
+    summary = harness.sync()
+
+    assert summary.cdrs_unchanged == 0
+    assert summary.rows_loaded["cdrs"] == summary.cdrs_read > 5
+    assert_cdrs_equal(harness, harness.emulator_cdrs())
 
 
 @pytest.fixture
