@@ -97,12 +97,12 @@ def fetch_stored(
     ``since``, through an open dlt SQL client; None when there are more than
     :data:`MAX_STORED_ROWS` (or none)."""
     name = client.make_qualified_table_name(table)
-    account_column, cursor, deleted = (
+    account_column, cursor_name, deleted = (
         client.escape_column_name(column)
         for column in (settings.ACCOUNT_COLUMN, cursor_column, settings.DELETED_AT_COLUMN)
     )
     sql = (
-        f"SELECT * FROM {name} WHERE {account_column} = %s AND {cursor} >= %s "  # noqa: S608
+        f"SELECT * FROM {name} WHERE {account_column} = %s AND {cursor_name} >= %s "  # noqa: S608
         f"AND {deleted} IS NULL LIMIT {MAX_STORED_ROWS + 1}"
     )
     connection = getattr(client, "native_connection", None)
