@@ -332,9 +332,11 @@ def _print_summary(pipeline: dlt.Pipeline, summary: SyncSummary, options: SyncOp
     several = len(summary.accounts) > 1
     parts = []
     if "cdrs" in summary.resources:
+        unchanged = summary.cdrs_unchanged
         parts.append(
-            f"{rows.get('cdrs', 0):,} CDRs read ({summary.cdrs_new:,} new, "
-            f"{summary.cdrs_updated:,} already loaded and merged)"
+            f"{summary.cdrs_read:,} CDRs read ({summary.cdrs_new:,} new, "
+            f"{summary.cdrs_updated:,} already loaded and merged"
+            + (f", {unchanged:,} read again unchanged, not loaded again)" if unchanged else ")")
         )
     if summary.rejects:
         parts.append(f"{summary.rejects:,} rejected (see table {', '.join(summary.rejected)})")

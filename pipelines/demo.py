@@ -48,10 +48,12 @@ def _say(text: str) -> None:
 
 
 def _show(summary: SyncSummary) -> None:
+    unchanged = summary.cdrs_unchanged
     _say(
-        f"   {summary.rows_loaded.get('cdrs', 0):,} CDRs read in {summary.seconds:.1f}s: "
-        f"{summary.cdrs_new:,} new, {summary.cdrs_updated:,} read again (lag window) and merged; "
-        f"{summary.cdrs_after:,} in the table; cursor {summary.cursor}"
+        f"   {summary.cdrs_read:,} CDRs read in {summary.seconds:.1f}s: "
+        f"{summary.cdrs_new:,} new, {summary.cdrs_updated:,} read again (lag window) and merged"
+        + (f", {unchanged:,} read again unchanged (not loaded again)" if unchanged else "")
+        + f"; {summary.cdrs_after:,} in the table; cursor {summary.cursor}"
     )
 
 

@@ -15,7 +15,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -32,13 +32,14 @@ from pipelines.load_packages import prune_load_packages
 from pipelines.pending import abort_pending, load_pending, refused_loads_aborted, run_pipeline
 from pipelines.pipeline_settings import PIPELINE_NAME, load_pipeline_settings
 from pipelines.voipstudio import catalog, settings, voipstudio_source
-from pipelines.voipstudio.accounts import load_source_configuration
+from pipelines.voipstudio.accounts import Account, load_source_configuration
 from pipelines.voipstudio.catalog import CDRS
 from pipelines.voipstudio.collection import Collection, DatedCollection, Dimension
 from pipelines.voipstudio.errors import AccountsFailedError, ConfigError, LockedError
 from pipelines.voipstudio.memory import release_free_memory, sync_memory
 from pipelines.voipstudio.plan import Ceilings, RunPlan
 from pipelines.voipstudio.reader import skipped, unchanged
+from pipelines.voipstudio.rereads import StoredRows, fetch_stored, reread_since, unchanged_rows
 from pipelines.voipstudio.state import ResourceState, resource_states
 
 log = logging.getLogger(__name__)
@@ -324,14 +325,17 @@ class Loaded:
 
 
 def loaded_by_account(
-    pipeline: dlt.Pipeline, collections: Sequence[Collection] = (CDRS,)
+    pipeline: dlt.Pipeline,
+    collections: Sequence[Collection] = (CDRS,),
+    then: Callable[[Any, dict[str, dict[str, Loaded]]], None] | None = None,
 ) -> dict[str, dict[str, Loaded]]:
     """Per collection of ``collections``, its records in the destination per account (tables
     and accounts without any are absent), e.g. ``{"cdrs": {"default": Loaded(...)}}``; the
     newest cursor value of dated collections only.
 
     One connection: each connection to the destination costs time a sync that finds nothing
-    new should not spend.
+    new should not spend; ``then(client, loaded)``, if given, runs in it too, once the counts
+    are known (it must not raise).
 
     Raises:
         ConfigError: a table was loaded by a version of this pipeline whose rows did not carry
@@ -368,11 +372,58 @@ def loaded_by_account(
                     f"FROM {name} GROUP BY {settings.ACCOUNT_COLUMN}"
                 )
                 loaded[collection.name] = _loaded(client.execute_sql(sql))
+            if then is not None:
+                then(client, loaded)
     except ConfigError:
         raise
     except Exception:  # no dataset or no table yet: nothing loaded
         return {}
     return loaded
+
+
+def stored_rereads(
+    client: Any,
+    plan: RunPlan,
+    wanted: Sequence[tuple[DatedCollection, Account, str]],
+    states: dict[str, ResourceState],
+) -> dict[tuple[str, str], StoredRows]:
+    """The destination's rows of the window each ``(collection, account, resource)`` of an
+    incremental run reads again, per ``(table, account)`` (``rereads``), through an open
+    connection: a re-read row equal to its stored version is then not loaded again. Nothing on
+    a backfill of an explicit range, for resources that never loaded, or when the destination
+    cannot say (every row is then loaded, as always)."""
+    stored: dict[tuple[str, str], StoredRows] = {}
+    for collection, account, resource in wanted:
+        try:
+            since = reread_since(plan, collection, account, states.get(resource, ResourceState()))
+            if since is None:
+                continue
+            path = collection.cursor.path
+            rows = fetch_stored(client, collection.name, path, account.name, since)
+        except Exception as error:  # any doubt: compare nothing, load every row read
+            log.debug(
+                "%s of account '%s': every row read again is loaded, the stored ones could not "
+                "be read (%s)",
+                collection.name,
+                account.name,
+                error,
+            )
+            continue
+        if rows is not None:
+            stored[(collection.name, account.name)] = rows
+    return stored
+
+
+def _ceilings(loaded: dict[str, dict[str, Loaded]], dated: Sequence[DatedCollection]) -> Ceilings:
+    """The newest cursor value the destination holds per dated ``(table, account)``."""
+    names = {c.name for c in dated}
+    return {
+        (table, account): value.newest
+        for table, by_account in loaded.items()
+        if table in names
+        for account, value in by_account.items()
+        if value.newest is not None
+    }
 
 
 def table_columns(client: Any, tables: Sequence[str]) -> dict[str, list[str]]:
@@ -526,6 +577,8 @@ class SyncSummary:
             account's plan or the key does not include the collection), with the status.
         unchanged: the dimension resources read exactly as their last load and so not loaded
             again (their tables already hold them).
+        unchanged_rows: per dated collection's table, the rows read again (the lag window)
+            exactly as the destination holds them, and so not loaded again (``rereads``).
     """
 
     rows_loaded: dict[str, int] = field(default_factory=dict)
@@ -535,6 +588,7 @@ class SyncSummary:
     resources: tuple[str, ...] = ()
     skipped: dict[str, int] = field(default_factory=dict)
     unchanged: tuple[str, ...] = ()
+    unchanged_rows: dict[str, int] = field(default_factory=dict)
 
     @property
     def cdrs_before(self) -> int:
@@ -558,8 +612,19 @@ class SyncSummary:
 
     @property
     def cdrs_updated(self) -> int:
-        """CDRs read again (the lag window, late rows) and merged over their stored version."""
+        """CDRs read again (the lag window, late rows) that changed, merged over their stored
+        version."""
         return max(0, self.rows_loaded.get(CDRS.name, 0) - self.cdrs_new)
+
+    @property
+    def cdrs_unchanged(self) -> int:
+        """CDRs read again exactly as the table holds them, and so not loaded again."""
+        return self.unchanged_rows.get(CDRS.name, 0)
+
+    @property
+    def cdrs_read(self) -> int:
+        """CDRs read: those loaded and those read again unchanged."""
+        return self.rows_loaded.get(CDRS.name, 0) + self.cdrs_unchanged
 
     @property
     def rejected(self) -> dict[str, int]:
@@ -636,6 +701,7 @@ def run_sync(pipeline: dlt.Pipeline, options: SyncOptions | None = None) -> Sync
     started = time.perf_counter()
     summary = SyncSummary(resources=tuple(c.name for c in chosen))
     accounts = sorted({account for _, account in selection.values()})
+    accounts_by_name = {account.name: account for account in configuration.accounts}
     with (
         sync_lock(pipeline),
         sync_memory(),
@@ -651,24 +717,34 @@ def run_sync(pipeline: dlt.Pipeline, options: SyncOptions | None = None) -> Sync
         # the dimensions' rows tell whether one read unchanged may skip its load.
         dimensions = [c for c in chosen if isinstance(c, Dimension)]
         counted = [CDRS, *(c for c in dated if c is not CDRS), *dimensions]
-        before = {} if options.full_refresh else loaded_by_account(pipeline, counted)
+        wanted = [
+            (collection, accounts_by_name[account], name)
+            for name, (collection, account) in selection.items()
+            if isinstance(collection, DatedCollection)
+        ]
+        stored: dict[tuple[str, str], StoredRows] = {}
+
+        def fetch_rereads(client: Any, loaded: dict[str, dict[str, Loaded]]) -> None:
+            # Through the connection that counted: the rows the run will read again.
+            counted_plan = dataclasses.replace(plan, ceilings=_ceilings(loaded, dated))
+            stored.update(stored_rereads(client, counted_plan, wanted, resource_states(pipeline)))
+
+        before = (
+            {} if options.full_refresh else loaded_by_account(pipeline, counted, then=fetch_rereads)
+        )
         for account in accounts:
             loaded = before.get(CDRS.name, {}).get(account)
             summary.accounts[account] = AccountResult(cdrs_before=loaded.rows if loaded else 0)
-        ceilings: Ceilings = {
-            (table, account): value.newest
-            for table, by_account in before.items()
-            if table in {c.name for c in dated}
-            for account, value in by_account.items()
-            if value.newest is not None
-        }
         held = {
             (collection.name, account): value.rows
             for collection in dimensions
             for account, value in before.get(collection.name, {}).items()
         }
         plan = dataclasses.replace(
-            plan, ceilings=ceilings, held=None if options.full_refresh else held
+            plan,
+            ceilings=_ceilings(before, dated),
+            held=None if options.full_refresh else held,
+            stored=stored,
         )
         # A first load into an empty table is appended instead of merged: the rows of one load
         # are unique on (account, id) (the source de-duplicates them), so with nothing to merge
@@ -728,7 +804,13 @@ def run_sync(pipeline: dlt.Pipeline, options: SyncOptions | None = None) -> Sync
         restore_histories(pipeline)
         summary.skipped = skipped(plan.key)
         summary.unchanged = unchanged(plan.key)
-        after = loaded_by_account(pipeline, [CDRS])
+        summary.unchanged_rows = unchanged_rows(plan.key)
+        # A run that loaded no CDR (nothing new or changed) left their counts as they were:
+        # no second connection for them.
+        unloaded = not options.full_refresh and (
+            CDRS.name in before and CDRS.name not in summary.rows_loaded
+        )
+        after = {CDRS.name: before[CDRS.name]} if unloaded else loaded_by_account(pipeline, [CDRS])
         failures: dict[str, tuple[int, str]] = {}
         for name in sorted(ran):
             collection, account = selection[name]

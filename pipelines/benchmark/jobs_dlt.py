@@ -32,7 +32,9 @@ def project_sync() -> dict[str, Any]:
     pipeline = make_pipeline()
     summary = run_sync(pipeline, SyncOptions())
     return {
-        "rows": summary.rows_loaded.get("cdrs", 0),
+        # Read, whether loaded or read again unchanged (not loaded again).
+        "rows": summary.cdrs_read,
+        "loaded_rows": summary.rows_loaded.get("cdrs", 0),
         "new_rows": summary.cdrs_new,
         "table_rows": summary.cdrs_after,
         "loads": summary.loads,
@@ -64,7 +66,8 @@ def cli_sync(models: bool) -> dict[str, Any]:
         raise RuntimeError(f"voipstudio sync exited with {code}")
     summary = seen["summary"]
     detail: dict[str, Any] = {
-        "rows": summary.rows_loaded.get("cdrs", 0),
+        "rows": summary.cdrs_read,
+        "loaded_rows": summary.rows_loaded.get("cdrs", 0),
         "new_rows": summary.cdrs_new,
         "table_rows": summary.cdrs_after,
         "sync_seconds": round(summary.seconds, 3),

@@ -42,6 +42,7 @@ from pipelines.voipstudio.collection import Collection, DatedCollection, Dimensi
 from pipelines.voipstudio.memberships import with_history
 from pipelines.voipstudio.plan import RunPlan
 from pipelines.voipstudio.reader import AccountReader, add_account_column
+from pipelines.voipstudio.rereads import without_unchanged
 from pipelines.voipstudio.state import ResourceState
 
 __all__ = [
@@ -135,9 +136,16 @@ def _resource(reader: AccountReader, collection: Collection, selected: bool) -> 
             name=name, parallelized=reader.named, selected=selected, **dated.table_hints()
         )
         def records() -> Iterator[Any]:
-            """A dated collection, read window by window and merged on ``(account, id)``."""
+            """A dated collection, read window by window and merged on ``(account, id)``; rows
+            read again exactly as the destination holds them are left out (``rereads``)."""
+            plan, stored = reader.plan, reader.plan.stored or {}
             yield from reader.guarded(
-                lambda state: reader.read_dated(dated, name, state),
+                lambda state: without_unchanged(
+                    reader.read_dated(dated, name, state),
+                    stored.get((dated.name, reader.account.name)),
+                    dated.name,
+                    plan.key,
+                ),
                 ResourceState.current(),
                 dated,
                 name,

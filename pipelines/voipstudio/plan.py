@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from pipelines.voipstudio.accounts import Account, parse_start
@@ -18,6 +19,9 @@ from pipelines.voipstudio.errors import ConfigError
 from pipelines.voipstudio.records import wall_seconds
 from pipelines.voipstudio.settings import DEFAULT_START_DAYS_AGO
 from pipelines.voipstudio.state import ResourceState
+
+if TYPE_CHECKING:
+    from pipelines.voipstudio.rereads import StoredRows
 
 # (table, account): the newest cursor value the destination holds, as a UTC instant.
 Ceilings = Mapping[tuple[str, str], datetime]
@@ -47,6 +51,9 @@ class RunPlan:
             pair missing holds none). A dimension read exactly as its last load is loaded again
             only when the destination does not hold as many rows of it as it has records. None:
             not known, every dimension is loaded.
+        stored: per ``(table, account)`` of a dated collection, the destination's rows of the
+            window the run reads again (``rereads``): a re-read row equal to its stored
+            version is not loaded again. A pair missing (or None) loads every row read.
     """
 
     run_at: datetime = field(default_factory=lambda: datetime.now(UTC))
@@ -56,6 +63,7 @@ class RunPlan:
     max_rows: int | None = None
     ceilings: Ceilings | None = None
     held: Held | None = None
+    stored: Mapping[tuple[str, str], StoredRows] | None = None
 
     def __post_init__(self) -> None:
         if self.run_at.tzinfo is None:
