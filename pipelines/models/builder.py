@@ -45,6 +45,7 @@ from pipelines.models.runner import (
     Project,
     SqlFile,
     build_statements,
+    compiled_template,
     database_message,
     existing_kinds,
     load_project,
@@ -105,10 +106,23 @@ class Builder(KeyModels, PartitionedModels):
             )
         if self.state.hashes != self.read_hashes or self.state.watermarks != self.read_watermarks:
             write_state(lambda text: self.run(text, "state"), self.dataset, self.state)
+        self.prepare_templates(models)
         self.drop_temporary()
         log.debug(
             "models: %.2fs of SQL in %.2fs", self.sql_seconds, time.perf_counter() - build_started
         )
+
+    def prepare_templates(self, models: list[SqlFile]) -> None:
+        """Compile the templates the next incremental build will use, where the cache lacks
+        them (after a full build, or a new definition): that build, the first sync after it,
+        then parses and compiles nothing either. A lookup each when they are there."""
+        if self.cache is None or self.dialect not in INCREMENTAL_DIALECTS:
+            return
+        for model in models:
+            spec = model.header.incremental
+            if spec is not None:
+                columns = self.columns if spec.mode == "key" else None
+                compiled_template(model, columns, self.cache)
 
     def full_reason(self, model: SqlFile) -> str | None:
         """Why ``model`` must be rebuilt in full, or None."""

@@ -686,6 +686,26 @@ def _template(item: SqlFile, missing: dict[str, dict[str, str]]) -> str:
     return query.sql(dialect=SOURCE_DIALECT, comments=False)
 
 
+def compiled_template(
+    item: SqlFile,
+    source_columns: dict[str, list[str]] | None = None,
+    cache: ParseCache | None = None,
+) -> str:
+    """The item's template for :func:`compile_sql`, from ``cache`` (or compiled, and kept
+    there)."""
+    missing = _missing_columns(item, source_columns)
+    signature = ";".join(
+        f"{name}:{','.join(sorted(columns))}" for name, columns in sorted(missing.items())
+    )
+    key = hashlib.sha256(
+        f"{_CACHE_FORMAT}\0{_sqlglot_version()}\0template\0{item.kind}\0{item.name}\0"
+        f"{signature}\0{item.text}".encode()
+    ).hexdigest()
+    if cache is None:
+        return _template(item, missing)
+    return cache.template(key, lambda: _template(item, missing))
+
+
 def compile_sql(
     item: SqlFile,
     dataset: str,
@@ -700,19 +720,7 @@ def compile_sql(
     the models in ``models`` (``{name: SELECT in DuckDB's SQL}``) are read through their
     query, every other one from ``dataset``. Nothing is parsed or generated when the cache
     holds the template: an incremental build compiles a dozen models after every sync."""
-    missing = _missing_columns(item, source_columns)
-    signature = ";".join(
-        f"{name}:{','.join(sorted(columns))}" for name, columns in sorted(missing.items())
-    )
-    key = hashlib.sha256(
-        f"{_CACHE_FORMAT}\0{_sqlglot_version()}\0template\0{item.kind}\0{item.name}\0"
-        f"{signature}\0{item.text}".encode()
-    ).hexdigest()
-    template = (
-        cache.template(key, lambda: _template(item, missing))
-        if cache is not None
-        else _template(item, missing)
-    )
+    template = compiled_template(item, source_columns, cache)
     instead = {"source": sources or {}, "model": models or {}}
     qualified = f"{dataset}."
 

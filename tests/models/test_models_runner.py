@@ -28,6 +28,7 @@ from pipelines.models import (
     load_settings,
     run_data_tests,
 )
+from pipelines.models.builder import PARSE_CACHE
 from pipelines.models.runner import (
     ParseCache,
     build_statements,
@@ -615,3 +616,22 @@ def test_compiled_templates_read_what_the_query_reads(db: tuple[Any, Path]) -> N
                 ), model.name
             compared += 1
     assert compared >= 15
+
+
+def test_every_build_leaves_the_templates_the_next_incremental_build_needs(
+    db: tuple[Any, Path],
+) -> None:
+    """A full build compiles the incremental models' templates, and a build with nothing new
+    keeps them: the first sync after either parses and compiles nothing."""
+    pipeline, _ = db
+    built = build_models(pipeline, SETTINGS, full=True)
+    incremental = {
+        m.name
+        for m in load_project(SQL_DIR, SETTINGS, tests=False).models
+        if m.header.incremental is not None and m.name in {b.name for b in built.built}
+    }
+    path = Path(pipeline.working_dir) / PARSE_CACHE
+    assert len(ParseCache(path).templates) == len(incremental) > 10
+    second = build_models(pipeline, SETTINGS)
+    assert {m.mode for m in second.built} == {"unchanged"}
+    assert len(ParseCache(path).templates) == len(incremental)
