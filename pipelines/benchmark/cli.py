@@ -103,6 +103,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--skip-history", action="store_true", help="leave item 7 out")
     parser.add_argument(
+        "--history-only",
+        choices=("smaller", "larger", "both"),
+        help="run item 7 alone, on one size of history (or both); items 1-6 are skipped",
+    )
+    parser.add_argument(
         "--job-timeout", type=float, default=900.0, help="seconds before a run is killed (900)"
     )
     parser.add_argument(
@@ -136,6 +141,7 @@ class Options:
     history_rows: tuple[int, int] = (1_000_000, 5_000_000)
     history_days: tuple[int, int] = (180, 900)
     history_runs: int = 3
+    history_only: str | None = None
     delta_fraction: float = 0.01
     late_fraction: float = 0.2
 
@@ -185,6 +191,7 @@ def parse_options(argv: list[str]) -> Options:
         history_rows=history_rows,
         history_days=history_days,
         history_runs=history_runs,
+        history_only=args.history_only,
     )
 
 
@@ -333,9 +340,16 @@ class Bench:
     def run(self) -> None:
         """Everything, in an order that keeps the data the same where it must be."""
         options = self.options
+        if options.history_only is not None:
+            for key in self.rows:
+                if not key.startswith("history."):
+                    self._missing(key, "skipped", "--history-only")
+            self._warm_up()
+            self._history()
+            return
         _log(f"emulator: generating {options.rows:,} CDRs")
         with EmulatorProcess(options.rows, self.workdir, self.env) as server:
-            self._warm_up(server)
+            self._warm_up()
             base = self._full_syncs(server)
             self._latency(server)
             if base is not None:
@@ -347,7 +361,7 @@ class Bench:
         self._models(models_data)
         self._history()
 
-    def _warm_up(self, server: EmulatorProcess) -> None:
+    def _warm_up(self) -> None:
         """Compile and cache every module once, so that no measured run pays for it."""
         run_dir = self._run_dir("warm-up")
         try:
@@ -515,6 +529,10 @@ class Bench:
             if options.history_runs < 1:
                 for key in keys:
                     self._missing(key, "skipped", "--skip-history", rows)
+                continue
+            if options.history_only not in (None, "both", size):
+                for key in keys:
+                    self._missing(key, "skipped", f"--history-only {options.history_only}", rows)
                 continue
             _log(f"emulator: generating {rows:,} CDRs over {days} days")
             try:

@@ -41,9 +41,11 @@ from pipelines.models.runner import (
     BuildResult,
     BuiltModel,
     ModelError,
+    ParseCache,
     Project,
     SqlFile,
     build_statements,
+    compiled_template,
     database_message,
     existing_kinds,
     load_project,
@@ -104,10 +106,23 @@ class Builder(KeyModels, PartitionedModels):
             )
         if self.state.hashes != self.read_hashes or self.state.watermarks != self.read_watermarks:
             write_state(lambda text: self.run(text, "state"), self.dataset, self.state)
+        self.prepare_templates(models)
         self.drop_temporary()
         log.debug(
             "models: %.2fs of SQL in %.2fs", self.sql_seconds, time.perf_counter() - build_started
         )
+
+    def prepare_templates(self, models: list[SqlFile]) -> None:
+        """Compile the templates the next incremental build will use, where the cache lacks
+        them (after a full build, or a new definition): that build, the first sync after it,
+        then parses and compiles nothing either. A lookup each when they are there."""
+        if self.cache is None or self.dialect not in INCREMENTAL_DIALECTS:
+            return
+        for model in models:
+            spec = model.header.incremental
+            if spec is not None:
+                columns = self.columns if spec.mode == "key" else None
+                compiled_template(model, columns, self.cache)
 
     def full_reason(self, model: SqlFile) -> str | None:
         """Why ``model`` must be rebuilt in full, or None."""
@@ -246,7 +261,7 @@ def build_models(
     """
     started = time.perf_counter()
     settings = settings or load_settings()
-    cache = Path(pipeline.working_dir) / PARSE_CACHE
+    cache = ParseCache(Path(pipeline.working_dir) / PARSE_CACHE)
     project = load_project(sql_dir, settings, tests=False, cache=cache)
     with pipeline.sql_client() as client:
         dialect = str(client.capabilities.sqlglot_dialect or SOURCE_DIALECT)
@@ -256,7 +271,13 @@ def build_models(
             rows = client.execute_sql("select current_setting('memory_limit')")
             result.memory_limit = str(rows[0][0]) if rows else None
         sources = sorted({s for model in project.models for s in model.sources})
-        missing = {s for s in sources if not relation_exists(client, dialect, dataset, s)}
+        kinds = existing_kinds(client, dialect, dataset)
+        # The information schema names every relation; a probe each where it is not readable.
+        missing = {
+            s
+            for s in sources
+            if s not in kinds and (kinds or not relation_exists(client, dialect, dataset, s))
+        }
         skipped = skipped_models(project, missing)
         # The raw tables of collections the configuration does not load (opt-in ones, e.g.
         # voicemessages): their models are not built, and not reported as skipped.
@@ -265,7 +286,6 @@ def build_models(
         # A model reading an optional input that is not built reads it as "not loaded".
         project = Project([without_inputs(m, set(skipped)) for m in project.models], project.tests)
         to_build = [m for m in project.models if m.name not in skipped]
-        kinds = existing_kinds(client, dialect, dataset)
         columns = _dataset_columns(client, dialect, dataset)
         # Compile everything before touching the database: a model that cannot be expressed
         # in the destination's dialect stops the run before anything changed. (The models are
@@ -282,6 +302,7 @@ def build_models(
             full=full,
             columns=columns,
             kinds=kinds,
+            cache=cache,
         )
         builder.load_state(lambda text: builder.run(text, "state"))
         if to_build and client.capabilities.supports_ddl_transactions:
@@ -289,5 +310,6 @@ def build_models(
                 builder.build(to_build, result)
         else:
             builder.build(to_build, result)
+    cache.save()  # after the build: it compiled the templates the cache lacked
     result.seconds = time.perf_counter() - started
     return result

@@ -6,12 +6,9 @@ from __future__ import annotations
 
 import logging
 
-from sqlglot import exp
-
-from pipelines.models.declarations import SOURCE_DIALECT
 from pipelines.models.execution import BuilderBase, Outcome
 from pipelines.models.rules import VERSION, literal
-from pipelines.models.runner import SqlFile, compile_query
+from pipelines.models.runner import SqlFile
 
 log = logging.getLogger("voipstudio.models")
 
@@ -106,7 +103,7 @@ class KeyModels(BuilderBase):
         assert spec is not None
         name = model.name
         key = spec.columns
-        restricted: dict[str, exp.Query] = {}
+        restricted: dict[str, str] = {}
         if compare_all:
             old = f"select * from {self.table(name)}"
             for source in sorted(model.sources):
@@ -133,7 +130,7 @@ class KeyModels(BuilderBase):
                         if mark is None or str(load_id) > mark:
                             self.state.watermarks[(source, str(account))] = str(load_id)
                 selects.append(f"select {', '.join(key)} from {candidates}")
-                restricted[source] = self.query(
+                restricted[source] = (
                     f"select * from {self.table(source)} where {self.candidates(source)}"
                 )
             keys = self.temp(
@@ -152,7 +149,7 @@ class KeyModels(BuilderBase):
                         f"k.{k} = t.{column}"
                         for column, k in zip(spec.sources[source], key, strict=True)
                     )
-                    restricted[source] = self.query(
+                    restricted[source] = (
                         f"select t.* from {self.table(source)} as t "
                         f"where exists (select 1 from {keys} as k where {on})"
                     )
@@ -161,10 +158,8 @@ class KeyModels(BuilderBase):
                 f"select m.* from {self.table(name)} as m "
                 f"where exists (select 1 from {keys} as k where {on})"
             )
-        query = compile_query(
-            model, self.dataset, source_columns=self.columns, sources=restricted or None
-        )
-        new_table = self.temp("new", name, name, query.sql(dialect=SOURCE_DIALECT, comments=False))
+        query = self.compiled(model, sources=restricted, source_columns=True)
+        new_table = self.temp("new", name, name, query)
         old_table = self.temp("old", name, name, old)
         # Rows compared column by column, by key: a row that is back unchanged is no change.
         on = " and ".join(f"n.{k} = o.{k}" for k in key)
@@ -208,8 +203,7 @@ class KeyModels(BuilderBase):
         """Whether the key model would hold rows its raw tables no longer have: per account,
         its rows after the change differ in number from what its query returns."""
         name = model.name
-        query = compile_query(model, self.dataset, source_columns=self.columns)
-        text = query.sql(dialect=SOURCE_DIALECT, comments=False)
+        text = self.compiled(model, source_columns=True)
         expected = dict(
             self.run(f"select account, count(*) from ({text}) as q group by account", name)
         )

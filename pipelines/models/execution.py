@@ -11,11 +11,10 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import sqlglot
-from sqlglot import exp
 
 from pipelines.models.declarations import SOURCE_DIALECT
 from pipelines.models.rules import literal
-from pipelines.models.runner import Project, to_sql
+from pipelines.models.runner import ParseCache, Project, SqlFile, compile_sql, to_sql
 from pipelines.models.settings import ModelSettings
 from pipelines.models.state import State, read_state
 
@@ -54,6 +53,8 @@ class BuilderBase:
         full: rebuild every model in full.
         columns: ``{relation: [column, ...]}`` of the dataset before the build.
         kinds: ``{relation: 'view' | 'table'}`` of the dataset before the build.
+        cache: where the models' compiled templates are kept (see
+            :func:`pipelines.models.runner.compile_sql`).
     """
 
     def __init__(
@@ -67,8 +68,10 @@ class BuilderBase:
         full: bool,
         columns: dict[str, list[str]],
         kinds: dict[str, str],
+        cache: ParseCache | None = None,
     ) -> None:
         self.client = client
+        self.cache = cache
         self.project = project
         self.dialect = dialect
         self.dataset = dataset
@@ -85,6 +88,7 @@ class BuilderBase:
         self.chunk_rows = CHUNK_ROWS
         self.large_change_rows = LARGE_CHANGE_ROWS
         self.temporary: list[str] = []
+        self.temp_counts: dict[str, int] = {}
         self.consumers: dict[str, set[str]] = {}
         for model in project.models:
             for upstream in model.models:
@@ -108,12 +112,26 @@ class BuilderBase:
         log.debug("model %s: %.3fs %s", name, seconds, statement)
         return rows
 
-    def query(self, text: str) -> exp.Query:
-        """A SELECT written in DuckDB's SQL, parsed."""
-        parsed = sqlglot.parse_one(text, read=SOURCE_DIALECT)
-        if not isinstance(parsed, exp.Query):  # pragma: no cover - the builder writes SELECTs
-            raise TypeError(f"not a query: {text[:80]}")
-        return parsed
+    def compiled(
+        self,
+        model: SqlFile,
+        *,
+        sources: dict[str, str] | None = None,
+        models: dict[str, str] | None = None,
+        source_columns: bool = False,
+    ) -> str:
+        """The model's query in DuckDB's SQL, reading the raw tables in ``sources`` and the
+        models in ``models`` (``{name: SELECT}``) through their query (``source_columns``: the
+        missing optional columns of its raw tables as NULLs); see
+        :func:`pipelines.models.runner.compile_sql`."""
+        return compile_sql(
+            model,
+            self.dataset,
+            source_columns=self.columns if source_columns else None,
+            sources=sources,
+            models=models,
+            cache=self.cache,
+        )
 
     def table(self, name: str) -> str:
         """A relation of the dataset, qualified."""
@@ -122,20 +140,35 @@ class BuilderBase:
     def temp(self, what: str, model: str, name: str, select: str) -> str:
         """Create a temporary table holding ``select``; returns its name."""
         table = f"{_TEMP_PREFIX}_{what}_{model}"
-        self.run(f"drop table if exists {table}", name)
-        self.run(f"create temporary table {table} as {select}", name)
+        if self.dialect == SOURCE_DIALECT:
+            self.run(f"create or replace temporary table {table} as {select}", name)
+        else:
+            self.run(f"drop table if exists {table}", name)
+            self.run(f"create temporary table {table} as {select}", name)
         self.temporary.append(table)
+        self.temp_counts.pop(table, None)
         return table
 
     def count(self, table: str, name: str) -> int:
+        """The rows of a relation (of a temporary table: counted once, they do not change)."""
+        if table in self.temp_counts:
+            return self.temp_counts[table]
         rows = self.run(f"select count(*) from {table}", name)
-        return int(rows[0][0]) if rows else 0
+        counted = int(rows[0][0]) if rows else 0
+        if table.startswith(_TEMP_PREFIX):
+            self.temp_counts[table] = counted
+        return counted
 
     def drop_temporary(self) -> None:
         """Drop the temporary tables of the build (they would outlive it in a kept connection)."""
-        for table in reversed(self.temporary):
-            self.run(f"drop table if exists {table}", "cleanup")
+        tables = list(dict.fromkeys(reversed(self.temporary)))
+        if self.dialect == SOURCE_DIALECT and tables:  # one round trip for them all
+            self.execute(" ".join(f"drop table if exists {t};" for t in tables), "cleanup")
+        else:
+            for table in tables:
+                self.run(f"drop table if exists {table}", "cleanup")
         self.temporary.clear()
+        self.temp_counts.clear()
 
     # -- the build -------------------------------------------------------------------------
 

@@ -8,11 +8,11 @@ from typing import Any
 
 from sqlglot import exp
 
-from pipelines.models.declarations import SOURCE_DIALECT, Rule
+from pipelines.models.declarations import Rule
 from pipelines.models.execution import ALL, BuilderBase, Change, Outcome
 from pipelines.models.rules import DAY_END, DAY_START, VERSION, Partitioning, literal
 from pipelines.models.rules import sql as rule_sql
-from pipelines.models.runner import ModelError, SqlFile, compile_query
+from pipelines.models.runner import ModelError, SqlFile
 
 
 class PartitionedModels(BuilderBase):
@@ -104,10 +104,10 @@ class PartitionedModels(BuilderBase):
         }
         if self.kinds.get(name) == "view":
             self.run(f"drop view if exists {self.table(name)}", name)
-        query = compile_query(model, self.dataset, source_columns=self.columns)
+        query = self.compiled(model, source_columns=True)
         self.run(
-            f"create or replace table {self.table(name)} as select * from "
-            f"({query.sql(dialect=SOURCE_DIALECT, comments=False)}) as q where false",
+            f"create or replace table {self.table(name)} as select * from ({query}) as q "
+            "where false",
             name,
         )
         for low, high in ranges:
@@ -125,13 +125,9 @@ class PartitionedModels(BuilderBase):
                     restricted[input_name] = (
                         f"select i.* from {self.table(input_name)} as i where {condition}"
                     )
-            replacements: dict[str, str | exp.Query] = {
-                input_name: self.query(select) for input_name, select in restricted.items()
-            }
-            piece = compile_query(model, self.dataset, models=replacements)
+            piece = self.compiled(model, models=restricted)
             self.run(
-                f"insert into {self.table(name)} select q.* from "
-                f"({piece.sql(dialect=SOURCE_DIALECT, comments=False)}) as q "
+                f"insert into {self.table(name)} select q.* from ({piece}) as q "
                 f"where {partitioning.in_range(f'q.{column}', bounds)}",
                 name,
             )
@@ -224,16 +220,12 @@ class PartitionedModels(BuilderBase):
             restricted[input_name] = (
                 f"select i.* from {self.table(input_name)} as i where {condition}"
             )
-        replacements: dict[str, str | exp.Query] = {
-            input_name: self.query(select) for input_name, select in restricted.items()
-        }
-        query = compile_query(model, self.dataset, models=replacements)
+        query = self.compiled(model, models=restricted)
         new_table = self.temp(
             "new",
             name,
             name,
-            f"select q.* from ({query.sql(dialect=SOURCE_DIALECT, comments=False)}) as q "
-            f"where {partitioning.matches(parts, 'q')}",
+            f"select q.* from ({query}) as q where {partitioning.matches(parts, 'q')}",
         )
         old_table = self.temp(
             "old",

@@ -12,6 +12,7 @@ from typing import Any
 import dlt
 import duckdb
 import pytest
+import sqlglot
 from models_harness import DATASET, ModelsHarness, small_company
 from pipeline_harness import edited_sql
 
@@ -27,7 +28,14 @@ from pipelines.models import (
     load_settings,
     run_data_tests,
 )
-from pipelines.models.runner import build_statements, compile_query, to_sql
+from pipelines.models.builder import PARSE_CACHE
+from pipelines.models.runner import (
+    ParseCache,
+    build_statements,
+    compile_query,
+    compile_sql,
+    to_sql,
+)
 from pipelines.models.settings import parse_days
 from pipelines.sync import make_pipeline
 from pipelines.voipstudio.errors import ConfigError
@@ -518,3 +526,112 @@ def test_no_model_reads_the_wall_clock() -> None:
             if str(node.name).lower() in {"now", "today", "get_current_timestamp", "clock"}
         }
         assert not found and not functions, (model.name, found, functions)
+
+
+def test_the_parse_cache_keeps_no_trees_and_a_changed_file_is_parsed_and_compiled_again(
+    tmp_path: Path,
+) -> None:
+    root = write_models(
+        tmp_path / "sql",
+        {
+            "staging/base.sql": "with source as (select * from voipstudio.cdrs) "
+            "select id, calldate from source",
+            "marts/top.sql": "select id from base",
+        },
+    )
+    path = tmp_path / "models_parsed.pickle"
+    cache = ParseCache(path)
+    first = load_project(root, SETTINGS, cache=cache).model("top")
+    assert "query" in first.__dict__  # parsed now: its tree is at hand
+    assert "id" in compile_sql(first, "ds", cache=cache)
+    cache.save()
+    # Read back: the file holds headers, references and templates, no sqlglot tree.
+    cache = ParseCache(path)
+    assert cache.templates
+    again = load_project(root, SETTINGS, cache=cache).model("top")
+    assert "query" not in again.__dict__ and again.models == {"base"}
+    assert compile_sql(again, "ds", cache=cache) == compile_sql(first, "ds")
+    assert "query" not in again.__dict__  # the template came from the cache: nothing parsed
+    cache.save()
+    # The file changes: parsed and compiled again, whatever the cache holds.
+    (root / "marts/top.sql").write_text("select id, calldate as started from base")
+    cache = ParseCache(path)
+    changed = load_project(root, SETTINGS, cache=cache).model("top")
+    assert "query" in changed.__dict__
+    sql = compile_sql(changed, "ds", models={"base": "select 1 as id, 2 as calldate"}, cache=cache)
+    assert "started" in sql and "(select 1 as id, 2 as calldate)" in sql
+    assert query_rows(sql) == [(1, 2)]
+    cache.save()
+    assert len(ParseCache(path).templates) == 1  # the old definition's template is gone
+
+
+def query_rows(sql: str) -> list[tuple[Any, ...]]:
+    with duckdb.connect() as con:
+        return con.execute(sql).fetchall()
+
+
+def test_compiled_templates_read_what_the_query_reads(db: tuple[Any, Path]) -> None:
+    """compile_sql (templates, used by incremental builds) returns the rows compile_query
+    (trees, used by full builds) does, for every model, with and without its inputs read
+    through a query, and with an optional column missing."""
+    pipeline, path = db
+    build_models(pipeline, SETTINGS)
+    project = load_project(SQL_DIR, SETTINGS, tests=False)
+    with duckdb.connect(str(path), read_only=True) as con:
+        rows = con.execute(
+            "select table_name, column_name from information_schema.columns "
+            f"where table_schema = '{DATASET}' order by table_name, ordinal_position"
+        ).fetchall()
+        columns: dict[str, list[str]] = {}
+        for table, column in rows:
+            columns.setdefault(table, []).append(column)
+        # A dataset loaded before deleted_at existed: the optional column reads as NULL.
+        columns["cdrs"] = [c for c in columns["cdrs"] if c != "deleted_at"]
+        compared = 0
+        for model in project.models:
+            if not {*model.models, *model.sources} <= set(columns):
+                continue  # a collection the small company does not load
+            through = {n: f"select * from {DATASET}.{n} where true" for n in model.models}
+            sources = {n: f"select * from {DATASET}.{n} where true" for n in model.sources}
+            tree = compile_query(
+                model,
+                DATASET,
+                source_columns=columns,
+                sources={n: sqlglot.parse_one(s, read="duckdb") for n, s in sources.items()},
+                models={n: sqlglot.parse_one(s, read="duckdb") for n, s in through.items()},
+            ).sql(dialect="duckdb")
+            for text in (
+                compile_sql(model, DATASET, source_columns=columns),
+                compile_sql(
+                    model, DATASET, source_columns=columns, sources=sources, models=through
+                ),
+            ):
+                difference = con.execute(
+                    f"select count(*) from ((select * from ({tree})) except all "
+                    f"(select * from ({text}))) as d"
+                ).fetchall()
+                assert difference == [(0,)], model.name
+                assert con.execute(f"select count(*) from ({text}) as q").fetchall() == (
+                    con.execute(f"select count(*) from ({tree}) as q").fetchall()
+                ), model.name
+            compared += 1
+    assert compared >= 15
+
+
+def test_every_build_leaves_the_templates_the_next_incremental_build_needs(
+    db: tuple[Any, Path],
+) -> None:
+    """A full build compiles the incremental models' templates, and a build with nothing new
+    keeps them: the first sync after either parses and compiles nothing."""
+    pipeline, _ = db
+    built = build_models(pipeline, SETTINGS, full=True)
+    incremental = {
+        m.name
+        for m in load_project(SQL_DIR, SETTINGS, tests=False).models
+        if m.header.incremental is not None and m.name in {b.name for b in built.built}
+    }
+    path = Path(pipeline.working_dir) / PARSE_CACHE
+    assert len(ParseCache(path).templates) == len(incremental) > 10
+    second = build_models(pipeline, SETTINGS)
+    assert {m.mode for m in second.built} == {"unchanged"}
+    assert len(ParseCache(path).templates) == len(incremental)
