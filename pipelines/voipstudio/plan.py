@@ -47,6 +47,9 @@ class RunPlan:
             pair missing holds none). A dimension read exactly as its last load is loaded again
             only when the destination does not hold as many rows of it as it has records. None:
             not known, every dimension is loaded.
+        appending: the dated collections whose every part this run appends (their table was
+            empty when the run began): a record is handed on once in the whole run, not once a
+            load, since no merge would find it again in a later part.
     """
 
     run_at: datetime = field(default_factory=lambda: datetime.now(UTC))
@@ -56,6 +59,7 @@ class RunPlan:
     max_rows: int | None = None
     ceilings: Ceilings | None = None
     held: Held | None = None
+    appending: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         if self.run_at.tzinfo is None:
