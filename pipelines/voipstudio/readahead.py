@@ -21,9 +21,20 @@ rather than on the CPU (the part kept less than ``CPU_BOUND_CORES`` of CPU busy)
 that what dlt does after the last page (normalize and load) is overlapped with reading for all
 parts but a short last one: a part ends once it holds ``MIN_PART_ROWS`` records and at least
 ``PART_FRACTION`` of the records still ahead (from the scan's count of its range), or once
-what is ahead is a short last part (``FINAL_PART_ROWS``). A fast API
-keeps the CPU busy, so its parts are cut by ``max_rows`` alone, and between them the next part
-is not read ahead (the machine's CPUs are the load's then).
+what is ahead is a short last part (``FINAL_PART_ROWS``). A fast API keeps the CPU busy, so
+its parts are cut by ``max_rows`` alone, and between them the next part is not read ahead (the
+machine's CPUs are the load's then). A machine whose CPUs other work keeps busy looks the same
+as a slow API to this rule (the process gets less than a core either way).
+
+**Every part appends** when the run began on an empty table (``sync.run_sync``), not only the
+first: a merge of a later part into the rows of the earlier ones costs several times an append.
+The ids of such a run are kept across its parts (:func:`run_ids`, 8 bytes a record), so a
+record is handed on once in the whole run (a page of an abandoned read arriving late, a record
+whose cursor moved on between two parts).
+
+**Memory.** While dlt normalizes and loads a part, the read holds what the queue holds
+(``QUEUED_PER_SLOT`` events a request slot, each at most a parsed page) and the pages held back
+(``HELD_PER_SLOT`` a slot at most): bounded, whatever the size of the range.
 
 Nothing here trusts the API more than the scan does: every window is still judged by the
 scan's completion rule, and an error of the scan reaches the part that reads at the time, after
@@ -52,9 +63,10 @@ log = logging.getLogger(__name__)
 CPU_BOUND_CORES = 1.0
 # An early part holds at least this many records (each part costs dlt a run's fixed work)...
 MIN_PART_ROWS = 50_000
-# ...and at least this share of the records still ahead in the range, so parts shrink towards
-# its end and the last one, whose normalize and load nothing overlaps, is short...
-PART_FRACTION = 0.5
+# ...and at least this share of the records still ahead in the range (as many: halves), so parts
+# shrink towards its end and the last one, whose normalize and load nothing overlaps, is short;
+# few parts, since each costs dlt's fixed work of a run in CPU...
+PART_FRACTION = 1.0
 # ...and a part ends when no more than this many records are ahead: they are the last part.
 FINAL_PART_ROWS = 50_000
 # Events (mostly parsed pages of up to ``page_size`` records) read ahead, per request slot.
