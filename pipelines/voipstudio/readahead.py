@@ -70,7 +70,7 @@ PART_FRACTION = 1.0
 # ...and a part ends when no more than this many records are ahead: they are the last part.
 FINAL_PART_ROWS = 50_000
 # Events (mostly parsed pages of up to ``page_size`` records) read ahead, per request slot.
-QUEUED_PER_SLOT = 4
+QUEUED_PER_SLOT = 6
 # Pages of later windows held back until the window in front of them is complete, per slot;
 # beyond it they are handed on, and the part may end only past them.
 HELD_PER_SLOT = 8
