@@ -357,7 +357,7 @@ class Bench:
         _log(f"emulator: generating {options.rows:,} CDRs")
         if options.only == "latency":
             with EmulatorProcess(options.rows, self.workdir, self.env) as server:
-                self._warm_up()
+                self._warm_up(server)
                 self._latency(server)
                 for key in self.rows:
                     if not key.startswith("latency."):
