@@ -38,7 +38,6 @@ from pipelines.voipstudio.collection import Collection, DatedCollection, Dimensi
 from pipelines.voipstudio.errors import AccountsFailedError, ConfigError, LockedError
 from pipelines.voipstudio.memory import release_free_memory, sync_memory
 from pipelines.voipstudio.plan import Ceilings, RunPlan
-from pipelines.voipstudio.readahead import close_reads
 from pipelines.voipstudio.reader import skipped, unchanged
 from pipelines.voipstudio.rereads import StoredRows, fetch_stored, reread_since, unchanged_rows
 from pipelines.voipstudio.state import ResourceState, resource_states
@@ -752,7 +751,7 @@ def run_sync(pipeline: dlt.Pipeline, options: SyncOptions | None = None) -> Sync
         # with the result is the same, without the staging copy and the delete that double
         # the time of a first sync. Only when no earlier load is pending (dlt loads those
         # first, and their rows would then be in the table) and the table is certainly empty;
-        # the later parts of such a run append too (below).
+        # a later part of a long backfill merges as usual.
         append_first = {
             collection.name
             for collection in dated
@@ -760,11 +759,6 @@ def run_sync(pipeline: dlt.Pipeline, options: SyncOptions | None = None) -> Sync
             and not pipeline.has_pending_data
             and (options.full_refresh or table_is_empty(pipeline, collection.name))
         }
-        # Every part of a run that began on an empty table appends too: the run's parts read
-        # disjoint windows, and the source hands each record on once in the whole run
-        # (RunPlan.appending), so there is nothing to merge with. A run killed half-way leaves
-        # a table that is not empty, and the next run merges.
-        plan = dataclasses.replace(plan, appending=frozenset(append_first))
         part = list(selection)
         ran: set[str] = set()
         states: dict[str, ResourceState] = {}
@@ -772,7 +766,7 @@ def run_sync(pipeline: dlt.Pipeline, options: SyncOptions | None = None) -> Sync
             source = voipstudio_source(plan=plan).with_resources(*part)
             for name in part:
                 collection = selection[name][0]
-                if collection.name in append_first:
+                if summary.loads == 0 and collection.name in append_first:
                     source.resources[name].apply_hints(write_disposition="append")
                 elif isinstance(collection, DatedCollection) and (
                     merge_strategy(pipeline, later_part=summary.loads > 0, explicit=explicit)
@@ -781,16 +775,11 @@ def run_sync(pipeline: dlt.Pipeline, options: SyncOptions | None = None) -> Sync
                     source.resources[name].apply_hints(
                         write_disposition={"disposition": "merge", "strategy": "upsert"}
                     )
-            try:
-                if options.full_refresh and summary.loads == 0:
-                    keep_histories(pipeline)
-                    run_pipeline(pipeline, source, refresh="drop_sources")
-                else:
-                    run_pipeline(pipeline, source)
-            except BaseException:
-                # A part's read left running for the next part (readahead.py) ends here.
-                close_reads(plan.key)
-                raise
+            if options.full_refresh and summary.loads == 0:
+                keep_histories(pipeline)
+                run_pipeline(pipeline, source, refresh="drop_sources")
+            else:
+                run_pipeline(pipeline, source)
             summary.loads += 1
             ran.update(part)
             trace = pipeline.last_trace
@@ -812,7 +801,6 @@ def run_sync(pipeline: dlt.Pipeline, options: SyncOptions | None = None) -> Sync
                 break
             # The next parts continue at their cursors: the previous part loaded them.
             plan = dataclasses.replace(plan, resume=True, ceilings=None)
-        close_reads(plan.key)
         restore_histories(pipeline)
         summary.skipped = skipped(plan.key)
         summary.unchanged = unchanged(plan.key)

@@ -108,11 +108,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="run item 7 alone, on one size of history (or both); items 1-6 are skipped",
     )
     parser.add_argument(
-        "--only",
-        choices=["latency"],
-        help="measure one item alone (latency: item 6, the latency runs only)",
-    )
-    parser.add_argument(
         "--job-timeout", type=float, default=900.0, help="seconds before a run is killed (900)"
     )
     parser.add_argument(
@@ -149,7 +144,6 @@ class Options:
     history_only: str | None = None
     delta_fraction: float = 0.01
     late_fraction: float = 0.2
-    only: str | None = None
 
 
 def parse_options(argv: list[str]) -> Options:
@@ -198,7 +192,6 @@ def parse_options(argv: list[str]) -> Options:
         history_days=history_days,
         history_runs=history_runs,
         history_only=args.history_only,
-        only=args.only,
     )
 
 
@@ -355,14 +348,6 @@ class Bench:
             self._history()
             return
         _log(f"emulator: generating {options.rows:,} CDRs")
-        if options.only == "latency":
-            with EmulatorProcess(options.rows, self.workdir, self.env) as server:
-                self._warm_up(server)
-                self._latency(server)
-                for key in self.rows:
-                    if not key.startswith("latency."):
-                        self._missing(key, "skipped", "--only latency", server.rows)
-            return
         with EmulatorProcess(options.rows, self.workdir, self.env) as server:
             self._warm_up()
             base = self._full_syncs(server)

@@ -54,9 +54,6 @@ class RunPlan:
         stored: per ``(table, account)`` of a dated collection, the destination's rows of the
             window the run reads again (``rereads``): a re-read row equal to its stored
             version is not loaded again. A pair missing (or None) loads every row read.
-        appending: the dated collections whose every part this run appends (their table was
-            empty when the run began): a record is handed on once in the whole run, not once a
-            load, since no merge would find it again in a later part.
     """
 
     run_at: datetime = field(default_factory=lambda: datetime.now(UTC))
@@ -67,7 +64,6 @@ class RunPlan:
     ceilings: Ceilings | None = None
     held: Held | None = None
     stored: Mapping[tuple[str, str], StoredRows] | None = None
-    appending: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         if self.run_at.tzinfo is None:

@@ -43,7 +43,6 @@ from pipelines.voipstudio.progress import (
     report_planned,
     report_planning,
 )
-from pipelines.voipstudio.readahead import Planned, ReadAhead, hand_over, run_ids, take_over
 from pipelines.voipstudio.records import api_time
 from pipelines.voipstudio.redaction import redact
 from pipelines.voipstudio.state import ResourceState
@@ -184,43 +183,28 @@ class AccountReader:
             start = widened
         key = collection.primary_key
         rejects = dlt.mark.make_hints(**collection.rejects_hints())
-
-        def can_stop(wall: int) -> bool:
-            # A part never ends inside a repeated hour: the next would start before it.
-            return widen_start(wall, clock) == wall
-
-        # The next part of a run committed in parts takes over the read the part before left
-        # running (readahead.py): its pages kept arriving while dlt loaded that part.
-        run = (plan.key, name, resource)
-        read = take_over(run, start, end)
-        if read is None:
-            client = self.client()
-            client.__enter__()
-            read = ReadAhead(
+        with self.client() as client:
+            scanner = account.scanner(
                 client,
-                lambda planned: account.scanner(client, collection, on_plan=planned),
-                start,
-                end,
-                plan.max_rows,
-                can_stop,
-                account.max_concurrency,
+                collection,
+                on_page=lambda _, rows: report_page(resource, rows),
+                on_plan=lambda total: report_planned(resource, total),
             )
-        kept = False
-        try:
             last_end: int | None = None
-            # The ids handed on: in this load, or in the whole run when every part appends.
-            loaded_ids = run_ids(run) if collection.name in plan.appending else IdSet()
+            loaded_ids = IdSet()
             batch = Batch(settings.YIELD_ROWS)
             # Records of a repeated hour (a DST change) wait until the range has been read.
             folds = FoldResolver(
                 clock, name, records=collection.records, key=key, cursor=collection.cursor.path
             )
-            for event in read.part(may_end_early=plan.max_rows is not None):
-                if isinstance(event, Planned):
-                    report_planned(resource, event.total)
-                elif isinstance(event, Page):
+
+            def can_stop(wall: int) -> bool:
+                # A part never ends inside a repeated hour: the next would start before it.
+                return widen_start(wall, clock) == wall
+
+            for event in scanner.scan(start, end, max_rows=plan.max_rows, can_stop=can_stop):
+                if isinstance(event, Page):
                     parsed = event.parsed
-                    report_page(resource, len(parsed.keys))
                     table = folds.take(parsed.table, parsed.fold_rows, parsed.ambiguous)
                     table = unique_rows(table, loaded_ids, key)
                     if table.num_rows:
@@ -250,18 +234,11 @@ class AccountReader:
                 if table.num_rows:
                     yield from batch.add(add_account_column(table, name))
             yield from batch.flush()
-            if not read.finished and plan.max_rows is not None:
-                hand_over(run, read)
-                kept = True
-        finally:
-            if not kept:
-                read.close()
         report_finished(resource)
         # The scan's buffers are free now; give them back before dlt loads (see the function).
         release_free_memory()
-        # Windows cover the range in order: the last one ends at `end` unless the part ended
-        # before it (max_rows, or a part ended early).
-        if read.finished or last_end is None or last_end >= end:
+        # Windows cover the range in order: the last one ends at `end` unless max_rows cut it.
+        if last_end is None or last_end >= end:
             if plan.update_cursor:
                 state.advance(api_time(end))
                 # When the account was last brought up to date (`voipstudio status`).

@@ -63,7 +63,7 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Generator, Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
@@ -423,7 +423,7 @@ class WindowScanner:
         end: int,
         max_rows: int | None = None,
         can_stop: Callable[[int], bool] | None = None,
-    ) -> Generator[Page | WindowDone, None, None]:
+    ) -> Iterator[Page | WindowDone]:
         """Read ``(start, end]``, yielding pages as they arrive and windows as they complete.
 
         Sizing the windows overlaps reading them: each part of the range is sized by asking its
