@@ -29,12 +29,16 @@ def test_only_the_newest_packages_are_kept(duckdb_harness: Harness) -> None:
     harness = duckdb_harness
     harness.setenv("PIPELINES__VOIPSTUDIO__KEEP_LOAD_PACKAGES", "2")
     for _ in range(4):
+        # A new CDR each time, so that each sync loads: one that finds nothing new nor changed
+        # within the same second as the last (the same cursor) has nothing to load.
+        harness.admin.post("/cdrs", json={"generate": {"count": 1, "late_fraction": 0.0}})
         harness.sync()
     loads = load_ids(harness)
     assert len(loads) == 4
     assert loaded_folder(harness) == loads[-2:]
     assert list(harness.pipeline().list_completed_load_packages()) == loads[-2:]
     harness.setenv("PIPELINES__VOIPSTUDIO__KEEP_LOAD_PACKAGES", "0")
+    harness.admin.post("/cdrs", json={"generate": {"count": 1, "late_fraction": 0.0}})
     harness.sync()
     assert loaded_folder(harness) == []
     assert len(load_ids(harness)) == 5  # the load log in the destination is untouched
