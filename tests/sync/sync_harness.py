@@ -68,6 +68,16 @@ class Harness(PipelineHarness):
         assert response.status_code == 200, response.text
         return response.json()  # type: ignore[no-any-return]
 
+    def execute(self, sql: str) -> list[tuple[Any, ...]]:
+        """Run ``sql`` (``{dataset}`` filled in) on the harness's destination; its rows."""
+        sql = sql.format(dataset=self.dataset)
+        if self.postgres_dsn is not None:
+            with psycopg2.connect(self.postgres_dsn) as connection, connection.cursor() as cursor:
+                cursor.execute(sql)
+                return cursor.fetchall() if cursor.description else []
+        with duckdb.connect(str(self.db_path)) as db:
+            return db.execute(sql).fetchall()
+
     def state(self) -> dict[str, Any]:
         return self.admin.get("/state").json()  # type: ignore[no-any-return]
 

@@ -5,8 +5,6 @@ longer holds what the last load wrote. On DuckDB and PostgreSQL."""
 from __future__ import annotations
 
 import dlt
-import duckdb
-import psycopg2
 from sync_harness import Harness
 
 from pipelines.voipstudio.catalog import QUEUES, USERS
@@ -15,17 +13,6 @@ from pipelines.voipstudio.reader import content_digest
 
 def _load_ids(harness: Harness, table: str) -> set[str]:
     return {row["_dlt_load_id"] for row in harness.loaded(table, load_ids=True)}
-
-
-def _execute(harness: Harness, sql: str) -> None:
-    """Run ``sql`` (``{dataset}`` filled in) on the harness's destination."""
-    sql = sql.format(dataset=harness.dataset)
-    if harness.postgres_dsn is not None:
-        with psycopg2.connect(harness.postgres_dsn) as connection, connection.cursor() as cursor:
-            cursor.execute(sql)
-        return
-    with duckdb.connect(str(harness.db_path)) as db:
-        db.execute(sql)
 
 
 def test_unchanged_dimensions_are_not_loaded_again(harness: Harness) -> None:
@@ -96,9 +83,7 @@ def test_a_changed_member_list_loads_the_queues(harness: Harness) -> None:
 
 def test_a_dimension_the_destination_lost_is_loaded_again(harness: Harness) -> None:
     harness.sync()
-    _execute(
-        harness, "delete from {dataset}.users where id in (select min(id) from {dataset}.users)"
-    )
+    harness.execute("delete from {dataset}.users where id in (select min(id) from {dataset}.users)")
     assert len(harness.loaded("users")) == 11
 
     summary = harness.sync()

@@ -6,10 +6,7 @@ PostgreSQL."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
-import duckdb
-import psycopg2
 from sync_harness import Harness, small_config
 
 from pipelines.emulator.server import EmulatorServer
@@ -31,19 +28,8 @@ def _current(history: set[Membership]) -> set[tuple[int | None, int | None]]:
     return {(queue, user) for queue, user, _, valid_to in history if valid_to is None}
 
 
-def _execute(harness: Harness, sql: str) -> list[tuple[Any, ...]]:
-    sql = sql.format(dataset=harness.dataset)
-    if harness.postgres_dsn is not None:
-        with psycopg2.connect(harness.postgres_dsn) as connection, connection.cursor() as cursor:
-            cursor.execute(sql)
-            return cursor.fetchall() if cursor.description else []
-    with duckdb.connect(str(harness.db_path)) as db:
-        return db.execute(sql).fetchall()
-
-
 def _tables(harness: Harness) -> set[str]:
-    rows = _execute(
-        harness,
+    rows = harness.execute(
         "select table_name from information_schema.tables where table_schema = '{dataset}'",
     )
     return {str(name) for (name,) in rows}
@@ -135,7 +121,7 @@ def test_a_copy_left_by_a_stopped_refresh_is_merged_back_once(harness: Harness) 
     before = _history(harness)
     kept = kept_table(HISTORY)
     copy = f"create table {{dataset}}.{kept} as select * from {{dataset}}.{HISTORY}"
-    _execute(harness, copy)
+    harness.execute(copy)
     marker = kept_marker(harness.pipeline())
     marker.write_text("", encoding="utf-8")
 
@@ -145,8 +131,8 @@ def test_a_copy_left_by_a_stopped_refresh_is_merged_back_once(harness: Harness) 
     assert kept not in _tables(harness) and not marker.exists()
 
     # The copy without its marker: the syncs do not look for it.
-    _execute(harness, copy)
-    _execute(harness, f"delete from {{dataset}}.{HISTORY} where _dlt_valid_to is not null")
+    harness.execute(copy)
+    harness.execute(f"delete from {{dataset}}.{HISTORY} where _dlt_valid_to is not null")
     harness.sync()
     assert kept in _tables(harness)
     assert _history(harness) == {row for row in before if row[3] is None}

@@ -10,9 +10,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-import duckdb
 import httpx
-import psycopg2
 import pyarrow as pa
 import pytest
 from sync_harness import Harness, assert_cdrs_equal, small_config
@@ -20,17 +18,6 @@ from sync_harness import Harness, assert_cdrs_equal, small_config
 from pipelines.emulator.server import EmulatorServer
 from pipelines.voipstudio import rereads
 from pipelines.voipstudio.rereads import StoredRows, drop_unchanged
-
-
-def _execute(harness: Harness, sql: str) -> None:
-    """Run ``sql`` (``{dataset}`` filled in) on the harness's destination."""
-    sql = sql.format(dataset=harness.dataset)
-    if harness.postgres_dsn is not None:
-        with psycopg2.connect(harness.postgres_dsn) as connection, connection.cursor() as cursor:
-            cursor.execute(sql)
-        return
-    with duckdb.connect(str(harness.db_path)) as db:
-        db.execute(sql)
 
 
 def _by_id(harness: Harness) -> dict[int, dict[str, Any]]:
@@ -87,7 +74,7 @@ def test_a_row_changed_in_the_api_is_loaded_and_only_it(harness: Harness) -> Non
 def test_a_row_deleted_by_hand_is_loaded_again(harness: Harness) -> None:
     harness.sync()
     newest = _newest(harness)
-    _execute(harness, f"delete from {{dataset}}.cdrs where id = {newest['id']}")
+    harness.execute(f"delete from {{dataset}}.cdrs where id = {newest['id']}")
     assert newest["id"] not in _by_id(harness)
 
     summary = harness.sync()
@@ -100,8 +87,7 @@ def test_a_row_marked_deleted_that_the_api_returns_again_is_unmarked(harness: Ha
     harness.sync()
     newest = _newest(harness)
     # As reconcile marks a CDR the API stopped returning (here: it returns it again).
-    _execute(
-        harness,
+    harness.execute(
         f"update {{dataset}}.cdrs set deleted_at = '2026-03-02 11:30:00+00' "
         f"where id = {newest['id']}",
     )
@@ -117,7 +103,7 @@ def test_a_row_marked_deleted_that_the_api_returns_again_is_unmarked(harness: Ha
 def test_a_value_changed_by_hand_in_the_destination_is_put_back(harness: Harness) -> None:
     harness.sync()
     newest = _newest(harness)
-    _execute(harness, f"update {{dataset}}.cdrs set charge = 99.5 where id = {newest['id']}")
+    harness.execute(f"update {{dataset}}.cdrs set charge = 99.5 where id = {newest['id']}")
 
     summary = harness.sync()
 
