@@ -199,8 +199,9 @@ def _duckdb_settings(pipeline: dlt.Pipeline) -> dict[str, Any]:
     - ``memory_limit`` 256 MB. DuckDB keeps the blocks a load writes in its buffer pool up to
       its own limit, 80% of the machine's RAM, so without a cap a sync's peak memory grows
       with the size of the load (about 150 MB more for every 500,000 CDRs) on top of what the
-      scan used. Capped, DuckDB writes those blocks out and evicts them; a merge that needs
-      more spills to disk instead of failing.
+      scan used. Capped, DuckDB writes those blocks out and evicts them, and spills what it
+      can; a ``MERGE``'s insert buffer cannot be spilled, which is why the later parts of a
+      backfill load by ``delete-insert`` (:func:`merge_strategy`).
     - ``threads`` half the CPUs. During the load dlt's own threads run too; on 2 CPUs a
       single DuckDB thread loads 1,000,000 CDRs 20% faster than two, with 50 MB less memory.
 

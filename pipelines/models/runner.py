@@ -605,15 +605,7 @@ def compile_query(
                     if replacement is not None
                     else exp.table_(name, db=dataset)
                 )
-                replacement = exp.select(
-                    "*",
-                    *(
-                        exp.cast(exp.null(), exp.DataType.build(kind, dialect=SOURCE_DIALECT)).as_(
-                            column
-                        )
-                        for column, kind in sorted(missing.items())
-                    ),
-                ).from_(inner)
+                replacement = _with_null_columns(inner, missing)
             if replacement is not None:
                 table.replace(replacement.subquery(alias))
             else:
@@ -634,6 +626,17 @@ def compile_query(
                 table.set("db", exp.to_identifier(dataset))
                 table.set("this", exp.to_identifier(name))
     return query
+
+
+def _with_null_columns(inner: exp.Expr, missing: dict[str, str]) -> exp.Select:
+    """``select *`` from ``inner`` plus each missing optional column as a NULL of its type."""
+    return exp.select(
+        "*",
+        *(
+            exp.cast(exp.null(), exp.DataType.build(kind, dialect=SOURCE_DIALECT)).as_(column)
+            for column, kind in sorted(missing.items())
+        ),
+    ).from_(inner)
 
 
 # A template's slots: __vsm_source_<raw table> and __vsm_model_<model>.
@@ -668,18 +671,8 @@ def _template(item: SqlFile, missing: dict[str, dict[str, str]]) -> str:
         slot = exp.Table(this=exp.to_identifier(_SLOT.format(refers_to) + name))
         lacking = missing.get(name) if refers_to == "source" else None
         if lacking:
-            # as compile_query: the missing optional columns added as NULLs of their type
             slot.set("alias", exp.TableAlias(this=exp.to_identifier("raw")))
-            wrapped = exp.select(
-                "*",
-                *(
-                    exp.cast(exp.null(), exp.DataType.build(kind, dialect=SOURCE_DIALECT)).as_(
-                        column
-                    )
-                    for column, kind in sorted(lacking.items())
-                ),
-            ).from_(slot)
-            table.replace(wrapped.subquery(alias))
+            table.replace(_with_null_columns(slot, lacking).subquery(alias))
         else:
             slot.set("alias", exp.TableAlias(this=exp.to_identifier(alias)))
             table.replace(slot)
